@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SYNAPSE_VENV := .venv-synapse
+
+.PHONY: run test install install-test synapse lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[matrix,discord]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[matrix,discord,test]'
+	touch $(VENV)/.installed $@
+
+# Synapse lives in its own virtualenv: it is a test peer, not one of our dependencies.
+$(SYNAPSE_VENV)/.installed:
+	$(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SYNAPSE_VENV)/bin/python -m pip install -q 'matrix-synapse>=1.100'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+synapse: $(SYNAPSE_VENV)/.installed
+
+run: install
+	$(BIN)/commons-bot console --config config/example.yaml
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: install-test synapse
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	SYNAPSE_PYTHON=$(CURDIR)/$(SYNAPSE_VENV)/bin/python $(BIN)/python -m pytest -q
+
+bench: install-test synapse
+	$(BIN)/python bench/core.py
+
+clean:
+	rm -rf $(VENV) $(SYNAPSE_VENV) .pytest_cache .hypothesis

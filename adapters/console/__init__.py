@@ -1,0 +1,1 @@
+"""The console adapter: the whole commons loop in a terminal."""

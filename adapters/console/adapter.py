@@ -1,0 +1,150 @@
+"""Console adapter: reads commands from a prompt or piped stdin, prints replies and
+announcements to stdout.
+
+`/as NAME` switches the acting member (members and roles come from the config),
+`/time +3d` moves the console's clock and fires what fell due on the way, `/quit` leaves.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from adapters.console.translate import parse_step, render
+from bot.chat.render import clip
+from bot.clock import ManualClock
+from bot.config import Community
+from bot.ports import CommunityId, InboundMessage, Platform
+from bot.service.core import Core
+
+PLATFORM = Platform("console")
+HELP = ("Console: /as NAME switches member, /time +3d moves the clock, /who lists members, "
+        "/quit leaves. Commands start with {prefix} — try {prefix}help")
+
+
+class ConsoleAdapter:
+    """Drives the core from text lines; one line in, its replies and announcements out.
+
+    Args:
+        core: the core to drive.
+        clock: the console's own clock (`/time` moves it).
+        community: the community whose console members act.
+        out: where to print (stdout by default).
+    """
+
+    platform = PLATFORM
+
+    def __init__(self, core: Core, clock: ManualClock, community: Community,
+                 out: TextIO | None = None) -> None:
+        self.core = core
+        self.clock = clock
+        self.community = community
+        self.out = out or sys.stdout
+        members = community.console.members if community.console else {}
+        self.members = list(members)
+        self.member = self.members[0] if self.members else "you"
+        self._names: dict[int, str] = {}
+        core.outbox_begin(PLATFORM)
+
+    def print(self, text: str) -> None:
+        """Write one block of output."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def line(self, raw: str) -> bool:
+        """Handle one input line; False when the console should stop."""
+        text = raw.rstrip("\n")
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            return True
+        if stripped.startswith("/"):
+            return self._console_command(stripped)
+        msg = InboundMessage(community=CommunityId(self.community.id), platform=PLATFORM,
+                             space="console", sender=self.member, sender_name=self.member,
+                             text=clip(text.replace("\\n", "\n"), 20000))
+        replies = self.core.handle(msg)
+        if not replies and not stripped.startswith(self.core.prefix):
+            self.print(f"(not a command — commands start with {self.core.prefix}, "
+                       f"try {self.core.prefix}help; /help for console commands)")
+        for r in replies:
+            self.print(render(r))
+        self.flush_outbox()
+        return True
+
+    def flush_outbox(self) -> None:
+        """Print announcements and notices the core queued."""
+        for o in self.core.take_outbox(PLATFORM):
+            if o.kind == "update":
+                continue
+            if o.kind == "notice" and o.member is not None and o.member not in self._names:
+                ids = self.core.identities(o.member, PLATFORM)
+                self._names[o.member] = ids[0] if ids else f"member {o.member}"
+            self.print(render(o, self._names))
+
+    def _console_command(self, text: str) -> bool:
+        word, _, arg = text.partition(" ")
+        arg = arg.strip()
+        if word in ("/quit", "/exit"):
+            return False
+        if word == "/as":
+            if not arg:
+                self.print(f"✗ say who, like /as {self.members[0] if self.members else 'alice'}")
+            elif self.members and arg not in self.members:
+                self.print(f"✗ {arg} is not a console member — members: {', '.join(self.members)}")
+            else:
+                self.member = arg
+                self.print(f"(you are now {arg})")
+            return True
+        if word == "/time":
+            if not arg:
+                self.print(f"(it is {self.clock.now():%Y-%m-%d %H:%M} UTC)")
+                return True
+            step = parse_step(arg)
+            if step is None:
+                self.print("✗ give a step forward like /time +3d, +12h or +30m")
+                return True
+            target = self.clock.now() + step
+            # Print each deadline's announcements as it fires, in order.
+            while True:
+                nxt = self.core.next_deadline()
+                if nxt is None or nxt > target:
+                    break
+                before = self.clock.now()
+                self.core.advance_to(max(nxt, before), self.clock.set)
+                self.flush_outbox()
+            self.core.advance_to(target, self.clock.set)
+            self.flush_outbox()
+            self.print(f"(it is now {self.clock.now():%Y-%m-%d %H:%M} UTC)")
+            return True
+        if word == "/who":
+            roles = self.community.console.members if self.community.console else {}
+            self.print(", ".join(f"{m} ({', '.join(roles[m]) or 'contributor'})" for m in roles)
+                       or "(no console members in the config)")
+            return True
+        if word == "/help":
+            self.print(HELP.format(prefix=self.core.prefix))
+            return True
+        self.print(f"✗ unknown console command {text.split()[0][:30]} — "
+                   + HELP.format(prefix=self.core.prefix))
+        return True
+
+    def run(self, stream: TextIO | None = None) -> int:
+        """Read lines until end of input or `/quit`. Interactive terminals get a prompt."""
+        stream = stream or sys.stdin
+        interactive = stream.isatty()
+        if interactive:
+            self.print(f"commons-bot console — community {self.community.id}. "
+                       + HELP.format(prefix=self.core.prefix))
+        while True:
+            if interactive:
+                try:
+                    raw = input(f"{self.member}> ")
+                except EOFError:
+                    break
+            else:
+                raw = stream.readline()
+                if not raw:
+                    break
+            if not self.line(raw):
+                break
+        return 0

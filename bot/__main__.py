@@ -1,0 +1,136 @@
+"""The `commons-bot` command line: console, run, db upgrade, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+DEFAULT_CONFIG = "config/example.yaml"
+log = logging.getLogger("commons-bot")
+
+
+def _load(path: str) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _plugin(name: str):  # type: ignore[no-untyped-def]
+    """Adapters plug in through the `commons_bot.adapters` entry points, so the core never
+    imports them."""
+    for ep in entry_points(group="commons_bot.adapters"):
+        if ep.name == name:
+            return ep.load()
+    raise SystemExit(f"the {name} adapter is not installed — pip install 'commons-bot[{name}]'")
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file and say what it sets up."""
+    settings = _load(args.path)
+    for c in settings.communities:
+        platforms = [p for p in ("console", "matrix", "discord") if getattr(c, p)]
+        print(f"{args.path}: community {c.id}: {', '.join(platforms) or 'no platform'}")
+    print(f"{args.path}: OK")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply migrations to the configured database."""
+    from bot.store.db import current_revision, make_engine, upgrade
+
+    settings = _load(args.config)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    print(f"database at revision {current_revision(engine)}")
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """The embedded default: the console adapter on the configured database."""
+    from bot.bootstrap import build_core, setup_logging
+    from bot.clock import ManualClock
+
+    settings = _load(args.config)
+    setup_logging("WARNING")
+    clock = ManualClock()
+    core = build_core(settings, clock)
+    console = _plugin("console")
+    community = next((c for c in settings.communities if c.console), settings.communities[0])
+    return console(core, clock, community).run()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run every platform the config sets up, over one core, until interrupted."""
+    from bot.bootstrap import build_core, setup_logging
+
+    settings = _load(args.config)
+    setup_logging(settings.log_level)
+    platforms = [p for p in ("matrix", "discord")
+                 if getattr(settings, p) is not None and any(getattr(c, p) for c in settings.communities)]
+    if not platforms:
+        log.info("no Matrix or Discord set up in %s; starting the console", args.config)
+        return cmd_console(args)
+    core = build_core(settings)
+    return asyncio.run(_serve(core, settings, platforms))
+
+
+async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type: ignore[no-untyped-def]
+    from bot.runtime import Runtime
+
+    runtime = Runtime(core)
+    adapters = [_plugin(p)(runtime, settings) for p in platforms]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = []
+    try:
+        for a in adapters:
+            await a.start()
+            runtime.attach(a)
+            started.append(a)
+        log.info("running: %s", ", ".join(platforms))
+        await stop.wait()
+    finally:
+        for a in reversed(started):
+            await a.stop()
+        await runtime.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `commons-bot` command."""
+    parser = argparse.ArgumentParser(prog="commons-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("console", help="play the whole loop in a terminal (SQLite + console)")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.set_defaults(fn=cmd_console)
+    p = sub.add_parser("run", help="run the Matrix and/or Discord adapters from the config")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("check-config", help="validate a config file")
+    p.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    p.set_defaults(fn=cmd_check_config)
+    p = sub.add_parser("db", help="database maintenance")
+    dbsub = p.add_subparsers(dest="db_command", required=True)
+    u = dbsub.add_parser("upgrade", help="apply schema migrations")
+    u.add_argument("--config", default=DEFAULT_CONFIG)
+    u.set_defaults(fn=cmd_db_upgrade)
+    args = parser.parse_args(argv)
+    if hasattr(args, "config") and not Path(args.config).exists():
+        print(f"{args.config}: no such config file — copy config/example.yaml", file=sys.stderr)
+        return 2
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

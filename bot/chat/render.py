@@ -1,0 +1,66 @@
+"""Formatting helpers: Markdown with user text escaped, times, money, caps."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from bot.domain.rules import Money
+
+MAX_REPLY = 4000
+TRUNCATED = "… (truncated)"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~>@])")
+_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-!|~>@])")
+# Zero-width and bidi-control characters can hide or reorder text; strip them from user text.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def esc(text: str | None) -> str:
+    """Escape user text so Markdown renders it literally (no links, no emphasis, no HTML)."""
+    if not text:
+        return ""
+    text = _INVISIBLE.sub("", text)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def unescape(markdown: str) -> str:
+    """Plain text from our Markdown: drop the escapes and the bold/code markers."""
+    out = markdown.replace("**", "").replace("`", "")
+    return _UNESCAPE.sub(r"\1", out)
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut text to `limit` characters with a visible truncated marker."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def money(minor: int | None, currency: str | None) -> str:
+    """`50 EUR`, or an empty string when there is no amount."""
+    if minor is None or currency is None:
+        return ""
+    return str(Money(minor, currency))
+
+
+def when(at: datetime | None) -> str:
+    """A UTC time as people read it."""
+    if at is None:
+        return ""
+    if at.hour == 23 and at.minute == 59:
+        return f"{at:%Y-%m-%d}"
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def left(at: datetime, now: datetime) -> str:
+    """Time left until `at`: `2d 4h left`, or `overdue`."""
+    delta = at - now
+    if delta <= timedelta(0):
+        return "closing now"
+    days, secs = delta.days, delta.seconds
+    hours, minutes = secs // 3600, (secs % 3600) // 60
+    if days:
+        return f"{days}d {hours}h left"
+    if hours:
+        return f"{hours}h {minutes}m left"
+    return f"{max(minutes, 1)}m left"

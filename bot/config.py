@@ -1,0 +1,264 @@
+"""The YAML configuration: loaded, `${ENV_VAR}` references resolved, validated.
+
+A bad file is refused with one line per problem naming the file, the key and what is
+expected, e.g. ``config/example.yaml: communities[0].policies.claim_days: expected a
+whole number of at least 1, got 'soon'``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_ANY_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_KEYS = {"password", "access_token", "token", "registration_shared_secret"}
+DEFAULT_DATABASE_URL = "sqlite:///commons.sqlite3"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; `str()` is the message to print, one line per problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Policies(_Model):
+    """Rules a community chooses (SPEC.md §4)."""
+
+    claim_days: int = Field(14, ge=1, le=365)
+    max_active_claims: int = Field(3, ge=1, le=100)
+    allow_self_approval: bool = False
+    proposal_hours: int = Field(72, ge=1, le=24 * 365)
+    points: int = Field(100, ge=1, le=1_000_000)
+    offer_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
+    propose_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
+    pitch_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
+    digest_cron: str = "0 9 * * mon"
+    reminder_days: int = Field(2, ge=0, le=30)
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _cron_has_five_fields(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError("expected a cron line of five fields, like '0 9 * * mon'")
+        return v
+
+
+class RoleLists(_Model):
+    """Explicit role holders, as `platform:user` identities (`console:alice`,
+    `matrix:@alice:example.org`, `discord:123456789`)."""
+
+    maintainer: list[str] = []
+    foundation: list[str] = []
+
+
+class ConsoleCommunity(_Model):
+    """Members of the console, each with its roles (contributor is implied)."""
+
+    members: dict[str, list[Literal["maintainer", "foundation", "contributor"]]] = {}
+
+
+class MatrixCommunity(_Model):
+    """The community's Matrix rooms and how power levels map to roles."""
+
+    rooms: list[str] = []
+    power_levels: dict[Literal["maintainer", "foundation"], int] = {"maintainer": 50}
+    claim_reaction: str = "✋"
+
+    @field_validator("rooms")
+    @classmethod
+    def _room_ids(cls, v: list[str]) -> list[str]:
+        for room in v:
+            if not (room.startswith("!") or room.startswith("#")) or ":" not in room:
+                raise ValueError(f"expected room ids like '!abc:example.org', got {room!r}")
+        return v
+
+
+class DiscordCommunity(_Model):
+    """The community's Discord guild and channels, and how Discord roles map to ours."""
+
+    guild: int | None = None
+    channels: list[int] = []
+    roles: dict[Literal["maintainer", "foundation"], list[str | int]] = {}
+    text_commands: bool = False
+
+
+class Community(_Model):
+    """One community: its rooms on each platform, its roles and its policies."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    name: str = ""
+    policies: Policies = Policies()
+    roles: RoleLists = RoleLists()
+    console: ConsoleCommunity | None = None
+    matrix: MatrixCommunity | None = None
+    discord: DiscordCommunity | None = None
+
+
+class MatrixSettings(_Model):
+    """How the bot reaches its Matrix homeserver; secrets come from the environment."""
+
+    homeserver: str = "${MATRIX_HOMESERVER}"
+    user_id: str = "${MATRIX_USER_ID}"
+    password: str | None = "${MATRIX_PASSWORD}"
+    access_token: str | None = "${MATRIX_ACCESS_TOKEN}"
+    device_name: str = "commons-bot"
+    store_path: str = "state/matrix"
+    encryption: bool = True
+
+
+class DiscordSettings(_Model):
+    """How the bot reaches Discord; the token comes from the environment."""
+
+    token: str = "${DISCORD_TOKEN}"
+
+
+class Settings(_Model):
+    """The whole configuration file."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    prefix: str = Field("!", min_length=1, max_length=3)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    communities: list[Community] = Field(min_length=1)
+    matrix: MatrixSettings | None = None
+    discord: DiscordSettings | None = None
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Settings:
+        seen: set[str] = set()
+        for c in self.communities:
+            if c.id in seen:
+                raise ValueError(f"community id {c.id!r} is used twice")
+            seen.add(c.id)
+        return self
+
+    def community(self, community_id: str) -> Community:
+        """The community with that id."""
+        for c in self.communities:
+            if c.id == community_id:
+                return c
+        raise KeyError(community_id)
+
+
+def _check_secrets(node: Any, path: str, problems: list[str]) -> None:
+    """Secrets may only be `${ENV_VAR}` references, so none is ever committed in a file."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if k in SECRET_KEYS and v is not None and not (
+                isinstance(v, str) and _ENV_REF.match(v)
+            ):
+                problems.append(
+                    f"{sub}: secrets must be an environment reference like "
+                    "'${MATRIX_PASSWORD}', not a value written in the file"
+                )
+            else:
+                _check_secrets(v, sub, problems)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_secrets(v, f"{path}[{i}]", problems)
+
+
+def resolve_env(value: str | None) -> str | None:
+    """Replace `${VAR}` references with the environment's values; unset ones give None."""
+    if value is None:
+        return None
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        got = os.environ.get(m.group(1))
+        if got is None:
+            missing = True
+            return ""
+        return got
+
+    out = _ANY_ENV_REF.sub(sub, value)
+    return None if missing else out
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key — check its spelling against config/example.yaml"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("int_parsing", "int_type"):
+        msg = "expected a whole number"
+    elif kind.startswith("greater_than") or kind.startswith("less_than"):
+        msg = msg.replace("Input should be", "expected a number")
+    elif kind == "bool_parsing":
+        msg = "expected true or false"
+    elif kind == "literal_error":
+        msg = msg.replace("Input should be", "expected")
+    elif kind == "string_pattern_mismatch":
+        msg = "expected lowercase letters, digits, '-' or '_' (up to 32)"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    else:
+        msg = msg[0].lower() + msg[1:]
+    if got is not None and not isinstance(got, dict | list):
+        return f"{msg}, got {got!r}"
+    return msg
+
+
+def parse_settings(data: Any, source: str = "<config>") -> Settings:
+    """Validate already-loaded YAML data.
+
+    Raises:
+        ConfigError: with one `source: key: problem` line per problem.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level")
+    problems: list[str] = []
+    _check_secrets(data, "", problems)
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
+    data = dict(data)
+    if os.environ.get("COMMONS_DATABASE_URL"):
+        data["database_url"] = os.environ["COMMONS_DATABASE_URL"]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {_loc(e['loc']) or '(top level)'}: {_describe(e)}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read, resolve and validate a YAML config file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or not a valid configuration.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+    return parse_settings(data, str(p))

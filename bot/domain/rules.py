@@ -1,0 +1,214 @@
+"""Pure rules of the commons: money, durations, the consent outcome and the funding allocation.
+
+Nothing here touches the database or a platform; every function is deterministic so that
+an outcome can be reproduced from the event log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+# ISO 4217 currencies whose minor unit is not the cent.
+_MINOR_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "TND": 3}
+MAX_AMOUNT_MINOR = 10**13
+
+
+class RuleError(ValueError):
+    """A value that breaks a rule; the message is shown to the member as it is."""
+
+
+def minor_digits(currency: str) -> int:
+    """How many decimal digits the currency's minor unit has (2 unless listed)."""
+    return _MINOR_DIGITS.get(currency, 2)
+
+
+@dataclass(frozen=True, order=True)
+class Money:
+    """An amount in a currency's minor unit (cents for EUR)."""
+
+    minor: int
+    currency: str
+
+    def __str__(self) -> str:
+        digits = minor_digits(self.currency)
+        if digits == 0:
+            return f"{self.minor} {self.currency}"
+        whole, frac = divmod(self.minor, 10**digits)
+        if frac == 0:
+            return f"{whole} {self.currency}"
+        return f"{whole}.{frac:0{digits}d} {self.currency}"
+
+
+_MONEY_RE = re.compile(r"^(\d{1,12})(?:[.,](\d{1,3}))?\s*([A-Za-z]{3})$")
+_MONEY_PREFIX_RE = re.compile(r"^([A-Za-z]{3})\s*(\d{1,12})(?:[.,](\d{1,3}))?$")
+
+
+def parse_money(text: str) -> Money:
+    """Parse `50EUR`, `12.50eur` or `EUR50` into Money.
+
+    Raises:
+        RuleError: the text is not an amount followed by a three-letter currency.
+    """
+    text = text.strip()
+    m = _MONEY_RE.match(text)
+    if m:
+        whole, frac, cur = m.groups()
+    else:
+        m = _MONEY_PREFIX_RE.match(text)
+        if not m:
+            raise RuleError(f"'{text}' is not an amount — write it like 50EUR or 12.50USD")
+        cur, whole, frac = m.groups()
+    cur = cur.upper()
+    digits = minor_digits(cur)
+    frac = frac or ""
+    if len(frac) > digits:
+        raise RuleError(f"{cur} has {digits} decimal digits at most — write it like 12.50{cur}")
+    minor = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+    if minor > MAX_AMOUNT_MINOR:
+        raise RuleError(f"'{text}' is too large")
+    return Money(minor, cur)
+
+
+_DURATION_RE = re.compile(r"^(\d{1,6})\s*(m|min|h|d|w)$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_DURATION = timedelta(days=3660)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `30m`, `48h`, `10d` or `2w`.
+
+    Raises:
+        RuleError: not a number followed by m, h, d or w.
+    """
+    m = _DURATION_RE.match(text.strip())
+    if not m:
+        raise RuleError(f"'{text}' is not a duration — write it like 30m, 48h, 10d or 2w")
+    delta = timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
+    if delta > MAX_DURATION:
+        raise RuleError(f"'{text}' is too far away (10 years at most)")
+    return delta
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """Parse a deadline: a duration from now (`48h`) or a UTC date/time (`2026-12-01T18:00`).
+
+    A bare date means the end of that day (23:59 UTC).
+
+    Raises:
+        RuleError: neither form, or not in the future.
+    """
+    text = text.strip()
+    if _DURATION_RE.match(text):
+        return now + parse_duration(text)
+    try:
+        when = datetime.fromisoformat(text.rstrip("Zz"))
+    except ValueError:
+        raise RuleError(
+            f"'{text}' is not a time — write a duration like 48h or 10d, "
+            "or a UTC date like 2026-12-24 or 2026-12-01T18:00"
+        ) from None
+    if when.tzinfo is not None:
+        when = (when - when.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    if len(text) <= 10:
+        when = when.replace(hour=23, minute=59)
+    if when <= now:
+        raise RuleError(f"'{text}' is in the past — give a time after {now:%Y-%m-%d %H:%M} UTC")
+    if when - now > MAX_DURATION:
+        raise RuleError(f"'{text}' is too far away (10 years at most)")
+    return when
+
+
+# --- consent -------------------------------------------------------------------------------
+
+POSITIONS = ("agree", "abstain", "disagree", "block")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts of the latest vote of each member."""
+
+    agree: int = 0
+    abstain: int = 0
+    disagree: int = 0
+    block: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every vote cast, abstentions included."""
+        return self.agree + self.abstain + self.disagree + self.block
+
+    @classmethod
+    def of(cls, positions: list[str]) -> Tally:
+        """Count a list of positions."""
+        return cls(**{p: positions.count(p) for p in POSITIONS})
+
+    def __str__(self) -> str:
+        return (
+            f"{self.agree} agree, {self.abstain} abstain, "
+            f"{self.disagree} disagree, {self.block} block"
+        )
+
+
+def consent_outcome(tally: Tally, quorum: int | None) -> str:
+    """The outcome of a proposal at close, by SPEC.md's rule in its order.
+
+    Any block → blocked; fewer votes than the quorum → no quorum; more agree than
+    disagree → passed; otherwise not passed.
+    """
+    if tally.block > 0:
+        return "blocked"
+    if quorum is not None and tally.total < quorum:
+        return "no quorum"
+    if tally.agree > tally.disagree:
+        return "passed"
+    return "not passed"
+
+
+# --- funding -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PitchStake:
+    """What the allocation needs to know of a pitch."""
+
+    pitch_id: int
+    ask: int
+    points: int
+
+
+def allocate(budget: int, pitches: list[PitchStake]) -> tuple[dict[int, int], int]:
+    """Divide a budget among pitches in proportion to their points, capping each at its ask.
+
+    A pitch whose share would exceed its ask gets exactly its ask; the surplus is divided
+    again among the rest in proportion to their points, until nothing changes. Amounts are
+    rounded down to the minor unit. Pitches with no points get nothing.
+
+    Args:
+        budget: the call's budget in minor units.
+        pitches: every pitch of the call.
+
+    Returns:
+        The amount for each pitch id (0 for unfunded) and the unallocated remainder.
+    """
+    result = {p.pitch_id: 0 for p in pitches}
+    active = [p for p in pitches if p.points > 0]
+    remaining = Fraction(budget)
+    shares: dict[int, Fraction] = {}
+    while active:
+        total_points = sum(p.points for p in active)
+        capped = [p for p in active if remaining * p.points / total_points > p.ask]
+        if not capped:
+            for p in active:
+                shares[p.pitch_id] = remaining * p.points / total_points
+            break
+        for p in capped:
+            shares[p.pitch_id] = Fraction(p.ask)
+            remaining -= p.ask
+        capped_ids = {p.pitch_id for p in capped}
+        active = [p for p in active if p.pitch_id not in capped_ids]
+    for pid, share in shares.items():
+        result[pid] = int(share)  # floor: shares are never negative
+    return result, budget - sum(result.values())

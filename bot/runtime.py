@@ -1,0 +1,116 @@
+"""The asynchronous runtime that async adapters stand on.
+
+It runs the synchronous core in a small thread pool, so a slow database never stalls a
+platform's event loop, and pumps each platform's outbox: woken at once after a local
+command, and polled every few seconds for entries written by other processes sharing the
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from bot.ports import InboundMessage, Outbound
+from bot.service.core import Core
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+POLL_SECONDS = 2.0
+
+
+class Sender(Protocol):
+    """What the runtime needs of an adapter to deliver the outbox."""
+
+    platform: str
+
+    async def send(self, message: Outbound) -> None:
+        """Deliver one announcement, notice or card update."""
+        ...
+
+
+class Runtime:
+    """Async front of the core, shared by every adapter of one process.
+
+    Args:
+        core: the core.
+        workers: threads that run core calls; SQLite serialises writes anyway, so a few
+            suffice, and they keep reads flowing while one write waits.
+    """
+
+    def __init__(self, core: Core, workers: int = 4) -> None:
+        self.core = core
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="core")
+        self._senders: list[Sender] = []
+        self._wake: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.listeners: list[Callable[[], None]] = []
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a synchronous core function in the pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args))
+
+    async def handle(self, msg: InboundMessage) -> list[Outbound]:
+        """Run a command; wakes every outbox pump afterwards."""
+        replies = await self.call(self.core.handle, msg)
+        self.poke()
+        return replies
+
+    def poke(self) -> None:
+        """Something may have entered the outbox: wake the pumps."""
+        for ev in self._wake.values():
+            ev.set()
+        for fn in self.listeners:
+            fn()
+
+    def attach(self, sender: Sender) -> None:
+        """Start delivering the outbox to an adapter."""
+        self.core.outbox_begin(sender.platform)
+        self._senders.append(sender)
+        ev = asyncio.Event()
+        self._wake[sender.platform] = ev
+        self._tasks.append(asyncio.create_task(self._pump(sender, ev),
+                                               name=f"outbox-{sender.platform}"))
+
+    async def _pump(self, sender: Sender, wake: asyncio.Event) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            wake.clear()
+            try:
+                while True:
+                    batch = await self.call(self.core.take_outbox, sender.platform)
+                    for o in batch:
+                        try:
+                            await sender.send(o)
+                        except Exception:
+                            log.exception("%s could not deliver outbox entry %s",
+                                          sender.platform, o.outbox_id)
+                    if len(batch) < 200:
+                        break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox pump for %s failed; retrying", sender.platform)
+
+    async def flush(self, platform: str) -> None:
+        """Deliver whatever is in the outbox for one platform now (used by tests)."""
+        for sender in self._senders:
+            if sender.platform == platform:
+                for o in await self.call(self.core.take_outbox, platform):
+                    await sender.send(o)
+
+    async def close(self) -> None:
+        """Stop the pumps and the pool."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,89 @@
+"""Cards: the current state of a need, proposal or funding call, for adapters that show
+an object once and edit it in place (Discord embeds; Matrix and console print text)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.chat.render import clip, esc, left, money, when
+from bot.config import Community
+from bot.ports import Card
+from bot.service.context import Ctx
+from bot.store.models import FundingCall, Member, Need, Proposal
+
+_REF = re.compile(r"^([TPF])(\d+)$")
+
+
+def build_card(session: Session, community: Community, prefix: str, ref: str,
+               now: datetime) -> Card | None:
+    """The card of `ref` as it is now, or None if there is no such object."""
+    from bot.service import funding, needs, proposals
+
+    m = _REF.match(ref or "")
+    if not m:
+        return None
+    letter, number = m.group(1), int(m.group(2))
+    ctx = Ctx(session=session, community=community, member=None,  # type: ignore[arg-type]
+              roles=frozenset(), platform="card", now=now, prefix=prefix)
+    if letter == "T":
+        n = session.scalars(select(Need).where(Need.community == community.id,
+                                               Need.number == number)).first()
+        if n is None:
+            return None
+        fields = [("State", n.state if n.state != "open" else
+                   ("full" if n.is_full else f"{n.slots - n.taken} of {n.slots} slots free"))]
+        if n.reward_minor is not None:
+            fields.append(("Reward", money(n.reward_minor, n.reward_currency)))
+        if n.skills:
+            fields.append(("Skills", esc(" ".join("#" + s for s in n.skills.split()))))
+        if n.due_at:
+            fields.append(("Due", when(n.due_at)))
+        holders = [f"{ctx.name_of(c.member_id)} ({c.state})" for c in
+                   needs._claims(ctx, n, ("active", "submitted", "approved"))]
+        if holders:
+            fields.append(("Claims", ", ".join(holders)))
+        fields.append(("Offered by", ctx.name_of(n.offered_by)))
+        return Card(ref=ref, title=f"{ref} · {esc(n.title)}", body=esc(clip(n.description, 1500)),
+                    fields=tuple(fields), choices=needs.need_choices(ctx, n),
+                    closed=n.state != "open")
+    if letter == "P":
+        p = session.scalars(select(Proposal).where(Proposal.community == community.id,
+                                                   Proposal.number == number)).first()
+        if p is None:
+            return None
+        t = proposals.tally(ctx, p)
+        status = (f"open, {left(p.closes_at, now)}" if p.state == "open"
+                  else f"closed: {p.outcome}")
+        fields = [("Agree", str(t.agree)), ("Abstain", str(t.abstain)),
+                  ("Disagree", str(t.disagree)), ("Block", str(t.block)), ("Status", status),
+                  ("Closes", when(p.closes_at))]
+        if p.quorum:
+            fields.append(("Quorum", str(p.quorum)))
+        author = session.get(Member, p.author_id)
+        fields.append(("Author", esc(author.display_name) if author else "?"))
+        return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),
+                    fields=tuple(fields), choices=proposals.choices(ctx, p),
+                    closed=p.state != "open")
+    c = session.scalars(select(FundingCall).where(FundingCall.community == community.id,
+                                                  FundingCall.number == number)).first()
+    if c is None:
+        return None
+    rows, rest = funding.allocation(ctx, c)
+    lines = []
+    for pitch, pts, share in rows[:20]:
+        got = share if c.state == "open" else (pitch.funded_minor or 0)
+        lines.append(f"**{funding.pref(pitch)}** {esc(pitch.title)} — asks "
+                     f"{money(pitch.ask_minor, c.currency)}, {pts} points → "
+                     f"{money(got, c.currency)}")
+    body = "\n".join(lines) or "No pitches yet."
+    status = f"open, {left(c.closes_at, now)}" if c.state == "open" else c.state
+    fields = (("Budget", money(c.budget_minor, c.currency)), ("Status", status),
+              ("Closes", when(c.closes_at)), ("Points per member", str(c.points)),
+              ("Unallocated", money(rest if c.state == "open" else c.unallocated_minor or 0,
+                                    c.currency)))
+    return Card(ref=ref, title=f"{ref} · {esc(c.title)}", body=body, fields=fields,
+                choices=(), closed=c.state != "open")

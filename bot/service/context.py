@@ -1,0 +1,145 @@
+"""The unit of work a command runs in: session, acting member, roles, clock and outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.chat.parser import Parsed, usage
+from bot.config import Community
+from bot.ports import Choice, InboundMessage
+from bot.store.models import Event, IdentityRow, Member, OutboxEntry
+
+
+class Refusal(Exception):
+    """A command that cannot be done; the message is the one line the member sees.
+
+    The transaction is rolled back, so a refused command changes nothing.
+    """
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.command = command
+
+
+@dataclass
+class Reply:
+    """What a handler answers the member."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    private: bool = False
+    ref: str | None = None
+
+
+@dataclass
+class Ctx:
+    """Everything a handler needs for one command, inside one transaction."""
+
+    session: Session
+    community: Community
+    member: Member  # None only for the bot's own deadline actions
+    roles: frozenset[str]
+    platform: str
+    now: datetime
+    prefix: str
+    msg: InboundMessage | None = None
+    parsed: Parsed | None = None
+    announced: list[OutboxEntry] = field(default_factory=list)
+
+    @property
+    def cid(self) -> str:
+        """The community id."""
+        return self.community.id
+
+    @property
+    def policies(self):  # type: ignore[no-untyped-def]
+        """The community's policies."""
+        return self.community.policies
+
+    def cmd(self, text: str) -> str:
+        """A command as the member would type it, with the prefix."""
+        return f"{self.prefix}{text}"
+
+    def usage(self, name: str | None = None) -> str:
+        """The usage line of the current (or named) command."""
+        name = name or (self.parsed.name if self.parsed else "help")
+        return usage(name, self.prefix)
+
+    def refuse(self, message: str) -> Refusal:
+        """A refusal for the current command (raise it)."""
+        return Refusal(message, self.parsed.name if self.parsed else None)
+
+    def require(self, role: str, doing: str) -> None:
+        """Refuse unless the member holds `role`."""
+        if role not in self.roles:
+            raise self.refuse(f"{doing} needs the {role} role — ask a {role} of this community")
+
+    def event(self, kind: str, obj: str, **details: Any) -> None:
+        """Append an event to the public log."""
+        actor = self.member.id if self.member else None
+        self.session.add(Event(community=self.cid, at=self.now, actor_id=actor,
+                               platform=self.platform, kind=kind, object=obj, details=details))
+
+    def announce(self, text: str, ref: str | None = None, choices: tuple[Choice, ...] = (),
+                 mentions: tuple[int, ...] = ()) -> None:
+        """Queue an announcement to every room of the community (sent after commit)."""
+        entry = OutboxEntry(community=self.cid, at=self.now, kind="announce", ref=ref, text=text,
+                            payload=_payload(choices, mentions))
+        self.session.add(entry)
+        self.announced.append(entry)
+
+    def notice(self, member_id: int, text: str, ref: str | None = None,
+               choices: tuple[Choice, ...] = ()) -> None:
+        """Queue a message for one member (directly where the platform allows)."""
+        self.session.add(OutboxEntry(community=self.cid, at=self.now, kind="notice",
+                                     member_id=member_id, ref=ref, text=text,
+                                     payload=_payload(choices, (member_id,))))
+
+    def updated(self, ref: str) -> None:
+        """Tell adapters that show cards that the object changed."""
+        self.session.add(OutboxEntry(community=self.cid, at=self.now, kind="update", ref=ref,
+                                     text="", payload={}))
+
+    def name_of(self, member_id: int | None) -> str:
+        """A member's display name (escaped)."""
+        from bot.chat.render import esc
+
+        if member_id is None:
+            return "nobody"
+        m = self.session.get(Member, member_id)
+        return esc(m.display_name) if m else f"member {member_id}"
+
+    def find_member(self, token: str) -> Member | None:
+        """The member a `@name` argument means: an identity on this platform or a display name."""
+        raw = token.strip()
+        candidates = [raw, raw.lstrip("@")]
+        m = raw.removeprefix("<@").removeprefix("!").removesuffix(">")
+        if m.isdigit():
+            candidates.append(m)
+        for cand in candidates:
+            row = self.session.scalars(select(IdentityRow).where(
+                IdentityRow.community == self.cid, IdentityRow.platform == self.platform,
+                IdentityRow.user_id == cand)).first()
+            if row:
+                return self.session.get(Member, row.member_id)
+        name = raw.lstrip("@").lower()
+        hits = self.session.scalars(select(Member).where(
+            Member.community == self.cid, Member.merged_into.is_(None))).all()
+        hits = [h for h in hits if h.display_name.lower() == name]
+        return hits[0] if len(hits) == 1 else None
+
+
+def _payload(choices: tuple[Choice, ...], mentions: tuple[int, ...]) -> dict[str, Any]:
+    return {
+        "choices": [
+            {"key": c.key, "label": c.label, "command": c.command, "ask": c.ask, "role": c.role}
+            for c in choices
+        ],
+        "mentions": list(mentions),
+    }

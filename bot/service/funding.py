@@ -1,0 +1,267 @@
+"""Funding: fund, pitch, back, calls, call, closecall — and allocation at close."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+
+from bot.chat.render import clip, esc, left, money, when
+from bot.domain.rules import PitchStake, RuleError, allocate, parse_money, parse_when
+from bot.service.context import Ctx, Reply
+from bot.service.needs import create_need, next_number
+from bot.service.needs import ref as need_ref
+from bot.service.refs import load
+from bot.store.models import Backing, Claim, FundingCall, Pitch
+
+
+def ref(c: FundingCall) -> str:
+    """`F1`."""
+    return f"F{c.number}"
+
+
+def pref(p: Pitch) -> str:
+    """`B4`."""
+    return f"B{p.number}"
+
+
+def _pitches(ctx: Ctx, call: FundingCall) -> list[tuple[Pitch, int]]:
+    points = (select(Backing.pitch_id, func.sum(Backing.points).label("pts"))
+              .where(Backing.call_id == call.id).group_by(Backing.pitch_id).subquery())
+    rows = ctx.session.execute(select(Pitch, func.coalesce(points.c.pts, 0))
+                               .outerjoin(points, points.c.pitch_id == Pitch.id)
+                               .where(Pitch.call_id == call.id).order_by(Pitch.number)).all()
+    return [(p, int(pts)) for p, pts in rows]
+
+
+def allocation(ctx: Ctx, call: FundingCall) -> tuple[list[tuple[Pitch, int, int]], int]:
+    """Each pitch with its points and the amount it gets if the call closes now."""
+    rows = _pitches(ctx, call)
+    shares, rest = allocate(call.budget_minor,
+                            [PitchStake(p.id, p.ask_minor, pts) for p, pts in rows])
+    return [(p, pts, shares[p.id]) for p, pts in rows], rest
+
+
+def fund(ctx: Ctx) -> Reply:
+    """`!fund <title> budget:5000EUR closes:2027-01-31 [points:100]`."""
+    pa = ctx.parsed
+    assert pa is not None
+    ctx.require("foundation", "opening a funding call")
+    title = pa.rest.strip()
+    if not title:
+        raise ctx.refuse("a funding call needs a title")
+    if len(title) > 200:
+        raise ctx.refuse("keep the title under 200 characters; details go on the next lines")
+    if "budget" not in pa.options or "closes" not in pa.options:
+        raise ctx.refuse("a funding call needs a budget and a closing time, like "
+                         "budget:5000EUR closes:30d")
+    try:
+        budget = parse_money(pa.options["budget"])
+        closes = parse_when(pa.options["closes"], ctx.now)
+    except RuleError as exc:
+        raise ctx.refuse(str(exc)) from None
+    if budget.minor <= 0:
+        raise ctx.refuse("the budget must be more than zero")
+    points = ctx.policies.points
+    if "points" in pa.options:
+        pt = pa.options["points"]
+        if not pt.isdigit() or not 1 <= int(pt) <= 1_000_000:
+            raise ctx.refuse(f"points:{pt[:10]} is not an allowance — write points:100")
+        points = int(pt)
+    call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
+                       description=clip(pa.description, 2000), budget_minor=budget.minor,
+                       currency=budget.currency, points=points, closes_at=closes,
+                       posted_by=ctx.member.id, state="open", created_at=ctx.now)
+    ctx.session.add(call)
+    ctx.session.flush()
+    r = ref(call)
+    ctx.event("call.opened", r, title=title, budget=str(budget), closes=closes.isoformat(),
+              points=points)
+    text = (f"New funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — budget "
+            f"{budget}, closes {when(closes)}. Pitch with `{ctx.cmd(f'pitch {r} <title> ask:…')}`; "
+            f"every member has {points} points to back pitches with `{ctx.cmd('back B… <points>')}`")
+    if call.description:
+        text += "\n" + esc(clip(call.description, 500))
+    ctx.announce(text, ref=r)
+    return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
+
+
+def pitch(ctx: Ctx) -> Reply:
+    """`!pitch F1 <title> ask:1200EUR`."""
+    pa = ctx.parsed
+    assert pa is not None
+    ctx.require(ctx.policies.pitch_role, "pitching")
+    call = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
+    r = ref(call)
+    if call.state != "open" or call.closes_at <= ctx.now:
+        raise ctx.refuse(f"{r} is closed — see {ctx.cmd('calls')} for open calls")
+    title = " ".join(pa.words[1:]).strip()
+    if not title:
+        raise ctx.refuse("a pitch needs a title")
+    if len(title) > 200:
+        raise ctx.refuse("keep the title under 200 characters; details go on the next lines")
+    if "ask" not in pa.options:
+        raise ctx.refuse(f"say how much you ask, like ask:1200{call.currency}")
+    try:
+        ask = parse_money(pa.options["ask"])
+    except RuleError as exc:
+        raise ctx.refuse(str(exc)) from None
+    if ask.currency != call.currency:
+        raise ctx.refuse(f"{r}'s budget is in {call.currency}; ask in {call.currency}")
+    if ask.minor <= 0:
+        raise ctx.refuse("the ask must be more than zero")
+    p = Pitch(community=ctx.cid, number=next_number(ctx, "next_pitch"), call_id=call.id,
+              title=title, description=clip(pa.description, 2000), ask_minor=ask.minor,
+              pitched_by=ctx.member.id, state="open", created_at=ctx.now)
+    ctx.session.add(p)
+    ctx.session.flush()
+    ctx.event("pitch.added", pref(p), call=r, title=title, ask=str(ask))
+    ctx.announce(f"New pitch **{pref(p)}** to {r} by {ctx.name_of(ctx.member.id)}: {esc(title)} — "
+                 f"asks {ask}. Back it with `{ctx.cmd(f'back {pref(p)} <points>')}`", ref=r)
+    ctx.updated(r)
+    return Reply(f"{pref(p)} is pitched to {r}.", ref=pref(p))
+
+
+def back(ctx: Ctx) -> Reply:
+    """`!back B4 <points>`: spend points of your allowance (0 withdraws)."""
+    pa = ctx.parsed
+    assert pa is not None
+    number_word = pa.words[0] if pa.words else None
+    p = load(ctx, number_word, "B")
+    # The call's row is the lock: every backing of the call is serialised behind it, so the
+    # allowance check below cannot be raced by the same member from another connection.
+    call = ctx.session.scalars(select(FundingCall).where(FundingCall.id == p.call_id)
+                               .with_for_update().execution_options(populate_existing=True)).one()
+    r = ref(call)
+    if len(pa.words) < 2 or not pa.words[1].isdigit() or len(pa.words[1]) > 9:
+        raise ctx.refuse(f"say how many points, like {ctx.cmd(f'back {pref(p)} 20')}")
+    points = int(pa.words[1])
+    if call.state != "open" or call.closes_at <= ctx.now:
+        raise ctx.refuse(f"{r} is closed; backing is over — see {ctx.cmd('call ' + r)}")
+    spent = ctx.session.scalar(select(func.coalesce(func.sum(Backing.points), 0)).where(
+        Backing.call_id == call.id, Backing.member_id == ctx.member.id,
+        Backing.pitch_id != p.id)) or 0
+    if spent + points > call.points:
+        raise ctx.refuse(f"you have {call.points - spent} of {call.points} points left in {r} — "
+                         f"back {pref(p)} with at most {call.points - spent}")
+    existing = ctx.session.get(Backing, (p.id, ctx.member.id))
+    if points == 0:
+        if existing is None:
+            raise ctx.refuse(f"you do not back {pref(p)}; nothing to withdraw")
+        ctx.session.execute(delete(Backing).where(Backing.pitch_id == p.id,
+                                                  Backing.member_id == ctx.member.id))
+    elif existing is None:
+        ctx.session.add(Backing(pitch_id=p.id, member_id=ctx.member.id, call_id=call.id,
+                                points=points, at=ctx.now))
+    else:
+        existing.points, existing.at = points, ctx.now
+    ctx.event("pitch.backed", pref(p), call=r, points=points)
+    ctx.updated(r)
+    left_pts = call.points - spent - points
+    if points == 0:
+        return Reply(f"You withdrew your points from {pref(p)}; {left_pts} points left in {r}.")
+    return Reply(f"You back {pref(p)} with {points} points; {left_pts} of {call.points} left in {r}.")
+
+
+def calls(ctx: Ctx) -> Reply:
+    """`!calls`: open calls first, then the latest closed ones."""
+    rows = ctx.session.scalars(select(FundingCall).where(FundingCall.community == ctx.cid)
+                               .order_by(FundingCall.state != "open", FundingCall.number.desc())
+                               .limit(10)).all()
+    if not rows:
+        return Reply("No funding calls yet.")
+    lines = ["Funding calls:"]
+    for c in rows:
+        n = ctx.session.scalar(select(func.count()).select_from(Pitch).where(Pitch.call_id == c.id))
+        status = left(c.closes_at, ctx.now) if c.state == "open" else c.state
+        lines.append(f"- **{ref(c)}** {esc(c.title)} — {money(c.budget_minor, c.currency)}, "
+                     f"{n} pitches, {status} — `{ctx.cmd('call ' + ref(c))}`")
+    return Reply("\n".join(lines))
+
+
+def call(ctx: Ctx) -> Reply:
+    """`!call F1`: pitches with ask, points and allocation if it closed now."""
+    pa = ctx.parsed
+    assert pa is not None
+    c = load(ctx, pa.words[0] if pa.words else None, "F")
+    r = ref(c)
+    lines = [f"**{r}** {esc(c.title)} — budget {money(c.budget_minor, c.currency)}, "
+             f"{c.points} points per member"]
+    if c.state == "open":
+        lines.append(f"Open, {left(c.closes_at, ctx.now)} (closes {when(c.closes_at)})")
+    else:
+        lines.append(f"{c.state.capitalize()} {when(c.closed_at)}")
+    if c.description:
+        lines.append(esc(clip(c.description, 800)))
+    rows, rest = allocation(ctx, c)
+    if not rows:
+        lines.append(f"No pitches yet — `{ctx.cmd(f'pitch {r} <title> ask:…')}`")
+    label = "would get now" if c.state == "open" else "got"
+    for p, pts, share in rows[:30]:
+        got = money(p.funded_minor or 0, c.currency) if c.state != "open" else money(share, c.currency)
+        lines.append(f"- **{pref(p)}** {esc(p.title)} by {ctx.name_of(p.pitched_by)} — asks "
+                     f"{money(p.ask_minor, c.currency)}, {pts} points, {label} {got}")
+    if len(rows) > 30:
+        lines.append(f"- … and {len(rows) - 30} more pitches")
+    if rows:
+        unalloc = rest if c.state == "open" else (c.unallocated_minor or 0)
+        lines.append(f"Unallocated: {money(unalloc, c.currency)}")
+    return Reply("\n".join(lines), ref=r)
+
+
+def closecall(ctx: Ctx) -> Reply:
+    """`!closecall F1`: the foundation closes early."""
+    pa = ctx.parsed
+    assert pa is not None
+    ctx.require("foundation", "closing a funding call")
+    c = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
+    if c.state != "open":
+        raise ctx.refuse(f"{ref(c)} is already {c.state}")
+    close_call(ctx, c, early=True)
+    return Reply(f"{ref(c)} is closed and allocated.", ref=ref(c))
+
+
+def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = False) -> bool:
+    """Close a call: allocate, fund pitches as needs claimed by their pitchers, announce.
+
+    Guarded by `UPDATE … WHERE state = 'open'`, so it happens once across processes.
+    """
+    res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
+                                                        FundingCall.state == "open")
+                              .values(state="closed", closed_at=ctx.now))
+    if res.rowcount != 1:
+        return False
+    c.state, c.closed_at = "closed", ctx.now
+    rows, rest = allocation(ctx, c)
+    c.unallocated_minor = rest
+    r = ref(c)
+    lines = [f"{r} closed: {esc(c.title)} — budget {money(c.budget_minor, c.currency)}"]
+    if late:
+        lines[0] = f"(late: was due {when(c.closes_at)}) " + lines[0]
+    for p, pts, share in rows:
+        if share > 0:
+            p.state, p.funded_minor = "funded", share
+            need = create_need(ctx, title=p.title, description=p.description, skills=(),
+                               reward=(share, c.currency), slots=1, due_at=None,
+                               offered_by=c.posted_by, call_id=c.id)
+            need.taken, need.is_full = 1, True
+            p.need_id = need.id
+            ctx.session.add(Claim(need_id=need.id, member_id=p.pitched_by, state="active",
+                                  claimed_at=ctx.now,
+                                  expires_at=ctx.now + timedelta(days=ctx.policies.claim_days)))
+            ctx.event("need.offered", need_ref(need), title=p.title, pitch=pref(p), call=r,
+                      reward=money(share, c.currency), claimed_by=p.pitched_by)
+            lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): funded "
+                         f"{money(share, c.currency)} → need {need_ref(need)}, claimed by "
+                         f"{ctx.name_of(p.pitched_by)}")
+        else:
+            p.state, p.funded_minor = "unfunded", 0
+            lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
+    lines.append(f"Unallocated: {money(rest, c.currency)}")
+    ctx.event("call.closed", r, early=early, unallocated=money(rest, c.currency),
+              allocation={pref(p): share for p, _, share in rows})
+    ctx.announce("\n".join(lines), ref=r)
+    if late:
+        ctx.announced[-1].late = True
+    ctx.updated(r)
+    return True

@@ -1,0 +1,552 @@
+"""Needs and claims: offer, needs, task, claim, renew, release, submit, approve, changes,
+refuse, cancel, mine, watch, unwatch, watching."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.chat.render import clip, esc, left, money, when
+from bot.domain.rules import RuleError, parse_money, parse_when
+from bot.ports import Choice
+from bot.service.context import Ctx, Reply
+from bot.service.refs import load
+from bot.store.models import (
+    FAR_FUTURE,
+    Claim,
+    CommunityRow,
+    Contribution,
+    Event,
+    Need,
+    NeedSkill,
+    Proposal,
+    Vote,
+    Watch,
+)
+
+PAGE = 10
+HOLDING = ("active", "submitted", "approved")
+PENDING = ("active", "submitted")
+MAX_SLOTS = 50
+
+
+def ref(need: Need) -> str:
+    """`T12`."""
+    return f"T{need.number}"
+
+
+def need_choices(ctx: Ctx, need: Need) -> tuple[Choice, ...]:
+    """The actions a need's card offers in its current state."""
+    r = ref(need)
+    if need.state != "open":
+        return ()
+    return (
+        Choice("claim", "Claim", ctx.cmd(f"claim {r}")),
+        Choice("release", "Release", ctx.cmd(f"release {r}")),
+        Choice("submit", "Submit", ctx.cmd(f"submit {r}"), ask="Link or note for your work"),
+        Choice("approve", "Approve", ctx.cmd(f"approve {r}"), role="maintainer"),
+        Choice("changes", "Changes", ctx.cmd(f"changes {r}"), ask="What should change?",
+               role="maintainer"),
+        Choice("refuse", "Refuse", ctx.cmd(f"refuse {r}"), ask="Why is it refused?",
+               role="maintainer"),
+    )
+
+
+def need_line(need: Need) -> str:
+    """One line of a need for lists."""
+    parts = [f"**{ref(need)}** {esc(need.title)}"]
+    if need.skills:
+        parts.append(" ".join(esc("#" + s) for s in need.skills.split()))
+    if need.reward_minor is not None:
+        parts.append(money(need.reward_minor, need.reward_currency))
+    if need.state == "open":
+        parts.append("full" if need.is_full else f"{need.slots - need.taken} of {need.slots} free")
+    else:
+        parts.append(need.state)
+    if need.due_at:
+        parts.append(f"due {when(need.due_at)}")
+    return " · ".join(parts)
+
+
+def _sync_slots(need: Need, delta: int) -> None:
+    need.taken += delta
+    need.is_full = need.taken >= need.slots
+
+
+def _claims(ctx: Ctx, need: Need, states: tuple[str, ...] = PENDING) -> list[Claim]:
+    return list(ctx.session.scalars(select(Claim).where(
+        Claim.need_id == need.id, Claim.state.in_(states)).order_by(Claim.id)))
+
+
+def _my_claim(ctx: Ctx, need: Need, states: tuple[str, ...] = PENDING) -> Claim | None:
+    return ctx.session.scalars(select(Claim).where(
+        Claim.need_id == need.id, Claim.member_id == ctx.member.id,
+        Claim.state.in_(states))).first()
+
+
+def next_number(ctx: Ctx, counter: str) -> int:
+    """Take the community's next number of a kind; numbers are never reused."""
+    row = ctx.session.scalars(select(CommunityRow).where(CommunityRow.id == ctx.cid)
+                              .with_for_update().execution_options(populate_existing=True)).one()
+    n = getattr(row, counter)
+    setattr(row, counter, n + 1)
+    return n
+
+
+def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ...],
+                reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
+                call_id: int | None = None) -> Need:
+    """Insert a need with its skills (shared by `!offer` and funded pitches)."""
+    need = Need(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
+                description=description, skills=" ".join(skills),
+                reward_minor=reward[0] if reward else None,
+                reward_currency=reward[1] if reward else None, slots=slots, taken=0,
+                is_full=False, due_at=due_at, sort_due=due_at or FAR_FUTURE,
+                offered_by=offered_by, call_id=call_id, state="open", created_at=ctx.now)
+    ctx.session.add(need)
+    ctx.session.flush()
+    for s in skills:
+        ctx.session.add(NeedSkill(need_id=need.id, skill=s))
+    return need
+
+
+def notify_watchers(ctx: Ctx, need: Need, skills: tuple[str, ...], exclude: set[int]) -> None:
+    """Tell members watching one of the skills about a new need (once each)."""
+    if not skills:
+        return
+    watchers = ctx.session.scalars(select(Watch.member_id).where(Watch.skill.in_(skills))
+                                   .distinct()).all()
+    for mid in sorted(set(watchers) - exclude):
+        ctx.notice(mid, f"New need matching your skills: {need_line(need)} — "
+                        f"claim it with `{ctx.cmd('claim ' + ref(need))}`", ref=ref(need))
+
+
+def offer(ctx: Ctx) -> Reply:
+    """`!offer`: create an open need and announce it."""
+    p = ctx.parsed
+    assert p is not None
+    ctx.require(ctx.policies.offer_role, "offering a need")
+    title = p.rest.strip()
+    if not title:
+        raise ctx.refuse("a need needs a title")
+    if len(title) > 200:
+        raise ctx.refuse(f"the title is {len(title)} characters; keep it under 200 and put "
+                         "details on the next lines")
+    try:
+        reward = parse_money(p.options["reward"]) if "reward" in p.options else None
+        due_at = parse_when(p.options["due"], ctx.now) if "due" in p.options else None
+    except RuleError as exc:
+        raise ctx.refuse(str(exc)) from None
+    slots_text = p.options.get("slots", "1")
+    if not slots_text.isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
+        raise ctx.refuse(f"slots:{slots_text[:10]} is not a number of people from 1 to {MAX_SLOTS}")
+    need = create_need(ctx, title=title, description=clip(p.description, 2000),
+                       skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
+                       slots=int(slots_text), due_at=due_at, offered_by=ctx.member.id)
+    ctx.event("need.offered", ref(need), title=title, skills=list(p.skills),
+              reward=str(reward) if reward else None, slots=need.slots,
+              due=due_at.isoformat() if due_at else None)
+    by = ctx.name_of(ctx.member.id)
+    text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
+    if need.description:
+        text += "\n" + esc(clip(need.description, 500))
+    ctx.announce(text, ref=ref(need), choices=need_choices(ctx, need))
+    notify_watchers(ctx, need, p.skills, {ctx.member.id})
+    return Reply(f"{ref(need)} is offered and announced: {esc(title)}", ref=ref(need))
+
+
+def needs(ctx: Ctx) -> Reply:
+    """`!needs`: open needs, free slots first, most urgent first, 10 a page."""
+    p = ctx.parsed
+    assert p is not None
+    page = _page(ctx, p.options.get("page"))
+    stmt = select(Need).where(Need.community == ctx.cid, Need.state == "open")
+    if p.skills:
+        stmt = stmt.where(Need.id.in_(select(NeedSkill.need_id).where(NeedSkill.skill.in_(p.skills))))
+    rows = ctx.session.scalars(stmt.order_by(Need.is_full, Need.sort_due, Need.number)
+                               .limit(PAGE + 1).offset((page - 1) * PAGE)).all()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    tags = " ".join("#" + s for s in p.skills)
+    if not rows:
+        if page > 1:
+            return Reply(f"No open needs on page {page} — see `{ctx.cmd('needs')}`")
+        hint = f"`{ctx.cmd('watch ' + tags)}` to be told of new ones" if tags else \
+            f"offer one with `{ctx.cmd('offer <title>')}`"
+        return Reply(f"No open needs{' with ' + esc(tags) if tags else ''} — {hint}")
+    head = f"Open needs{' with ' + esc(tags) if tags else ''} (page {page}):"
+    lines = [head, *("- " + need_line(n) for n in rows)]
+    if more:
+        lines.append(f"More: `{ctx.cmd('needs ' + (tags + ' ' if tags else '') + f'page:{page + 1}')}`")
+    return Reply("\n".join(lines))
+
+
+def _page(ctx: Ctx, text: str | None) -> int:
+    if text is None:
+        return 1
+    if not text.isdigit() or not 1 <= int(text) <= 100000:
+        raise ctx.refuse(f"page:{text[:10]} is not a page number — write page:2")
+    return int(text)
+
+
+def task(ctx: Ctx) -> Reply:
+    """`!task T12`: the need with its claims, reviews and history."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T")
+    lines = [need_line(need), f"Offered by {ctx.name_of(need.offered_by)} on {when(need.created_at)}"]
+    if need.state == "cancelled" and need.close_reason:
+        lines.append(f"Cancelled: {esc(need.close_reason)}")
+    if need.description:
+        lines.append(esc(clip(need.description, 1500)))
+    claims = ctx.session.scalars(select(Claim).where(Claim.need_id == need.id)
+                                 .order_by(Claim.id)).all()
+    if claims:
+        lines.append("Claims:")
+        for c in claims[-10:]:
+            line = f"- {ctx.name_of(c.member_id)}: {c.state}"
+            if c.state == "active" and c.expires_at:
+                line += f" (expires {when(c.expires_at)})"
+            if c.submission:
+                line += f" — submitted: {esc(clip(c.submission, 300))}"
+            if c.review_note:
+                line += f" — review by {ctx.name_of(c.reviewer_id)}: {esc(clip(c.review_note, 300))}"
+            lines.append(line)
+    history = ctx.session.scalars(select(Event).where(
+        Event.community == ctx.cid, Event.object == ref(need)).order_by(Event.id.desc()).limit(5)).all()
+    if history:
+        lines.append("History:")
+        from bot.service.misc import describe
+
+        lines.extend(f"- {when(e.at)} {ctx.name_of(e.actor_id) if e.actor_id else 'the bot'}: "
+                     f"{describe(e.kind, e.details)}" for e in history)
+    if need.state == "open" and not need.is_full:
+        lines.append(f"Claim it with `{ctx.cmd('claim ' + ref(need))}`")
+    return Reply("\n".join(lines), choices=need_choices(ctx, need), ref=ref(need))
+
+
+def claim(ctx: Ctx) -> Reply:
+    """`!claim T12`: take a free slot."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    if need.state != "open":
+        raise ctx.refuse(f"{r} is {need.state} and cannot be claimed — see {ctx.cmd('needs')}")
+    if _my_claim(ctx, need):
+        raise ctx.refuse(f"you already hold a claim on {r} — see {ctx.cmd('mine')}")
+    if need.is_full:
+        raise ctx.refuse(f"{r} is full ({need.taken} of {need.slots} slots taken) — see "
+                         f"{ctx.cmd('needs')} for needs with free slots")
+    mine = ctx.session.scalars(select(Claim.need_id).where(
+        Claim.member_id == ctx.member.id, Claim.state == "active")).all()
+    limit = ctx.policies.max_active_claims
+    if len(mine) >= limit:
+        raise ctx.refuse(f"you already have {limit} active claims — submit or release one first "
+                         f"(see {ctx.cmd('mine')})")
+    expires = ctx.now + timedelta(days=ctx.policies.claim_days)
+    ctx.session.add(Claim(need_id=need.id, member_id=ctx.member.id, state="active",
+                          claimed_at=ctx.now, expires_at=expires, reminded=False))
+    _sync_slots(need, +1)
+    ctx.event("claim.made", r, member=ctx.member.id, expires=expires.isoformat())
+    ctx.announce(f"{ctx.name_of(ctx.member.id)} claimed {r} ({need.taken} of {need.slots} "
+                 f"slots taken): {esc(need.title)}", ref=r, mentions=(ctx.member.id,))
+    ctx.updated(r)
+    return Reply(f"You claimed {r}. Your claim expires on {when(expires)}: renew it with "
+                 f"`{ctx.cmd('renew ' + r)}`, hand in with `{ctx.cmd('submit ' + r + ' <link>')}`, "
+                 f"or give it back with `{ctx.cmd('release ' + r)}`.", ref=r)
+
+
+def renew(ctx: Ctx) -> Reply:
+    """`!renew T12`: restart the claim's clock."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    c = _my_claim(ctx, need)
+    if c is None:
+        raise ctx.refuse(f"you have no claim on {r} to renew — claim it with {ctx.cmd('claim ' + r)}")
+    if c.state == "submitted":
+        raise ctx.refuse(f"your work on {r} is submitted and does not expire while it waits "
+                         "for review — nothing to renew")
+    c.expires_at = ctx.now + timedelta(days=ctx.policies.claim_days)
+    c.reminded = False
+    ctx.event("claim.renewed", r, member=ctx.member.id, expires=c.expires_at.isoformat())
+    ctx.updated(r)
+    return Reply(f"Your claim on {r} now expires on {when(c.expires_at)}.", ref=r)
+
+
+def release(ctx: Ctx) -> Reply:
+    """`!release T12`: give the slot back."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    c = _my_claim(ctx, need)
+    if c is None:
+        raise ctx.refuse(f"you have no claim on {r} to release — see {ctx.cmd('mine')}")
+    c.state, c.closed_at = "released", ctx.now
+    _sync_slots(need, -1)
+    ctx.event("claim.released", r, member=ctx.member.id)
+    ctx.announce(f"{ctx.name_of(ctx.member.id)} released {r}; a slot is free: {esc(need.title)} — "
+                 f"claim it with `{ctx.cmd('claim ' + r)}`", ref=r)
+    ctx.updated(r)
+    return Reply(f"You released {r}. Thanks for saying so.", ref=r)
+
+
+def submit(ctx: Ctx) -> Reply:
+    """`!submit T12 <link or note>`: hand in the work for review."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    note = " ".join(p.words[1:]).strip()
+    c = _my_claim(ctx, need, ("active", "submitted"))
+    if c is None:
+        raise ctx.refuse(f"you have no claim on {r} — claim it first with {ctx.cmd('claim ' + r)}")
+    if not note:
+        raise ctx.refuse("say where the work is: a link or a short note")
+    if c.state == "submitted":
+        raise ctx.refuse(f"your work on {r} is already submitted and waits for review")
+    c.state, c.submitted_at, c.submission = "submitted", ctx.now, clip(note, 1000)
+    ctx.event("claim.submitted", r, member=ctx.member.id, submission=c.submission)
+    who = ctx.name_of(ctx.member.id)
+    ctx.announce(
+        f"{who} submitted {r} ({esc(need.title)}): {esc(c.submission)} — maintainers: "
+        f"`{ctx.cmd('approve ' + r)}`, `{ctx.cmd('changes ' + r + ' <note>')}` or "
+        f"`{ctx.cmd('refuse ' + r + ' <reason>')}`", ref=r,
+        choices=tuple(ch for ch in need_choices(ctx, need) if ch.role == "maintainer"))
+    ctx.updated(r)
+    return Reply(f"Your work on {r} is submitted; the maintainers are told.", ref=r)
+
+
+def _review_target(ctx: Ctx, need: Need, verb: str) -> tuple[Claim, list[str]]:
+    """The submitted claim a review names (`@member`) or the only one; the rest is the note."""
+    p = ctx.parsed
+    assert p is not None
+    words = list(p.words[1:])
+    submitted = _claims(ctx, need, ("submitted",))
+    r = ref(need)
+    if words and words[0].startswith(("@", "<@")):
+        who = ctx.find_member(words[0])
+        if who is None:
+            raise ctx.refuse(f"{words[0][:40]} is not a member here — name them as they "
+                             "appear in the room")
+        words = words[1:]
+        for c in submitted:
+            if c.member_id == who.id:
+                return c, words
+        raise ctx.refuse(f"{esc(who.display_name)} has no submitted work on {r} to {verb}")
+    if not submitted:
+        raise ctx.refuse(f"{r} has no submitted work to {verb} — see {ctx.cmd('task ' + r)}")
+    if len(submitted) > 1:
+        names = ", ".join(ctx.name_of(c.member_id) for c in submitted)
+        raise ctx.refuse(f"several claims on {r} are submitted ({names}) — name one, like "
+                         f"{ctx.cmd(verb + ' ' + r + ' @name')}")
+    return submitted[0], words
+
+
+def _review_checks(ctx: Ctx, c: Claim, verb: str) -> None:
+    if c.member_id == ctx.member.id and not ctx.policies.allow_self_approval:
+        raise ctx.refuse(f"you cannot {verb} your own work — another maintainer reviews it")
+    ctx.require("maintainer", f"{verb} work")
+
+
+def approve(ctx: Ctx) -> Reply:
+    """`!approve T12 [@member] [amount:20EUR] [note]`: accept the work; credit the ledger."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    c, words = _review_target(ctx, need, "approve")
+    _review_checks(ctx, c, "approve")
+    amount: int | None = None
+    currency = need.reward_currency
+    if "amount" in p.options:
+        try:
+            m = parse_money(p.options["amount"])
+        except RuleError as exc:
+            raise ctx.refuse(str(exc)) from None
+        if currency and m.currency != currency:
+            raise ctx.refuse(f"{r}'s reward is in {currency}; give the amount in {currency}")
+        amount, currency = m.minor, m.currency
+    elif need.reward_minor is not None:
+        # A multi-slot need's reward is split equally among its slots.
+        amount = need.reward_minor // need.slots
+    note = " ".join(words).strip()
+    c.state, c.reviewer_id, c.review_note, c.closed_at = "approved", ctx.member.id, note or None, ctx.now
+    ctx.session.add(Contribution(community=ctx.cid, member_id=c.member_id, need_id=need.id,
+                                 reward_minor=amount, currency=currency if amount is not None else None,
+                                 approved_by=ctx.member.id, at=ctx.now))
+    ctx.session.flush()
+    approved = len(_claims(ctx, need, ("approved",)))
+    pending = len(_claims(ctx, need, PENDING))
+    done = approved >= need.slots and pending == 0
+    if done:
+        need.state, need.closed_at = "done", ctx.now
+    reward_text = f" — {money(amount, currency)} enters the ledger" if amount is not None else ""
+    ctx.event("claim.approved", r, member=c.member_id, reward=money(amount, currency) or None,
+              note=note or None)
+    if done:
+        ctx.event("need.done", r)
+    who = ctx.name_of(c.member_id)
+    text = f"{r} approved for {who} by {ctx.name_of(ctx.member.id)}{reward_text}."
+    if done:
+        text += f" {r} is done."
+    if note:
+        text += f" Review note: {esc(clip(note, 500))}"
+    ctx.announce(text, ref=r, mentions=(c.member_id,))
+    ctx.updated(r)
+    return Reply(f"Approved {who}'s work on {r}{reward_text}.", ref=r)
+
+
+def changes(ctx: Ctx) -> Reply:
+    """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    c, words = _review_target(ctx, need, "request changes on")
+    _review_checks(ctx, c, "request changes on")
+    note = " ".join(words).strip()
+    if not note:
+        raise ctx.refuse("say what should change")
+    c.state, c.reviewer_id, c.review_note = "active", ctx.member.id, clip(note, 1000)
+    c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
+    ctx.event("claim.changes_requested", r, member=c.member_id, note=c.review_note)
+    who = ctx.name_of(c.member_id)
+    ctx.announce(f"{ctx.name_of(ctx.member.id)} asks {who} for changes on {r}: "
+                 f"{esc(c.review_note)} — submit again with `{ctx.cmd('submit ' + r + ' <link>')}`",
+                 ref=r, mentions=(c.member_id,))
+    ctx.updated(r)
+    return Reply(f"Sent {r} back to {who} with your note; their claim runs until "
+                 f"{when(c.expires_at)}.", ref=r)
+
+
+def refuse(ctx: Ctx) -> Reply:
+    """`!refuse T12 [@member] <reason>`: refuse the work; the slot frees."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    c, words = _review_target(ctx, need, "refuse")
+    _review_checks(ctx, c, "refuse")
+    reason = " ".join(words).strip()
+    if not reason:
+        raise ctx.refuse("a reason is required to refuse work")
+    c.state, c.reviewer_id, c.review_note, c.closed_at = "refused", ctx.member.id, clip(reason, 1000), ctx.now
+    _sync_slots(need, -1)
+    ctx.event("claim.refused", r, member=c.member_id, reason=c.review_note)
+    who = ctx.name_of(c.member_id)
+    ctx.announce(f"{ctx.name_of(ctx.member.id)} refused {who}'s work on {r}: {esc(c.review_note)}. "
+                 f"The slot is free again.", ref=r, mentions=(c.member_id,))
+    ctx.updated(r)
+    return Reply(f"Refused {who}'s work on {r}; the slot is free.", ref=r)
+
+
+def cancel(ctx: Ctx) -> Reply:
+    """`!cancel T12 <reason>`: the offerer or a maintainer cancels the need."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    r = ref(need)
+    if need.offered_by != ctx.member.id and "maintainer" not in ctx.roles:
+        raise ctx.refuse(f"only the offerer of {r} or a maintainer can cancel it")
+    if need.state != "open":
+        raise ctx.refuse(f"{r} is already {need.state}")
+    reason = " ".join(p.words[1:]).strip()
+    if not reason:
+        raise ctx.refuse("a reason is required to cancel a need")
+    need.state, need.closed_at, need.close_reason = "cancelled", ctx.now, clip(reason, 1000)
+    for c in _claims(ctx, need):
+        c.state, c.closed_at = "released", ctx.now
+        ctx.notice(c.member_id, f"{r} ({esc(need.title)}) was cancelled by "
+                                f"{ctx.name_of(ctx.member.id)}: {esc(need.close_reason)}. "
+                                "Your claim on it is released.", ref=r)
+    need.taken = len(_claims(ctx, need, ("approved",)))
+    ctx.event("need.cancelled", r, reason=need.close_reason)
+    ctx.announce(f"{r} ({esc(need.title)}) is cancelled by {ctx.name_of(ctx.member.id)}: "
+                 f"{esc(need.close_reason)}", ref=r)
+    ctx.updated(r)
+    return Reply(f"{r} is cancelled.", ref=r)
+
+
+def mine(ctx: Ctx) -> Reply:
+    """`!mine`: your claims, submissions, offers and votes still to cast."""
+    me = ctx.member.id
+    lines: list[str] = []
+    rows = ctx.session.execute(select(Claim, Need).join(Need, Need.id == Claim.need_id).where(
+        Claim.member_id == me, Claim.state.in_(PENDING)).order_by(Claim.expires_at)).all()
+    if rows:
+        lines.append("Your claims:")
+        for c, n in rows:
+            state = (f"expires {when(c.expires_at)} ({left(c.expires_at, ctx.now)})"
+                     if c.state == "active" and c.expires_at else "submitted, waiting for review")
+            lines.append(f"- **{ref(n)}** {esc(n.title)} — {state}")
+    offers = ctx.session.scalars(select(Need).where(
+        Need.community == ctx.cid, Need.offered_by == me, Need.state == "open")
+        .order_by(Need.number).limit(10)).all()
+    if offers:
+        lines.append("Your open offers:")
+        lines.extend("- " + need_line(n) for n in offers)
+    voted = select(Vote.proposal_id).where(Vote.member_id == me)
+    todo = ctx.session.scalars(select(Proposal).where(
+        Proposal.community == ctx.cid, Proposal.state == "open", Proposal.id.not_in(voted))
+        .order_by(Proposal.closes_at).limit(10)).all()
+    if todo:
+        lines.append("Proposals waiting for your vote:")
+        lines.extend(f"- **P{pr.number}** {esc(pr.text)} ({left(pr.closes_at, ctx.now)}) — "
+                     f"`{ctx.cmd(f'vote P{pr.number} agree')}`" for pr in todo)
+    earned = ctx.session.execute(select(Contribution.currency, func.sum(Contribution.reward_minor),
+                                        func.count()).where(Contribution.member_id == me)
+                                 .group_by(Contribution.currency)).all()
+    if earned:
+        parts = [money(total, cur) if cur else f"{n} without reward" for cur, total, n in earned]
+        lines.append("Your ledger: " + ", ".join(parts))
+    if not lines:
+        return Reply(f"Nothing on your plate — see `{ctx.cmd('needs')}` for open needs.", private=True)
+    return Reply("\n".join(lines), private=True)
+
+
+def watch(ctx: Ctx) -> Reply:
+    """`!watch #skill…`."""
+    p = ctx.parsed
+    assert p is not None
+    if not p.skills:
+        raise ctx.refuse("name the skills to watch, like #python")
+    have = set(ctx.session.scalars(select(Watch.skill).where(Watch.member_id == ctx.member.id)))
+    if len(have | set(p.skills)) > 50:
+        raise ctx.refuse("you can watch 50 skills at most — unwatch some first")
+    for s in p.skills:
+        if s not in have:
+            ctx.session.add(Watch(member_id=ctx.member.id, skill=s))
+    ctx.event("watch.added", f"@{ctx.member.id}", skills=list(p.skills))
+    return Reply("You will be told of new needs with " + esc(" ".join("#" + s for s in p.skills)),
+                 private=True)
+
+
+def unwatch(ctx: Ctx) -> Reply:
+    """`!unwatch #skill…`."""
+    p = ctx.parsed
+    assert p is not None
+    if not p.skills:
+        raise ctx.refuse("name the skills to stop watching, like #python")
+    rows = ctx.session.scalars(select(Watch).where(Watch.member_id == ctx.member.id,
+                                                   Watch.skill.in_(p.skills))).all()
+    if not rows:
+        raise ctx.refuse(f"you do not watch {' '.join('#' + s for s in p.skills)} — see "
+                         f"{ctx.cmd('watching')}")
+    for w in rows:
+        ctx.session.delete(w)
+    ctx.event("watch.removed", f"@{ctx.member.id}", skills=[w.skill for w in rows])
+    return Reply("You no longer watch " + esc(" ".join("#" + w.skill for w in rows)), private=True)
+
+
+def watching(ctx: Ctx) -> Reply:
+    """`!watching`."""
+    skills = ctx.session.scalars(select(Watch.skill).where(Watch.member_id == ctx.member.id)
+                                 .order_by(Watch.skill)).all()
+    if not skills:
+        return Reply(f"You watch no skills — try `{ctx.cmd('watch #python')}`", private=True)
+    return Reply("You watch " + esc(" ".join("#" + s for s in skills)), private=True)

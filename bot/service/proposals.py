@@ -1,0 +1,199 @@
+"""Consent proposals: propose, vote, proposals, proposal, close — and closing at the deadline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot.chat.render import clip, esc, left, when
+from bot.domain.rules import POSITIONS, RuleError, Tally, consent_outcome, parse_when
+from bot.ports import Choice
+from bot.service.context import Ctx, Reply
+from bot.service.needs import PAGE, _page, next_number
+from bot.service.refs import load
+from bot.store.models import Member, Proposal, Vote
+
+
+def ref(p: Proposal) -> str:
+    """`P3`."""
+    return f"P{p.number}"
+
+
+def choices(ctx: Ctx, p: Proposal) -> tuple[Choice, ...]:
+    """The four positions, as actions."""
+    if p.state != "open":
+        return ()
+    r = ref(p)
+    return (
+        Choice("agree", "Agree", ctx.cmd(f"vote {r} agree")),
+        Choice("abstain", "Abstain", ctx.cmd(f"vote {r} abstain")),
+        Choice("disagree", "Disagree", ctx.cmd(f"vote {r} disagree"), ask="Why do you disagree?"),
+        Choice("block", "Block", ctx.cmd(f"vote {r} block"), ask="Why do you block?"),
+    )
+
+
+def tally(ctx: Ctx, p: Proposal) -> Tally:
+    """Counts of the latest vote of each member."""
+    return Tally.of(list(ctx.session.scalars(select(Vote.position).where(Vote.proposal_id == p.id))))
+
+
+def propose(ctx: Ctx) -> Reply:
+    """`!propose <text> [closes:…] [quorum:N]`."""
+    pa = ctx.parsed
+    assert pa is not None
+    ctx.require(ctx.policies.propose_role, "proposing")
+    text = pa.rest.strip()
+    if not text:
+        raise ctx.refuse("a proposal needs a text")
+    if len(text) > 200:
+        raise ctx.refuse(f"the text is {len(text)} characters; keep the first line under 200 and "
+                         "put details on the next lines")
+    try:
+        closes = (parse_when(pa.options["closes"], ctx.now) if "closes" in pa.options
+                  else ctx.now + timedelta(hours=ctx.policies.proposal_hours))
+    except RuleError as exc:
+        raise ctx.refuse(str(exc)) from None
+    quorum = None
+    if "quorum" in pa.options:
+        q = pa.options["quorum"]
+        if not q.isdigit() or not 1 <= int(q) <= 100000:
+            raise ctx.refuse(f"quorum:{q[:10]} is not a number of votes — write quorum:5")
+        quorum = int(q)
+    p = Proposal(community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
+                 description=clip(pa.description, 2000), author_id=ctx.member.id,
+                 closes_at=closes, quorum=quorum, state="open", nudged=False, created_at=ctx.now)
+    ctx.session.add(p)
+    ctx.session.flush()
+    r = ref(p)
+    ctx.event("proposal.opened", r, text=text, closes=closes.isoformat(), quorum=quorum)
+    body = (f"New proposal **{r}** by {ctx.name_of(ctx.member.id)}: {esc(text)}\n"
+            f"Closes {when(closes)}{f', quorum {quorum}' if quorum else ''}. "
+            f"Vote with `{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`")
+    if p.description:
+        body += "\n" + esc(clip(p.description, 500))
+    ctx.announce(body, ref=r, choices=choices(ctx, p))
+    return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
+
+
+def vote(ctx: Ctx) -> Reply:
+    """`!vote P3 agree|abstain|disagree|block [reason]`."""
+    pa = ctx.parsed
+    assert pa is not None
+    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
+    r = ref(p)
+    if len(pa.words) < 2 or pa.words[1].lower() not in POSITIONS:
+        raise ctx.refuse(f"say agree, abstain, disagree or block, like {ctx.cmd(f'vote {r} agree')}")
+    position = pa.words[1].lower()
+    reason = " ".join(pa.words[2:]).strip()
+    if p.state != "open" or p.closes_at <= ctx.now:
+        raise ctx.refuse(f"{r} is closed; voting is over — see {ctx.cmd('proposal ' + r)}")
+    if position in ("disagree", "block") and not reason:
+        raise ctx.refuse(f"a reason is required to {position} — write "
+                         f"{ctx.cmd(f'vote {r} {position} <your reason>')}")
+    v = ctx.session.get(Vote, (p.id, ctx.member.id))
+    changed = v is not None
+    if v is None:
+        ctx.session.add(Vote(proposal_id=p.id, member_id=ctx.member.id, position=position,
+                             reason=clip(reason, 1000), at=ctx.now))
+    else:
+        v.position, v.reason, v.at = position, clip(reason, 1000), ctx.now
+    ctx.session.flush()
+    ctx.event("vote.cast", r, position=position, reason=reason or None)
+    ctx.updated(r)
+    t = tally(ctx, p)
+    return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position}. Counts: {t}.", ref=r)
+
+
+def proposals(ctx: Ctx) -> Reply:
+    """`!proposals`: open proposals with counts and time left."""
+    pa = ctx.parsed
+    assert pa is not None
+    page = _page(ctx, pa.options.get("page"))
+    rows = ctx.session.scalars(select(Proposal).where(
+        Proposal.community == ctx.cid, Proposal.state == "open").order_by(Proposal.closes_at)
+        .limit(PAGE + 1).offset((page - 1) * PAGE)).all()
+    if not rows:
+        return Reply(f"No open proposals — open one with `{ctx.cmd('propose <text>')}`")
+    lines = [f"Open proposals (page {page}):"]
+    for p in rows[:PAGE]:
+        lines.append(f"- **{ref(p)}** {esc(p.text)} — {tally(ctx, p)} — {left(p.closes_at, ctx.now)}")
+    if len(rows) > PAGE:
+        lines.append(f"More: `{ctx.cmd(f'proposals page:{page + 1}')}`")
+    return Reply("\n".join(lines))
+
+
+def proposal(ctx: Ctx) -> Reply:
+    """`!proposal P3`: counts, every vote with its reason, who has not voted."""
+    pa = ctx.parsed
+    assert pa is not None
+    p = load(ctx, pa.words[0] if pa.words else None, "P")
+    r = ref(p)
+    t = tally(ctx, p)
+    status = (f"open, {left(p.closes_at, ctx.now)} (closes {when(p.closes_at)})" if p.state == "open"
+              else f"closed {when(p.closed_at)}: {p.outcome}")
+    lines = [f"**{r}** {esc(p.text)} — by {ctx.name_of(p.author_id)}", f"Status: {status}",
+             f"Counts: {t}" + (f"; quorum {p.quorum}" if p.quorum else "")]
+    if p.description:
+        lines.append(esc(clip(p.description, 1000)))
+    votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
+    for v in votes[:40]:
+        lines.append(f"- {ctx.name_of(v.member_id)}: {v.position}"
+                     + (f" — {esc(clip(v.reason, 200))}" if v.reason else ""))
+    if len(votes) > 40:
+        lines.append(f"- … and {len(votes) - 40} more votes")
+    if p.state == "open":
+        voted = {v.member_id for v in votes}
+        missing = [m.display_name for m in ctx.session.scalars(select(Member).where(
+            Member.community == ctx.cid, Member.merged_into.is_(None)).order_by(Member.id))
+            if m.id not in voted]
+        if missing:
+            shown = ", ".join(esc(n) for n in missing[:30])
+            more = f" and {len(missing) - 30} more" if len(missing) > 30 else ""
+            lines.append(f"Not voted yet: {shown}{more}")
+    return Reply("\n".join(lines), choices=choices(ctx, p), ref=r)
+
+
+def close(ctx: Ctx) -> Reply:
+    """`!close P3`: the author or a maintainer closes early."""
+    pa = ctx.parsed
+    assert pa is not None
+    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
+    r = ref(p)
+    if p.author_id != ctx.member.id and "maintainer" not in ctx.roles:
+        raise ctx.refuse(f"only the author of {r} or a maintainer can close it early")
+    if p.state != "open":
+        raise ctx.refuse(f"{r} is already closed ({p.outcome})")
+    outcome = close_proposal(ctx, p, early=True)
+    return Reply(f"{r} closed: {outcome}.", ref=r)
+
+
+def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = False) -> str | None:
+    """Close a proposal with its outcome, announce it; None if it was already closed.
+
+    The `UPDATE … WHERE state = 'open'` is the guard: when two processes fire the same
+    deadline, only one changes the row and announces.
+    """
+    t = tally(ctx, p)
+    outcome = consent_outcome(t, p.quorum)
+    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id, Proposal.state == "open")
+                              .values(state="closed", outcome=outcome, closed_at=ctx.now))
+    if res.rowcount != 1:
+        return None
+    p.state, p.outcome, p.closed_at = "closed", outcome, ctx.now
+    r = ref(p)
+    ctx.event("proposal.closed", r, outcome=outcome, counts=t.__dict__, early=early)
+    reasons = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id, Vote.reason != "")
+                                  .order_by(Vote.at)).all()
+    quorum = f" (quorum {p.quorum})" if p.quorum else ""
+    counts = ", ".join(f"{getattr(t, k)} {k}" for k in POSITIONS if getattr(t, k)) or "no votes"
+    text = f"{r} closed: {outcome} ({counts}) — {esc(p.text)}{quorum}"
+    if late:
+        text = f"(late: was due {when(p.closes_at)}) " + text
+    for v in reasons[:20]:
+        text += f"\n- {ctx.name_of(v.member_id)} ({v.position}): {esc(clip(v.reason, 200))}"
+    ctx.announce(text, ref=r)
+    if late:
+        ctx.announced[-1].late = True
+    ctx.updated(r)
+    return outcome

@@ -1,0 +1,45 @@
+"""Looking up objects by the ids members type (`T12`, `12`, `P3`, `F1`, `B4`)."""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+from sqlalchemy import select
+
+from bot.service.context import Ctx
+from bot.store.models import FundingCall, Need, Pitch, Proposal
+
+_REF_RE = re.compile(r"^([TPFB])?#?(\d{1,9})$", re.IGNORECASE)
+_KINDS = {"T": (Need, "need", "needs"), "P": (Proposal, "proposal", "proposals"),
+          "F": (FundingCall, "funding call", "calls"), "B": (Pitch, "pitch", "calls")}
+M = TypeVar("M", Need, Proposal, FundingCall, Pitch)
+
+
+def parse_ref(ctx: Ctx, token: str | None, letter: str) -> int:
+    """The number in `T12` / `12` for the expected kind, or a refusal saying how to write it."""
+    what = _KINDS[letter][1]
+    if not token:
+        raise ctx.refuse(f"which {what}? give its id like {letter}12")
+    m = _REF_RE.match(token.strip())
+    if not m or (m.group(1) and m.group(1).upper() != letter):
+        shown = token if len(token) <= 20 else token[:20] + "…"
+        raise ctx.refuse(f"'{shown}' is not a {what} id — write it like {letter}12")
+    return int(m.group(2))
+
+
+def load(ctx: Ctx, token: str | None, letter: str, *, lock: bool = False):  # type: ignore[no-untyped-def]
+    """Load the object a ref names, locking its row when the command will change it.
+
+    Locking the row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite transactions already
+    hold the write lock) serialises concurrent commands on the same object.
+    """
+    model, _what, listing = _KINDS[letter]
+    number = parse_ref(ctx, token, letter)
+    stmt = select(model).where(model.community == ctx.cid, model.number == number)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    obj = ctx.session.scalars(stmt).first()
+    if obj is None:
+        raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(listing)}")
+    return obj

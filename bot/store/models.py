@@ -1,0 +1,334 @@
+"""SQLAlchemy 2 models: the database is the source of truth for every object and deadline.
+
+Datetimes are stored as naive UTC. Amounts are integers in the currency's minor unit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements INTEGER primary keys; PostgreSQL gets BIGINT.
+PK = BigInteger().with_variant(Integer(), "sqlite")
+FAR_FUTURE = datetime(9999, 12, 31)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CommunityRow(Base):
+    """A community and its number counters (numbers are never reused)."""
+
+    __tablename__ = "communities"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    next_need: Mapped[int] = mapped_column(Integer, default=1)
+    next_proposal: Mapped[int] = mapped_column(Integer, default=1)
+    next_call: Mapped[int] = mapped_column(Integer, default=1)
+    next_pitch: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Member(Base):
+    """A person in a community, with one identity per platform."""
+
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Set when the member was folded into another by `!link`.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+
+
+class IdentityRow(Base):
+    """A platform user id bound to a member."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("community", "platform", "user_id"),)
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(200))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+
+
+class Need(Base):
+    """A task offer. `taken` counts claims holding a slot (active, submitted, approved)."""
+
+    __tablename__ = "needs"
+    __table_args__ = (
+        UniqueConstraint("community", "number"),
+        # Serves `!needs`: open ones, free slots first, most urgent first.
+        Index("ix_needs_board", "community", "state", "is_full", "sort_due", "number"),
+        Index("ix_needs_due", "state", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    skills: Mapped[str] = mapped_column(String(500), default="")
+    reward_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reward_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+    is_full: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    sort_due: Mapped[datetime] = mapped_column(DateTime, default=FAR_FUTURE)
+    due_reminded: Mapped[bool] = mapped_column(Boolean, default=False)
+    offered_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("funding_calls.id"), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class NeedSkill(Base):
+    """One skill of a need, for `!needs #skill` and for watchers."""
+
+    __tablename__ = "need_skills"
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __table_args__ = (Index("ix_need_skills_skill", "skill", "need_id"),)
+
+
+class Claim(Base):
+    """A member's self-selected work on a need."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        Index("ix_claims_need", "need_id", "state"),
+        Index("ix_claims_member", "member_id", "state"),
+        Index("ix_claims_expiry", "state", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    claimed_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reminded: Mapped[bool] = mapped_column(Boolean, default=False)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    submission: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Watch(Base):
+    """A member's subscription to new needs with a skill."""
+
+    __tablename__ = "watches"
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __table_args__ = (Index("ix_watches_skill", "skill"),)
+
+
+class Proposal(Base):
+    """A consent proposal."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        UniqueConstraint("community", "number"),
+        Index("ix_proposals_due", "state", "closes_at"),
+    )
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    closes_at: Mapped[datetime] = mapped_column(DateTime)
+    quorum: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    nudged: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Vote(Base):
+    """A member's latest position on a proposal."""
+
+    __tablename__ = "votes"
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    position: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FundingCall(Base):
+    """A foundation's funding call."""
+
+    __tablename__ = "funding_calls"
+    __table_args__ = (
+        UniqueConstraint("community", "number"),
+        Index("ix_calls_due", "state", "closes_at"),
+    )
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    budget_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    points: Mapped[int] = mapped_column(Integer, default=100)
+    closes_at: Mapped[datetime] = mapped_column(DateTime)
+    posted_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    unallocated_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Pitch(Base):
+    """A bucket pitched to a funding call."""
+
+    __tablename__ = "pitches"
+    __table_args__ = (UniqueConstraint("community", "number"),)
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    call_id: Mapped[int] = mapped_column(ForeignKey("funding_calls.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    ask_minor: Mapped[int] = mapped_column(BigInteger)
+    pitched_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    funded_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Backing(Base):
+    """A member's latest points on a pitch."""
+
+    __tablename__ = "backings"
+    pitch_id: Mapped[int] = mapped_column(ForeignKey("pitches.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("funding_calls.id"))
+    points: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_backings_call_member", "call_id", "member_id"),)
+
+
+class Contribution(Base):
+    """An approved piece of work in the ledger (append-only)."""
+
+    __tablename__ = "contributions"
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"))
+    reward_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    approved_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Event(Base):
+    """One state change, appended and never edited: the public log."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_feed", "community", "id"),
+        Index("ix_events_object", "community", "object", "id"),
+    )
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    object: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxEntry(Base):
+    """An announcement or notice, written in the same transaction as the change it tells of.
+
+    Each platform's adapter delivers it once; `deliveries` records who sent it.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_feed", "community", "id"),)
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    ref: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OutboxDelivery(Base):
+    """That one platform has taken an outbox entry for delivery (the primary key makes it once)."""
+
+    __tablename__ = "outbox_deliveries"
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HandledMessage(Base):
+    """A platform message already answered, with the replies it got.
+
+    Written in the same transaction as the command's effect, so a message delivered again
+    after a crash is answered with the same replies instead of being run twice.
+    """
+
+    __tablename__ = "handled_messages"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    replies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class LinkCode(Base):
+    """A single-use code that joins identities across platforms."""
+
+    __tablename__ = "link_codes"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KeyValue(Base):
+    """Small adapter state (a Matrix sync token, a digest's last run)."""
+
+    __tablename__ = "kv"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
