@@ -9,8 +9,10 @@ from bot.domain.rules import Money
 
 MAX_REPLY = 4000
 TRUNCATED = "… (truncated)"
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~>@])")
-_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-!|~>@])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~@])")
+# At the start of a line these begin a list, a quote or a heading.
+_MD_LINE_START = re.compile(r"(?m)^(\s*)(\d*)([-+>.)])")
+_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-!|~>@.])")
 # Zero-width and bidi-control characters can hide or reorder text; strip them from user text.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
@@ -20,7 +22,17 @@ def esc(text: str | None) -> str:
     if not text:
         return ""
     text = _INVISIBLE.sub("", text)
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(m: re.Match[str]) -> str:
+    lead, digits, mark = m.groups()
+    if digits and mark not in ".)":
+        return m.group(0)
+    if not digits and mark in ".)":
+        return m.group(0)
+    return f"{lead}{digits}\\{mark}"
 
 
 def unescape(markdown: str) -> str:
