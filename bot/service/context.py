@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.chat.parser import Parsed, usage
@@ -51,6 +51,12 @@ class Ctx:
     msg: InboundMessage | None = None
     parsed: Parsed | None = None
     announced: list[OutboxEntry] = field(default_factory=list)
+    # Appends are written in one multi-row INSERT per table when the handler is done.
+    _events: list[dict[str, Any]] = field(default_factory=list)
+    _updates: list[str] = field(default_factory=list)
+    # Objects (`T12`, `P3`, `F1`, `digest`) whose events this unit of work wrote: after
+    # commit the core tells its change listeners (the scheduler re-arms their deadlines).
+    changed: set[str] = field(default_factory=set)
 
     @property
     def cid(self) -> str:
@@ -83,14 +89,15 @@ class Ctx:
     def event(self, kind: str, obj: str, **details: Any) -> None:
         """Append an event to the public log."""
         actor = self.member.id if self.member else None
-        self.session.add(Event(community=self.cid, at=self.now, actor_id=actor,
-                               platform=self.platform, kind=kind, object=obj, details=details))
+        self.changed.add(obj)
+        self._events.append(dict(community=self.cid, at=self.now, actor_id=actor,
+                                 platform=self.platform, kind=kind, object=obj, details=details))
 
     def announce(self, text: str, ref: str | None = None, choices: tuple[Choice, ...] = (),
-                 mentions: tuple[int, ...] = ()) -> None:
+                 mentions: tuple[int, ...] = (), late: bool = False) -> None:
         """Queue an announcement to every room of the community (sent after commit)."""
         entry = OutboxEntry(community=self.cid, at=self.now, kind="announce", ref=ref, text=text,
-                            payload=_payload(choices, mentions))
+                            payload=_payload(choices, mentions), late=late)
         self.session.add(entry)
         self.announced.append(entry)
 
@@ -103,8 +110,21 @@ class Ctx:
 
     def updated(self, ref: str) -> None:
         """Tell adapters that show cards that the object changed."""
-        self.session.add(OutboxEntry(community=self.cid, at=self.now, kind="update", ref=ref,
-                                     text="", payload={}))
+        if ref not in self._updates:
+            self._updates.append(ref)
+
+    def write_log(self) -> None:
+        """Write the events and card updates the handler queued (call before commit)."""
+        # Plain table inserts (not the ORM's bulk path): nothing here is read back.
+        conn = self.session.connection()
+        if self._events:
+            conn.execute(insert(Event.__table__), self._events)
+            self._events.clear()
+        if self._updates:
+            conn.execute(insert(OutboxEntry.__table__), [
+                dict(community=self.cid, at=self.now, kind="update", ref=r, text="", payload={},
+                     late=False, member_id=None) for r in self._updates])
+            self._updates.clear()
 
     def name_of(self, member_id: int | None) -> str:
         """A member's display name (escaped)."""

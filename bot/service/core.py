@@ -21,7 +21,7 @@ from bot.chat.render import MAX_REPLY, clip
 from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
-from bot.service import deadlines, funding, misc, needs, proposals
+from bot.service import deadlines, digest, funding, misc, needs, proposals
 from bot.service.cards import build_card
 from bot.service.context import Ctx, Refusal, Reply
 from bot.store.db import session_factory
@@ -86,7 +86,12 @@ class Core:
         self.clock = clock
         self.prefix = settings.prefix
         self.Session = session_factory(engine)
+        # Called after each commit with (community, changed object refs), from whatever
+        # thread ran the command or deadline; the scheduler uses it to re-arm jobs at once.
+        self.change_listeners: list[Callable[[str, frozenset[str]], None]] = []
         self._ensure_communities()
+        with self.Session() as s, s.begin():
+            deadlines.init_digests(s, settings, clock.now())
 
     # --- commands --------------------------------------------------------------------
 
@@ -126,71 +131,90 @@ class Core:
         raise AssertionError("unreachable")
 
     def _run(self, msg: InboundMessage, parsed: Parsed, community: Community) -> list[Outbound]:
-        with self.Session() as s, s.begin():
+        s = self.Session()
+        try:
+            s.begin()
             if msg.message_id:
-                seen = s.get(HandledMessage, (msg.platform, msg.message_id))
+                seen = s.execute(select(HandledMessage.replies).where(
+                    HandledMessage.platform == msg.platform,
+                    HandledMessage.message_id == msg.message_id)).scalar()
                 if seen is not None:
-                    return [self._reply(msg, Reply(r["text"], _choices(r["choices"]),
-                                                   r["private"], r["ref"])) for r in seen.replies]
+                    s.rollback()
+                    return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"],
+                                                   r["ref"])) for r in seen]
             now = self.clock.now()
-            member = self._member(s, community, msg, now)
-            ctx = Ctx(session=s, community=community, member=member,
-                      roles=self._roles(s, community, msg, member), platform=msg.platform,
-                      now=now, prefix=self.prefix, msg=msg, parsed=parsed)
-            savepoint = s.begin_nested()
+            member, roles = self._member(s, community, msg, now)
+            ctx = Ctx(session=s, community=community, member=member, roles=roles,
+                      platform=msg.platform, now=now, prefix=self.prefix, msg=msg, parsed=parsed)
             try:
                 reply = HANDLERS[parsed.name](ctx)
-                savepoint.commit()
+                ctx.write_log()
             except Refusal as exc:
-                # A refused command changes nothing: undo whatever the handler began.
-                savepoint.rollback()
+                # A refused command changes nothing: undo whatever the handler began. Only
+                # the record that the message was answered is kept.
+                s.rollback()
+                s.begin()
+                if ctx.member not in s:
+                    self._member(s, community, msg, now)
                 reply = Reply("✗ " + exc.message +
                               f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
                               private=True)
             out = self._reply(msg, reply)
             if msg.message_id:
-                s.add(HandledMessage(platform=msg.platform, message_id=msg.message_id, at=now,
-                                     replies=[_to_json(out)]))
-        return [out]
+                s.connection().execute(insert(HandledMessage.__table__).values(
+                    platform=msg.platform, message_id=msg.message_id, at=now, replies=[_to_json(out)]))
+            s.commit()
+            self._changed(community.id, ctx.changed)
+            return [out]
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
 
     def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
         return Outbound(community=msg.community, text=clip(reply.text, MAX_REPLY), kind="reply",
                         space=msg.space, reply_to=msg.message_id, ref=reply.ref,
                         choices=reply.choices, private=reply.private)
 
-    def _member(self, s, community: Community, msg: InboundMessage, now: datetime) -> Member:  # type: ignore[no-untyped-def]
-        ident = s.scalars(select(IdentityRow).where(
-            IdentityRow.community == community.id, IdentityRow.platform == msg.platform,
-            IdentityRow.user_id == msg.sender)).first()
-        if ident is not None:
-            member = s.get(Member, ident.member_id)
-            name = clip(msg.sender_name or msg.sender, 200)
+    def _member(self, s, community: Community, msg: InboundMessage,  # type: ignore[no-untyped-def]
+                now: datetime) -> tuple[Member, frozenset[str]]:
+        """The sender's member (created on first contact) and the roles they hold."""
+        name = clip(msg.sender_name or msg.sender, 200)
+        row = s.execute(select(Member, IdentityRow).join(IdentityRow, IdentityRow.member_id == Member.id)
+                        .where(IdentityRow.community == community.id, IdentityRow.platform == msg.platform,
+                               IdentityRow.user_id == msg.sender)).first()
+        if row is not None:
+            member, ident = row
             if ident.display_name != name:
-                ident.display_name = name
-                if member.display_name == ident.display_name or not member.display_name:
+                if member.display_name == ident.display_name:
                     member.display_name = name
-            return member
-        member = Member(community=community.id, display_name=clip(msg.sender_name or msg.sender, 200),
-                        created_at=now)
-        s.add(member)
-        s.flush()
-        s.add(IdentityRow(community=community.id, platform=msg.platform, user_id=msg.sender,
-                          display_name=member.display_name, member_id=member.id))
-        s.flush()
-        return member
+                ident.display_name = name
+        else:
+            member = Member(community=community.id, display_name=name, created_at=now)
+            s.add(member)
+            s.flush()
+            s.add(IdentityRow(community=community.id, platform=msg.platform, user_id=msg.sender,
+                              display_name=name, member_id=member.id))
+            s.flush()
+        return member, self._roles(s, community, msg, member)
 
     def _roles(self, s, community: Community, msg: InboundMessage, member: Member) -> frozenset[str]:  # type: ignore[no-untyped-def]
         roles = {"contributor"} | {r for r in msg.roles if r in ("maintainer", "foundation")}
         if msg.platform == "console" and community.console:
             roles |= set(community.console.members.get(msg.sender, []))
-        listed = set(community.roles.maintainer) | set(community.roles.foundation)
-        if listed:
-            keys = {f"{msg.platform}:{msg.sender}"}
-            keys |= {f"{i.platform}:{i.user_id}" for i in s.scalars(
-                select(IdentityRow).where(IdentityRow.member_id == member.id))}
-            if keys & set(community.roles.maintainer):
+        maintainers, foundation = community.roles.maintainer, community.roles.foundation
+        if maintainers or foundation:
+            key = f"{msg.platform}:{msg.sender}"
+            keys = {key}
+            if key not in maintainers and key not in foundation:
+                # A role listed for one of the member's linked identities holds for all of them.
+                keys |= {f"{p}:{u}" for p, u in s.execute(
+                    select(IdentityRow.platform, IdentityRow.user_id)
+                    .where(IdentityRow.member_id == member.id))}
+            if keys & set(maintainers):
                 roles.add("maintainer")
-            if keys & set(community.roles.foundation):
+            if keys & set(foundation):
                 roles.add("foundation")
         return frozenset(roles)
 
@@ -206,11 +230,12 @@ class Core:
 
     def due(self, until: datetime | None = None, limit: int | None = None) -> list[deadlines.Due]:
         """Every deadline due at or before `until` (default: now), earliest first."""
-        until = until or self.clock.now()
+        now = self.clock.now()
+        until = until or now
         with self.Session() as s:
             items: list[deadlines.Due] = []
             for c in self.settings.communities:
-                items.extend(deadlines.due_items(s, c, until, limit))
+                items.extend(deadlines.due_items(s, c, until, limit, now=min(now, until)))
         items.sort()
         return items[:limit] if limit else items
 
@@ -223,7 +248,10 @@ class Core:
                     ctx = Ctx(session=s, community=community, member=None,  # type: ignore[arg-type]
                               roles=frozenset(), platform="bot", now=self.clock.now(),
                               prefix=self.prefix)
-                    return deadlines.fire(ctx, item)
+                    done = deadlines.fire(ctx, item)
+                    ctx.write_log()
+                self._changed(item.community, ctx.changed)
+                return done
             except (OperationalError, IntegrityError, DBAPIError) as exc:
                 if attempt + 1 < RETRIES and (isinstance(exc, IntegrityError) or _retryable(exc)):
                     time.sleep(0.005 * (attempt + 1))
@@ -241,15 +269,22 @@ class Core:
         fired = 0
         while True:
             batch = self.due(limit=500)
-            applied = [item for item in batch if self.fire(item)]
-            fired += len(applied)
-            if len(batch) < 500:
+            applied = 0
+            for item in batch:
+                try:
+                    applied += self.fire(item)
+                except Exception:
+                    # One broken deadline must not hold back every later one.
+                    log.exception("deadline %s %s of %s failed", item.kind, item.obj_id, item.community)
+            fired += applied
+            # A full batch where nothing applied is one another process is firing right now
+            # (or one that keeps failing): stop instead of spinning; the next run retries.
+            if len(batch) < 500 or not applied:
                 return fired
 
     def next_deadline(self, after: datetime | None = None) -> datetime | None:
         """The earliest pending deadline (for the console's `/time` and the scheduler)."""
-        far = (after or self.clock.now()).replace(year=9999)
-        items = self.due(until=far, limit=1)
+        items = self.due(until=deadlines.FAR, limit=1)
         return items[0].at if items else None
 
     def advance_to(self, target: datetime, clock_set: Callable[[datetime], None]) -> int:
@@ -270,6 +305,31 @@ class Core:
                 break  # nothing more can move at this instant
         clock_set(target)
         return fired + self.process_due()
+
+    def post_digest(self, community: str) -> int:
+        """Post the digest of a community now (outside its cron), through the outbox.
+
+        Returns:
+            The outbox id of the announcement.
+        """
+        c = self.settings.community(community)
+        with self.Session() as s, s.begin():
+            ctx = Ctx(session=s, community=c, member=None,  # type: ignore[arg-type]
+                      roles=frozenset(), platform="bot", now=self.clock.now(), prefix=self.prefix)
+            entry = digest.post(ctx)
+            ctx.write_log()
+            s.flush()
+            return entry.id
+
+    def _changed(self, community: str, refs: set[str]) -> None:
+        if not refs or not self.change_listeners:
+            return
+        frozen = frozenset(refs)
+        for fn in list(self.change_listeners):
+            try:
+                fn(community, frozen)
+            except Exception:
+                log.exception("change listener failed")
 
     # --- outbox ----------------------------------------------------------------------
 

@@ -1,37 +1,52 @@
 """Deadlines as data: what is due, and firing one exactly once.
 
-Every deadline is a row's column (a claim's `expires_at`, a proposal's `closes_at`, …).
-`due_items` lists what fell due; `fire` applies one with a guarded `UPDATE … WHERE`, so
-a second fire — a retry, a catch-up after a crash, another process on the same
-PostgreSQL — changes nothing and announces nothing.
+Every deadline is a row's column (a claim's `expires_at`, a proposal's `closes_at`, …),
+or for the digest the next instant of the community's cron line after the last one posted
+(a `kv` row). `due_items` lists what falls due; `fire` applies one with a guarded
+`UPDATE … WHERE`, so a second fire — a retry, a catch-up after a crash, another process on
+the same PostgreSQL, a scheduler job armed before the deadline moved — changes nothing and
+announces nothing.
+
+Reminders (claim reminder, proposal nudge, need due soon) fall a fixed time before their
+row's deadline and only make sense while that deadline is still ahead: once it has passed
+they are no longer pending (the expiry or the closing itself speaks instead).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.chat.render import esc, when
-from bot.config import Community
+from bot.config import Community, Settings
+from bot.domain import cron
+from bot.service import digest
 from bot.service.context import Ctx
 from bot.service.funding import close_call
 from bot.service.needs import ref as need_ref
 from bot.service.proposals import close_proposal
-from bot.store.models import Claim, FundingCall, Member, Need, Proposal, Vote
+from bot.store.models import Claim, FundingCall, KeyValue, Member, Need, Proposal, Vote
 
 KINDS = ("claim_reminder", "claim_expiry", "proposal_nudge", "proposal_close", "call_close",
-         "need_due")
+         "need_due", "digest")
 NUDGE_BEFORE = timedelta(hours=24)
 NEED_DUE_BEFORE = timedelta(days=2)
 LATE_AFTER = timedelta(minutes=5)
+# Far enough for "the next deadline, whenever it is", near enough that adding a reminder
+# offset never overflows datetime.
+FAR = datetime(9000, 1, 1)
+_REF = re.compile(r"^([TPF])(\d{1,9})$")
 
 
 @dataclass(frozen=True, order=True)
 class Due:
-    """One deadline: when, what kind, which row."""
+    """One deadline: when, what kind, which row (0 for the digest), which community."""
 
     at: datetime
     kind: str
@@ -39,69 +54,229 @@ class Due:
     community: str
 
 
-def due_items(session: Session, community: Community, until: datetime,
-              limit: int | None = None) -> list[Due]:
-    """Deadlines of a community that fall at or before `until`, earliest first."""
+def digest_key(community_id: str) -> str:
+    """The `kv` row holding the last digest instant of a community."""
+    return f"digest:{community_id}"
+
+
+def _remind(community: Community) -> timedelta:
+    return timedelta(days=community.policies.reminder_days)
+
+
+def _offset(kind: str, community: Community) -> timedelta:
+    return {"claim_reminder": _remind(community), "proposal_nudge": NUDGE_BEFORE,
+            "need_due": NEED_DUE_BEFORE}.get(kind, timedelta(0))
+
+
+def _select(kind: str, community: Community, now: datetime, until: datetime) -> Select | None:  # type: ignore[type-arg]
+    """`(id, deadline column)` rows of one kind still pending at `now` and due by `until`,
+    earliest first. Each uses an index on (state, deadline column)."""
     cid = community.id
-    remind = timedelta(days=community.policies.reminder_days)
+    if kind == "claim_reminder":
+        remind = _remind(community)
+        if not remind:
+            return None
+        return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
+                .where(Claim.state == "active", Claim.reminded.is_(False),
+                       Claim.expires_at > now, Claim.expires_at <= until + remind,
+                       Need.community == cid)
+                .order_by(Claim.expires_at, Claim.id))
+    if kind == "claim_expiry":
+        return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
+                .where(Claim.state == "active", Claim.expires_at <= until, Need.community == cid)
+                .order_by(Claim.expires_at, Claim.id))
+    if kind == "proposal_nudge":
+        return (select(Proposal.id, Proposal.closes_at)
+                .where(Proposal.state == "open", Proposal.nudged.is_(False),
+                       Proposal.closes_at > now, Proposal.closes_at <= until + NUDGE_BEFORE,
+                       Proposal.community == cid)
+                .order_by(Proposal.closes_at, Proposal.id))
+    if kind == "proposal_close":
+        return (select(Proposal.id, Proposal.closes_at)
+                .where(Proposal.state == "open", Proposal.closes_at <= until,
+                       Proposal.community == cid)
+                .order_by(Proposal.closes_at, Proposal.id))
+    if kind == "call_close":
+        return (select(FundingCall.id, FundingCall.closes_at)
+                .where(FundingCall.state == "open", FundingCall.closes_at <= until,
+                       FundingCall.community == cid)
+                .order_by(FundingCall.closes_at, FundingCall.id))
+    if kind == "need_due":
+        return (select(Need.id, Need.due_at)
+                .where(Need.state == "open", Need.due_reminded.is_(False), Need.due_at.is_not(None),
+                       Need.due_at > now, Need.due_at <= until + NEED_DUE_BEFORE,
+                       Need.community == cid)
+                .order_by(Need.due_at, Need.id))
+    raise ValueError(kind)
+
+
+_ID_COLUMN = {"claim_reminder": Claim.id, "claim_expiry": Claim.id, "proposal_nudge": Proposal.id,
+              "proposal_close": Proposal.id, "call_close": FundingCall.id, "need_due": Need.id}
+
+
+def _run(session: Session, kind: str, community: Community, stmt: Select) -> list[Due]:  # type: ignore[type-arg]
+    offset = _offset(kind, community)
+    return [Due(at - offset, kind, oid, community.id) for oid, at in session.execute(stmt)]
+
+
+def _digest_due(session: Session, community: Community, now: datetime, until: datetime) -> Due | None:
+    row = session.get(KeyValue, digest_key(community.id))
+    if row is None:
+        return None
+    last = datetime.fromisoformat(row.value)
+    expr = community.policies.digest_cron
+    at = cron.next_after(expr, last)
+    if at is not None and at <= now:
+        # After downtime one digest stands for every missed instant: the latest one.
+        at = cron.latest_between(expr, last, now)
+    if at is None or at > until:
+        return None
+    return Due(at, "digest", 0, community.id)
+
+
+def due_items(session: Session, community: Community, until: datetime, limit: int | None = None,
+              now: datetime | None = None) -> list[Due]:
+    """Deadlines of a community still pending at `now` that fall at or before `until`.
+
+    Args:
+        session: a database session.
+        community: the community.
+        until: the end of the range (`now` for "what is due now").
+        limit: at most this many, the earliest (each kind reads at most `limit` rows, so a
+            bounded window never loads every pending row).
+        now: the current time (default: `until`); reminders whose own deadline is already
+            past are not pending.
+
+    Returns:
+        The deadlines, earliest first.
+    """
+    now = now or until
     out: list[Due] = []
-
-    def add(kind: str, rows, offset: timedelta = timedelta(0)) -> None:  # type: ignore[no-untyped-def]
-        out.extend(Due(at - offset, kind, oid, cid) for oid, at in rows)
-
-    in_community = select(Need.id).where(Need.community == cid)
-    lim = limit or 10**9
-    if community.policies.reminder_days:
-        add("claim_reminder", session.execute(
-            select(Claim.id, Claim.expires_at).where(
-                Claim.state == "active", Claim.reminded.is_(False),
-                Claim.expires_at <= until + remind, Claim.expires_at > until,
-                Claim.need_id.in_(in_community)).order_by(Claim.expires_at).limit(lim)), remind)
-    add("claim_expiry", session.execute(
-        select(Claim.id, Claim.expires_at).where(
-            Claim.state == "active", Claim.expires_at <= until, Claim.need_id.in_(in_community))
-        .order_by(Claim.expires_at).limit(lim)))
-    add("proposal_nudge", session.execute(
-        select(Proposal.id, Proposal.closes_at).where(
-            Proposal.community == cid, Proposal.state == "open", Proposal.nudged.is_(False),
-            Proposal.closes_at <= until + NUDGE_BEFORE, Proposal.closes_at > until)
-        .order_by(Proposal.closes_at).limit(lim)), NUDGE_BEFORE)
-    add("proposal_close", session.execute(
-        select(Proposal.id, Proposal.closes_at).where(
-            Proposal.community == cid, Proposal.state == "open", Proposal.closes_at <= until)
-        .order_by(Proposal.closes_at).limit(lim)))
-    add("call_close", session.execute(
-        select(FundingCall.id, FundingCall.closes_at).where(
-            FundingCall.community == cid, FundingCall.state == "open",
-            FundingCall.closes_at <= until).order_by(FundingCall.closes_at).limit(lim)))
-    add("need_due", session.execute(
-        select(Need.id, Need.due_at).where(
-            Need.community == cid, Need.state == "open", Need.due_reminded.is_(False),
-            Need.due_at.is_not(None), Need.due_at <= until + NEED_DUE_BEFORE)
-        .order_by(Need.due_at).limit(lim)), NEED_DUE_BEFORE)
+    for kind in KINDS[:-1]:
+        stmt = _select(kind, community, now, until)
+        if stmt is None:
+            continue
+        out.extend(_run(session, kind, community, stmt.limit(limit) if limit else stmt))
+    d = _digest_due(session, community, now, until)
+    if d is not None:
+        out.append(d)
     out.sort()
     return out[:limit] if limit else out
 
 
+def current(session: Session, community: Community, kind: str, obj_id: int,
+            now: datetime) -> Due | None:
+    """One deadline as the database has it now (its time may have moved), or None when it
+    is no longer pending (done, cancelled, renewed past it, closed early…)."""
+    if kind == "digest":
+        return _digest_due(session, community, now, FAR)
+    stmt = _select(kind, community, now, FAR)
+    if stmt is None:
+        return None
+    items = _run(session, kind, community, stmt.where(_ID_COLUMN[kind] == obj_id))
+    return items[0] if items else None
+
+
+def for_refs(session: Session, community: Community, refs: Iterable[str], now: datetime,
+             until: datetime) -> tuple[list[Due], set[tuple[str, int]]]:
+    """The pending deadlines of some objects (`T12`, `P3`, `F1`, `digest`), for re-arming
+    after they changed.
+
+    Returns:
+        The deadlines due by `until`, and every `(kind, id)` the objects could have a
+        deadline under (so a caller can drop jobs for ones that are no longer pending).
+    """
+    need_nums: set[int] = set()
+    prop_nums: set[int] = set()
+    call_nums: set[int] = set()
+    items: list[Due] = []
+    keys: set[tuple[str, int]] = set()
+    for r in refs:
+        if r == digest.REF:
+            keys.add(("digest", 0))
+            d = _digest_due(session, community, now, until)
+            if d:
+                items.append(d)
+            continue
+        m = _REF.match(r or "")
+        if m:
+            {"T": need_nums, "P": prop_nums, "F": call_nums}[m.group(1)].add(int(m.group(2)))
+    cid = community.id
+    if need_nums:
+        need_ids = list(session.scalars(select(Need.id).where(Need.community == cid,
+                                                              Need.number.in_(need_nums))))
+        claim_ids = list(session.scalars(select(Claim.id).where(Claim.need_id.in_(need_ids))))
+        keys |= {("need_due", i) for i in need_ids}
+        keys |= {(k, i) for i in claim_ids for k in ("claim_reminder", "claim_expiry")}
+        for kind in ("claim_reminder", "claim_expiry"):
+            stmt = _select(kind, community, now, until)
+            if stmt is not None and need_ids:
+                items += _run(session, kind, community, stmt.where(Claim.need_id.in_(need_ids)))
+        stmt = _select("need_due", community, now, until)
+        if stmt is not None and need_ids:
+            items += _run(session, "need_due", community, stmt.where(Need.id.in_(need_ids)))
+    if prop_nums:
+        prop_ids = list(session.scalars(select(Proposal.id).where(Proposal.community == cid,
+                                                                  Proposal.number.in_(prop_nums))))
+        keys |= {(k, i) for i in prop_ids for k in ("proposal_nudge", "proposal_close")}
+        for kind in ("proposal_nudge", "proposal_close"):
+            stmt = _select(kind, community, now, until)
+            if stmt is not None and prop_ids:
+                items += _run(session, kind, community, stmt.where(Proposal.id.in_(prop_ids)))
+    if call_nums:
+        call_ids = list(session.scalars(select(FundingCall.id).where(
+            FundingCall.community == cid, FundingCall.number.in_(call_nums))))
+        keys |= {("call_close", i) for i in call_ids}
+        stmt = _select("call_close", community, now, until)
+        if stmt is not None and call_ids:
+            items += _run(session, "call_close", community, stmt.where(FundingCall.id.in_(call_ids)))
+    items.sort()
+    return items, keys
+
+
+def init_digests(session: Session, settings: Settings, now: datetime) -> None:
+    """Start each community's digest schedule from `now` on its first start.
+
+    Without this row a brand-new bot would post "last Monday's" digest at once; with it,
+    the first digest is the first cron instant after the bot first ran.
+    """
+    for c in settings.communities:
+        key = digest_key(c.id)
+        if session.get(KeyValue, key) is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(KeyValue(key=key, value=now.replace(microsecond=0).isoformat()))
+        except IntegrityError:
+            pass  # another process started at the same moment and wrote it
+
+
 def fire(ctx: Ctx, item: Due) -> bool:
-    """Apply one deadline inside the caller's transaction; False if it was already done."""
+    """Apply one deadline inside the caller's transaction; False if it was already done
+    (or is not due yet, or no longer pending)."""
+    if item.at > ctx.now:
+        return False
     late = ctx.now - item.at > LATE_AFTER
-    fn = _FIRE[item.kind]
-    done = fn(ctx, item.obj_id, late)
-    return done
+    return _FIRE[item.kind](ctx, item, late)
 
 
 def _late(text: str, late: bool, at: datetime) -> str:
     return f"(late: was due {when(at)}) {text}" if late else text
 
 
-def _claim_reminder(ctx: Ctx, claim_id: int, late: bool) -> bool:
+def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
+    remind = _remind(ctx.community)
+    if not remind:
+        return False
+    # The time guard matters: a job armed before a renew must not remind early.
     res = ctx.session.execute(update(Claim).where(
-        Claim.id == claim_id, Claim.state == "active", Claim.reminded.is_(False))
+        Claim.id == item.obj_id, Claim.state == "active", Claim.reminded.is_(False),
+        Claim.expires_at > ctx.now, Claim.expires_at <= ctx.now + remind)
         .values(reminded=True))
     if res.rowcount != 1:
         return False
-    c = ctx.session.get(Claim, claim_id)
+    c = ctx.session.get(Claim, item.obj_id)
+    ctx.session.refresh(c)
     need = ctx.session.get(Need, c.need_id)
     r = need_ref(need)
     ctx.event("claim.reminded", r, member=c.member_id, expires=c.expires_at.isoformat())
@@ -111,15 +286,15 @@ def _claim_reminder(ctx: Ctx, claim_id: int, late: bool) -> bool:
     return True
 
 
-def _claim_expiry(ctx: Ctx, claim_id: int, late: bool) -> bool:
-    c = ctx.session.get(Claim, claim_id)
+def _claim_expiry(ctx: Ctx, item: Due, late: bool) -> bool:
+    c = ctx.session.get(Claim, item.obj_id)
     if c is None:
         return False
     # Lock the need first (as claim/release do) so the slot count stays right.
     need = ctx.session.scalars(select(Need).where(Need.id == c.need_id).with_for_update()
                                .execution_options(populate_existing=True)).one()
     res = ctx.session.execute(update(Claim).where(
-        Claim.id == claim_id, Claim.state == "active", Claim.expires_at <= ctx.now)
+        Claim.id == item.obj_id, Claim.state == "active", Claim.expires_at <= ctx.now)
         .values(state="expired", closed_at=ctx.now))
     if res.rowcount != 1:
         return False
@@ -138,17 +313,23 @@ def _claim_expiry(ctx: Ctx, claim_id: int, late: bool) -> bool:
     return True
 
 
-def _proposal_nudge(ctx: Ctx, proposal_id: int, late: bool) -> bool:
+def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
     res = ctx.session.execute(update(Proposal).where(
-        Proposal.id == proposal_id, Proposal.state == "open", Proposal.nudged.is_(False))
+        Proposal.id == item.obj_id, Proposal.state == "open", Proposal.nudged.is_(False),
+        Proposal.closes_at > ctx.now, Proposal.closes_at <= ctx.now + NUDGE_BEFORE)
         .values(nudged=True))
     if res.rowcount != 1:
         return False
-    p = ctx.session.get(Proposal, proposal_id)
+    p = ctx.session.get(Proposal, item.obj_id)
+    ctx.session.refresh(p)
+    if p.created_at > p.closes_at - NUDGE_BEFORE:
+        # Opened for less than a day: its announcement is the reminder (row marked done).
+        return False
     r = f"P{p.number}"
     voted = select(Vote.member_id).where(Vote.proposal_id == p.id)
     members = ctx.session.scalars(select(Member.id).where(
-        Member.community == ctx.cid, Member.merged_into.is_(None), Member.id.not_in(voted))).all()
+        Member.community == ctx.cid, Member.merged_into.is_(None), Member.id.not_in(voted))
+        .order_by(Member.id)).all()
     for mid in members:
         ctx.notice(mid, f"{r} closes on {when(p.closes_at)} and you have not voted: {esc(p.text)} — "
                         f"`{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`", ref=r)
@@ -156,36 +337,55 @@ def _proposal_nudge(ctx: Ctx, proposal_id: int, late: bool) -> bool:
     return True
 
 
-def _proposal_close(ctx: Ctx, proposal_id: int, late: bool) -> bool:
-    p = ctx.session.scalars(select(Proposal).where(Proposal.id == proposal_id).with_for_update()
+def _proposal_close(ctx: Ctx, item: Due, late: bool) -> bool:
+    p = ctx.session.scalars(select(Proposal).where(Proposal.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
     if p is None or p.state != "open" or p.closes_at > ctx.now:
         return False
     return close_proposal(ctx, p, late=late) is not None
 
 
-def _call_close(ctx: Ctx, call_id: int, late: bool) -> bool:
-    c = ctx.session.scalars(select(FundingCall).where(FundingCall.id == call_id).with_for_update()
+def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
+    c = ctx.session.scalars(select(FundingCall).where(FundingCall.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
     if c is None or c.state != "open" or c.closes_at > ctx.now:
         return False
     return close_call(ctx, c, late=late)
 
 
-def _need_due(ctx: Ctx, need_id: int, late: bool) -> bool:
+def _need_due(ctx: Ctx, item: Due, late: bool) -> bool:
     res = ctx.session.execute(update(Need).where(
-        Need.id == need_id, Need.state == "open", Need.due_reminded.is_(False))
+        Need.id == item.obj_id, Need.state == "open", Need.due_reminded.is_(False),
+        Need.due_at > ctx.now, Need.due_at <= ctx.now + NEED_DUE_BEFORE)
         .values(due_reminded=True))
     if res.rowcount != 1:
         return False
-    need = ctx.session.get(Need, need_id)
+    need = ctx.session.get(Need, item.obj_id)
+    ctx.session.refresh(need)
+    if need.created_at > need.due_at - NEED_DUE_BEFORE:
+        # Offered with less than two days to go: the offerer just set that date, and the
+        # due date is never "two days away"; nothing to tell (the row is marked done).
+        return False
     r = need_ref(need)
-    text = f"{r} ({esc(need.title)}) is due on {when(need.due_at)}."
+    text = (f"{r} ({esc(need.title)}) is due on {when(need.due_at)} — "
+            f"see `{ctx.cmd('task ' + r)}`.")
     claimants = ctx.session.scalars(select(Claim.member_id).where(
         Claim.need_id == need.id, Claim.state.in_(("active", "submitted")))).all()
     for mid in sorted({need.offered_by, *claimants}):
         ctx.notice(mid, text, ref=r)
     ctx.event("need.due_soon", r, due=need.due_at.isoformat())
+    return True
+
+
+def _digest(ctx: Ctx, item: Due, late: bool) -> bool:
+    at = item.at.replace(microsecond=0).isoformat()
+    # One row per community holds the last instant posted: across processes only one
+    # moves it forward, so each cron instant is posted once.
+    res = ctx.session.execute(update(KeyValue).where(
+        KeyValue.key == digest_key(ctx.cid), KeyValue.value < at).values(value=at))
+    if res.rowcount != 1:
+        return False
+    digest.post(ctx, at=item.at, late=late)
     return True
 
 
@@ -196,4 +396,5 @@ _FIRE = {
     "proposal_close": _proposal_close,
     "call_close": _call_close,
     "need_due": _need_due,
+    "digest": _digest,
 }

@@ -260,8 +260,6 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
     lines.append(f"Unallocated: {money(rest, c.currency)}")
     ctx.event("call.closed", r, early=early, unallocated=money(rest, c.currency),
               allocation={pref(p): share for p, _, share in rows})
-    ctx.announce("\n".join(lines), ref=r)
-    if late:
-        ctx.announced[-1].late = True
+    ctx.announce("\n".join(lines), ref=r, late=late)
     ctx.updated(r)
     return True

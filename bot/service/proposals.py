@@ -192,8 +192,6 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
         text = f"(late: was due {when(p.closes_at)}) " + text
     for v in reasons[:20]:
         text += f"\n- {ctx.name_of(v.member_id)} ({v.position}): {esc(clip(v.reason, 200))}"
-    ctx.announce(text, ref=r)
-    if late:
-        ctx.announced[-1].late = True
+    ctx.announce(text, ref=r, late=late)
     ctx.updated(r)
     return outcome

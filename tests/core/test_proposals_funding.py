@@ -143,7 +143,8 @@ def test_linked_identities_vote_once(chat):
 def test_link_codes_expire_after_15_minutes(chat):
     code = chat.say("bob", "!link").split("code is ")[1].split(".")[0]
     chat.clock.advance(timedelta(minutes=16))
-    assert chat.say("bob-d", f"!link {code}", platform="discord").startswith("✗ that code is unknown, used or expired")
+    reply = chat.say("bob-d", f"!link {code}", platform="discord")
+    assert reply.startswith("✗ that code is unknown, used or expired")
 
 
 def test_claim_expires_and_frees_the_slot(chat):
@@ -151,11 +152,11 @@ def test_claim_expires_and_frees_the_slot(chat):
     chat.say("bob", "!claim T1")
     chat.outbox()
     chat.clock.advance(timedelta(days=12, minutes=1))
-    assert chat.core.process_due() == 1  # the reminder, two days before expiry
-    [reminder] = chat.outbox()
-    assert reminder.kind == "notice" and "expires on 2026-12-15" in reminder.text
+    assert chat.core.process_due() >= 1  # the reminder, two days before expiry (and a digest)
+    [reminder] = [o for o in chat.outbox() if o.kind == "notice"]
+    assert "expires on 2026-12-15" in reminder.text
     chat.clock.advance(timedelta(days=2))
-    assert chat.core.process_due() == 1
+    assert chat.core.process_due() >= 1
     out = chat.outbox()
     assert any(o.kind == "announce" and "bob's claim on T1 expired" in o.text for o in out)
     assert "1 of 1 free" in chat.say("carol", "!needs")
