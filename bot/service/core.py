@@ -33,6 +33,7 @@ from bot.store.models import (
     Member,
     OutboxDelivery,
     OutboxEntry,
+    PostedCard,
 )
 
 log = logging.getLogger(__name__)
@@ -397,6 +398,27 @@ class Core:
         with self.Session() as s:
             return list(s.scalars(select(IdentityRow.user_id).where(
                 IdentityRow.member_id == member, IdentityRow.platform == platform)))
+
+    def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
+                      kind: str = "card") -> None:
+        """Record that a platform message shows `ref` (for edits in place and reactions)."""
+        with self.Session() as s, s.begin():
+            if s.get(PostedCard, (platform, message_id)) is None:
+                s.add(PostedCard(platform=platform, message_id=message_id, space=space,
+                                 community=community, ref=ref, kind=kind, at=self.clock.now()))
+
+    def cards_for(self, platform: str, community: str, ref: str) -> list[tuple[str, str, str]]:
+        """(space, message id, kind) of every message on `platform` showing `ref`."""
+        with self.Session() as s:
+            return [(c.space, c.message_id, c.kind) for c in s.scalars(select(PostedCard).where(
+                PostedCard.platform == platform, PostedCard.community == community,
+                PostedCard.ref == ref).order_by(PostedCard.at))]
+
+    def card_of_message(self, platform: str, message_id: str) -> tuple[str, str, str] | None:
+        """(community, ref, kind) of the card a platform message shows, or None."""
+        with self.Session() as s:
+            c = s.get(PostedCard, (platform, message_id))
+            return (c.community, c.ref, c.kind) if c else None
 
     def kv_get(self, key: str) -> str | None:
         """Read a small piece of adapter state."""

@@ -332,3 +332,18 @@ class KeyValue(Base):
     __tablename__ = "kv"
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class PostedCard(Base):
+    """A platform message that shows an object's card, so it can be edited in place and a
+    reaction or button on it maps back to the object."""
+
+    __tablename__ = "posted_cards"
+    __table_args__ = (Index("ix_posted_cards_ref", "platform", "community", "ref"),)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    space: Mapped[str] = mapped_column(String(255))
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    ref: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="card")
+    at: Mapped[datetime] = mapped_column(DateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 17:34:06.008690
+Create Date: 2026-11-27 17:49:36.504499
 """
 
 from alembic import op
@@ -50,6 +50,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_members_community'), ['community'], unique=False)
+
+    op.create_table('posted_cards',
+    sa.Column('platform', sa.String(length=16), nullable=False),
+    sa.Column('message_id', sa.String(length=255), nullable=False),
+    sa.Column('space', sa.String(length=255), nullable=False),
+    sa.Column('community', sa.String(length=32), nullable=False),
+    sa.Column('ref', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community'], ['communities.id'], name=op.f('fk_posted_cards_community_communities')),
+    sa.PrimaryKeyConstraint('platform', 'message_id', name=op.f('pk_posted_cards'))
+    )
+    with op.batch_alter_table('posted_cards', schema=None) as batch_op:
+        batch_op.create_index('ix_posted_cards_ref', ['platform', 'community', 'ref'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -359,6 +373,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_events_feed')
 
     op.drop_table('events')
+    with op.batch_alter_table('posted_cards', schema=None) as batch_op:
+        batch_op.drop_index('ix_posted_cards_ref')
+
+    op.drop_table('posted_cards')
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_members_community'))
 
