@@ -353,6 +353,19 @@ def _review_checks(ctx: Ctx, c: Claim, verb: str) -> None:
     ctx.require("maintainer", f"{verb} work")
 
 
+def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple[Need, str, Claim, str]:
+    """Load the need, find the submitted claim, check the reviewer; the note is required."""
+    p = ctx.parsed
+    assert p is not None
+    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    c, words = _review_target(ctx, need, verb)
+    _review_checks(ctx, c, verb)
+    text = " ".join(words).strip()
+    if not text:
+        raise ctx.refuse(text_needed)
+    return need, ref(need), c, text
+
+
 def approve(ctx: Ctx) -> Reply:
     """`!approve T12 [@member] [amount:20EUR] [note]`: accept the work; credit the ledger."""
     p = ctx.parsed
@@ -403,15 +416,7 @@ def approve(ctx: Ctx) -> Reply:
 
 def changes(ctx: Ctx) -> Reply:
     """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
-    p = ctx.parsed
-    assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
-    r = ref(need)
-    c, words = _review_target(ctx, need, "request changes on")
-    _review_checks(ctx, c, "request changes on")
-    note = " ".join(words).strip()
-    if not note:
-        raise ctx.refuse("say what should change")
+    _need, r, c, note = _review(ctx, "request changes on", "say what should change")
     c.state, c.reviewer_id, c.review_note = "active", ctx.member.id, clip(note, 1000)
     c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
     ctx.event("claim.changes_requested", r, member=c.member_id, note=c.review_note)
@@ -426,15 +431,7 @@ def changes(ctx: Ctx) -> Reply:
 
 def refuse(ctx: Ctx) -> Reply:
     """`!refuse T12 [@member] <reason>`: refuse the work; the slot frees."""
-    p = ctx.parsed
-    assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
-    r = ref(need)
-    c, words = _review_target(ctx, need, "refuse")
-    _review_checks(ctx, c, "refuse")
-    reason = " ".join(words).strip()
-    if not reason:
-        raise ctx.refuse("a reason is required to refuse work")
+    need, r, c, reason = _review(ctx, "refuse", "a reason is required to refuse work")
     c.state, c.reviewer_id, c.review_note, c.closed_at = "refused", ctx.member.id, clip(reason, 1000), ctx.now
     _sync_slots(need, -1)
     ctx.event("claim.refused", r, member=c.member_id, reason=c.review_note)
