@@ -1,4 +1,4 @@
-"""The `commons-bot` command line: console, run, db upgrade, check-config."""
+"""The `commons-bot` command line: console, run, scheduler, digest, db upgrade, check-config."""
 
 from __future__ import annotations
 
@@ -74,8 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     setup_logging(settings.log_level)
-    platforms = [p for p in ("matrix", "discord")
-                 if getattr(settings, p) is not None and any(getattr(c, p) for c in settings.communities)]
+    platforms = _platforms(settings)
     if not platforms:
         log.info("no Matrix or Discord set up in %s; starting the console", args.config)
         return cmd_console(args)
@@ -83,8 +82,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(core, settings, platforms))
 
 
+def _platforms(settings: Settings) -> list[str]:
+    return [p for p in ("matrix", "discord")
+            if getattr(settings, p) is not None and any(getattr(c, p) for c in settings.communities)]
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Run only the deadline scheduler: no chat platform, announcements go to the outbox.
+
+    Every `run` process schedules deadlines too; this mode is for a deployment that wants
+    one process for time alone (and for tests that kill and restart it).
+    """
+    from bot.bootstrap import build_core, setup_logging
+
+    settings = _load(args.config)
+    setup_logging(settings.log_level)
+    core = build_core(settings)
+    return asyncio.run(_serve(core, settings, []))
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Post the digest of open needs, proposals and calls now, through the outbox.
+
+    A running bot delivers it to every room with its next outbox poll. With a config whose
+    only platform is the console, there is no bot to deliver it: it is printed here.
+    """
+    from bot.bootstrap import build_core, setup_logging
+    from bot.chat.render import unescape
+    from bot.store.models import OutboxDelivery, OutboxEntry
+
+    settings = _load(args.config)
+    setup_logging("WARNING")
+    core = build_core(settings)
+    communities = [c.id for c in settings.communities if args.community in (None, c.id)]
+    if not communities:
+        print(f"{args.config}: no community {args.community!r} — communities: "
+              f"{', '.join(c.id for c in settings.communities)}", file=sys.stderr)
+        return 2
+    console_only = not _platforms(settings)
+    for cid in communities:
+        entry = core.post_digest(cid)
+        if console_only:
+            # Printed here, so the next console session must not print it again.
+            with core.Session() as s, s.begin():
+                s.add(OutboxDelivery(outbox_id=entry, platform="console", at=core.clock.now()))
+                text = s.get(OutboxEntry, entry).text
+            print(unescape(text))
+        else:
+            print(f"digest of {cid} queued (outbox {entry}); a running bot posts it to every room")
+    return 0
+
+
 async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type: ignore[no-untyped-def]
     from bot.runtime import Runtime
+    from bot.scheduling import DeadlineScheduler
 
     runtime = Runtime(core)
     adapters = [_plugin(p)(runtime, settings) for p in platforms]
@@ -93,14 +144,19 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = []
+    scheduler = DeadlineScheduler(runtime)
     try:
         for a in adapters:
             await a.start()
             runtime.attach(a)
             started.append(a)
-        log.info("running: %s", ", ".join(platforms))
+        # After the adapters attach, so that a platform's first start does not skip the
+        # announcements of the deadlines caught up here.
+        await scheduler.start()
+        log.info("running: %s", ", ".join(platforms) or "deadline scheduler only")
         await stop.wait()
     finally:
+        await scheduler.shutdown()
         for a in reversed(started):
             await a.stop()
         await runtime.close()
@@ -117,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the Matrix and/or Discord adapters from the config")
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("scheduler", help="run only the deadline scheduler (no chat platform)")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.set_defaults(fn=cmd_scheduler)
+    p = sub.add_parser("digest", help="post the digest of open needs, proposals and calls now")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--community", default=None, help="only this community (default: all)")
+    p.set_defaults(fn=cmd_digest)
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
     p.set_defaults(fn=cmd_check_config)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, clock_from_env
 from bot.config import Settings
 from bot.service.core import Core
 from bot.store.db import make_engine, upgrade
 
 
 def build_core(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Core:
-    """Create the engine, bring the schema up to date and return a ready core."""
+    """Create the engine, bring the schema up to date and return a ready core.
+
+    Without a clock the core reads the real time (shifted only by the test-only
+    `COMMONS_CLOCK_OFFSET`, see `bot.clock.clock_from_env`).
+    """
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    return Core(settings, engine, clock or SystemClock())
+    return Core(settings, engine, clock or clock_from_env())
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -24,3 +28,5 @@ def setup_logging(level: str = "INFO") -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Alembic announces every migration at INFO; that is noise in a terminal chat.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler logs every job run at INFO; our scheduler logs what a deadline did instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

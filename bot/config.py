@@ -46,8 +46,14 @@ class Policies(_Model):
     @field_validator("digest_cron")
     @classmethod
     def _cron_has_five_fields(cls, v: str) -> str:
+        from bot.domain.cron import CronError, trigger
+
         if len(v.split()) != 5:
             raise ValueError("expected a cron line of five fields, like '0 9 * * mon'")
+        try:
+            trigger(v)
+        except CronError as exc:
+            raise ValueError(f"expected a cron line like '0 9 * * mon' (UTC): {exc}") from None
         return v
 
 
@@ -76,7 +82,8 @@ class MatrixCommunity(_Model):
     @classmethod
     def _room_ids(cls, v: list[str]) -> list[str]:
         for room in v:
-            if not (room.startswith("!") or room.startswith("#")) or ":" not in room:
+            # Room version 12 ids carry no server name (`!abc…`); aliases always do.
+            if not ((room.startswith("!") and len(room) > 1) or (room.startswith("#") and ":" in room)):
                 raise ValueError(f"expected room ids like '!abc:example.org', got {room!r}")
         return v
 
@@ -112,12 +119,24 @@ class MatrixSettings(_Model):
     device_name: str = "commons-bot"
     store_path: str = "state/matrix"
     encryption: bool = True
+    # Accept direct-chat invites from members of a community room (other invites: only
+    # to the configured rooms).
+    direct_messages: bool = True
+    # Event type of proposal polls; the content always carries both MSC3381 forms.
+    poll_event_type: Literal["org.matrix.msc3381.poll.start", "m.poll.start"] = \
+        "org.matrix.msc3381.poll.start"
+    # Timeline events per room per sync; a longer gap is fetched with /messages.
+    timeline_limit: int = Field(50, ge=1, le=1000)
+    # Longest wait between reconnection attempts while the homeserver is unreachable.
+    retry_max_seconds: float = Field(5.0, gt=0, le=300)
 
 
 class DiscordSettings(_Model):
     """How the bot reaches Discord; the token comes from the environment."""
 
     token: str = "${DISCORD_TOKEN}"
+    # How long discord.py waits for the guilds of READY before it is ready (its default).
+    guild_ready_timeout: float = Field(2.0, ge=0, le=60)
 
 
 class Settings(_Model):

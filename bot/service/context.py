@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.chat.parser import Parsed, usage
 from bot.config import Community
 from bot.ports import Choice, InboundMessage
+from bot.store import sql
 from bot.store.models import Event, IdentityRow, Member, OutboxEntry
 
 
@@ -25,6 +26,37 @@ class Refusal(Exception):
         super().__init__(message)
         self.message = message
         self.command = command
+
+
+@dataclass
+class Pending:
+    """An outbox entry queued by a handler; `id` is set once it is written."""
+
+    community: str
+    at: datetime
+    kind: str
+    text: str = ""
+    ref: str | None = None
+    member_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    late: bool = False
+    id: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The values of its outbox row."""
+        return dict(community=self.community, at=self.at, kind=self.kind, text=self.text,
+                    ref=self.ref, member_id=self.member_id, payload=self.payload, late=self.late)
+
+
+_OUTBOX_INSERT = insert(OutboxEntry.__table__).returning(OutboxEntry.__table__.c.id)
+
+
+@dataclass
+class Actor:
+    """The member acting on a command: enough to name them without another query."""
+
+    id: int
+    display_name: str
 
 
 @dataclass
@@ -43,20 +75,26 @@ class Ctx:
 
     session: Session
     community: Community
-    member: Member  # None only for the bot's own deadline actions
+    member: Actor  # None only for the bot's own deadline actions
     roles: frozenset[str]
     platform: str
     now: datetime
     prefix: str
     msg: InboundMessage | None = None
     parsed: Parsed | None = None
-    announced: list[OutboxEntry] = field(default_factory=list)
+    announced: list[Pending] = field(default_factory=list)
     # Appends are written in one multi-row INSERT per table when the handler is done.
     _events: list[dict[str, Any]] = field(default_factory=list)
     _updates: list[str] = field(default_factory=list)
+    _outbox: list[Pending] = field(default_factory=list)
     # Objects (`T12`, `P3`, `F1`, `digest`) whose events this unit of work wrote: after
     # commit the core tells its change listeners (the scheduler re-arms their deadlines).
     changed: set[str] = field(default_factory=set)
+
+    @property
+    def conn(self):  # type: ignore[no-untyped-def]
+        """The transaction's connection, for the prebuilt statements of `bot.store.sql`."""
+        return self.session.connection()
 
     @property
     def cid(self) -> str:
@@ -96,17 +134,16 @@ class Ctx:
     def announce(self, text: str, ref: str | None = None, choices: tuple[Choice, ...] = (),
                  mentions: tuple[int, ...] = (), late: bool = False) -> None:
         """Queue an announcement to every room of the community (sent after commit)."""
-        entry = OutboxEntry(community=self.cid, at=self.now, kind="announce", ref=ref, text=text,
-                            payload=_payload(choices, mentions), late=late)
-        self.session.add(entry)
+        entry = Pending(community=self.cid, at=self.now, kind="announce", ref=ref, text=text,
+                        payload=_payload(choices, mentions), late=late)
+        self._outbox.append(entry)
         self.announced.append(entry)
 
     def notice(self, member_id: int, text: str, ref: str | None = None,
                choices: tuple[Choice, ...] = ()) -> None:
         """Queue a message for one member (directly where the platform allows)."""
-        self.session.add(OutboxEntry(community=self.cid, at=self.now, kind="notice",
-                                     member_id=member_id, ref=ref, text=text,
-                                     payload=_payload(choices, (member_id,))))
+        self._outbox.append(Pending(community=self.cid, at=self.now, kind="notice", member_id=member_id,
+                                    ref=ref, text=text, payload=_payload(choices, (member_id,))))
 
     def updated(self, ref: str) -> None:
         """Tell adapters that show cards that the object changed."""
@@ -114,17 +151,26 @@ class Ctx:
             self._updates.append(ref)
 
     def write_log(self) -> None:
-        """Write the events and card updates the handler queued (call before commit)."""
-        # Plain table inserts (not the ORM's bulk path): nothing here is read back.
+        """Write the queued events and outbox entries (call before commit).
+
+        Plain table inserts, not the ORM, in the order the handler queued them (which is the
+        order adapters deliver them in); a lone outbox entry gets its id back.
+        """
         conn = self.session.connection()
         if self._events:
             conn.execute(insert(Event.__table__), self._events)
             self._events.clear()
-        if self._updates:
-            conn.execute(insert(OutboxEntry.__table__), [
-                dict(community=self.cid, at=self.now, kind="update", ref=r, text="", payload={},
-                     late=False, member_id=None) for r in self._updates])
-            self._updates.clear()
+        for r in self._updates:
+            self._outbox.append(Pending(community=self.cid, at=self.now, kind="update", ref=r))
+        self._updates.clear()
+        if self._outbox:
+            rows = [p.row() for p in self._outbox]
+            if len(rows) == 1:
+                self._outbox[0].id = conn.execute(_OUTBOX_INSERT, rows[0]).scalar()
+            else:
+                # Several rows in one statement; their ids are not needed back.
+                conn.execute(insert(OutboxEntry.__table__), rows)
+            self._outbox.clear()
 
     def name_of(self, member_id: int | None) -> str:
         """A member's display name (escaped)."""
@@ -132,8 +178,10 @@ class Ctx:
 
         if member_id is None:
             return "nobody"
-        m = self.session.get(Member, member_id)
-        return esc(m.display_name) if m else f"member {member_id}"
+        if self.member is not None and member_id == self.member.id:
+            return esc(self.member.display_name)
+        name = self.session.connection().execute(sql.MEMBER_NAME, {"m": member_id}).scalar()
+        return esc(name) if name is not None else f"member {member_id}"
 
     def find_member(self, token: str) -> Member | None:
         """The member a `@name` argument means: an identity on this platform or a display name."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
@@ -23,7 +23,7 @@ from bot.config import Community, Settings
 from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
 from bot.service import deadlines, digest, funding, misc, needs, proposals
 from bot.service.cards import build_card
-from bot.service.context import Ctx, Refusal, Reply
+from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.store.db import session_factory
 from bot.store.models import (
     CommunityRow,
@@ -51,6 +51,19 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": misc.link,
     "help": misc.help_,
 }
+# Built once: these run for every command, and building a statement costs as much as running it.
+_IDENTITY_LOOKUP = (
+    select(IdentityRow.member_id, IdentityRow.id, IdentityRow.display_name, Member.display_name)
+    .join(Member, Member.id == IdentityRow.member_id)
+    .where(IdentityRow.community == bindparam("c"), IdentityRow.platform == bindparam("p"),
+           IdentityRow.user_id == bindparam("u")))
+_HANDLED_LOOKUP = select(HandledMessage.replies).where(
+    HandledMessage.platform == bindparam("p"), HandledMessage.message_id == bindparam("m"))
+_HANDLED_INSERT = insert(HandledMessage.__table__)
+_MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
+_IDENTITY_INSERT = insert(IdentityRow.__table__)
+_MEMBER_IDENTITIES = select(IdentityRow.platform, IdentityRow.user_id).where(
+    IdentityRow.member_id == bindparam("m"))
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
 RETRIES = 8
@@ -136,9 +149,8 @@ class Core:
         try:
             s.begin()
             if msg.message_id:
-                seen = s.execute(select(HandledMessage.replies).where(
-                    HandledMessage.platform == msg.platform,
-                    HandledMessage.message_id == msg.message_id)).scalar()
+                seen = s.connection().execute(_HANDLED_LOOKUP, {"p": msg.platform,
+                                                                "m": msg.message_id}).scalar()
                 if seen is not None:
                     s.rollback()
                     return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"],
@@ -155,15 +167,17 @@ class Core:
                 # the record that the message was answered is kept.
                 s.rollback()
                 s.begin()
-                if ctx.member not in s:
+                # A member created by this very command was rolled back with it.
+                if s.get(Member, ctx.member.id) is None:
                     self._member(s, community, msg, now)
                 reply = Reply("✗ " + exc.message +
                               f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
                               private=True)
             out = self._reply(msg, reply)
             if msg.message_id:
-                s.connection().execute(insert(HandledMessage.__table__).values(
-                    platform=msg.platform, message_id=msg.message_id, at=now, replies=[_to_json(out)]))
+                s.connection().execute(_HANDLED_INSERT, {
+                    "platform": msg.platform, "message_id": msg.message_id, "at": now,
+                    "replies": [_to_json(out)]})
             s.commit()
             self._changed(community.id, ctx.changed)
             return [out]
@@ -179,28 +193,32 @@ class Core:
                         choices=reply.choices, private=reply.private)
 
     def _member(self, s, community: Community, msg: InboundMessage,  # type: ignore[no-untyped-def]
-                now: datetime) -> tuple[Member, frozenset[str]]:
+                now: datetime) -> tuple[Actor, frozenset[str]]:
         """The sender's member (created on first contact) and the roles they hold."""
         name = clip(msg.sender_name or msg.sender, 200)
-        row = s.execute(select(Member, IdentityRow).join(IdentityRow, IdentityRow.member_id == Member.id)
-                        .where(IdentityRow.community == community.id, IdentityRow.platform == msg.platform,
-                               IdentityRow.user_id == msg.sender)).first()
+        conn = s.connection()
+        row = conn.execute(_IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform, "u": msg.sender}).first()
         if row is not None:
-            member, ident = row
-            if ident.display_name != name:
-                if member.display_name == ident.display_name:
-                    member.display_name = name
-                ident.display_name = name
+            member_id, ident_id, ident_name, member_name = row
+            if ident_name != name:
+                # Follow the platform's display name unless the member chose another one.
+                conn.execute(update(IdentityRow.__table__).where(IdentityRow.id == ident_id)
+                             .values(display_name=name))
+                if member_name == ident_name:
+                    conn.execute(update(Member.__table__).where(Member.id == member_id)
+                                 .values(display_name=name))
+                    member_name = name
+            actor = Actor(member_id, member_name)
         else:
-            member = Member(community=community.id, display_name=name, created_at=now)
-            s.add(member)
-            s.flush()
-            s.add(IdentityRow(community=community.id, platform=msg.platform, user_id=msg.sender,
-                              display_name=name, member_id=member.id))
-            s.flush()
-        return member, self._roles(s, community, msg, member)
+            member_id = conn.execute(_MEMBER_INSERT, {"community": community.id, "display_name": name,
+                                                      "created_at": now}).scalar_one()
+            conn.execute(_IDENTITY_INSERT, {"community": community.id, "platform": msg.platform,
+                                            "user_id": msg.sender, "display_name": name,
+                                            "member_id": member_id})
+            actor = Actor(member_id, name)
+        return actor, self._roles(s, community, msg, actor)
 
-    def _roles(self, s, community: Community, msg: InboundMessage, member: Member) -> frozenset[str]:  # type: ignore[no-untyped-def]
+    def _roles(self, s, community: Community, msg: InboundMessage, member: Actor) -> frozenset[str]:  # type: ignore[no-untyped-def]
         roles = {"contributor"} | {r for r in msg.roles if r in ("maintainer", "foundation")}
         if msg.platform == "console" and community.console:
             roles |= set(community.console.members.get(msg.sender, []))
@@ -210,9 +228,8 @@ class Core:
             keys = {key}
             if key not in maintainers and key not in foundation:
                 # A role listed for one of the member's linked identities holds for all of them.
-                keys |= {f"{p}:{u}" for p, u in s.execute(
-                    select(IdentityRow.platform, IdentityRow.user_id)
-                    .where(IdentityRow.member_id == member.id))}
+                keys |= {f"{p}:{u}" for p, u in s.connection().execute(
+                    _MEMBER_IDENTITIES, {"m": member.id})}
             if keys & set(maintainers):
                 roles.add("maintainer")
             if keys & set(foundation):
@@ -419,6 +436,44 @@ class Core:
         with self.Session() as s:
             c = s.get(PostedCard, (platform, message_id))
             return (c.community, c.ref, c.kind) if c else None
+
+    def suggest(self, community: str, kinds: str, typed: str = "",
+                limit: int = 25) -> list[tuple[str, str]]:
+        """Open objects whose id or title matches what a member is typing (autocomplete).
+
+        Args:
+            community: the community.
+            kinds: the id letters wanted, e.g. `T`, `P`, `FB` or `TPF`.
+            typed: what was typed so far: `12`, `T1`, `login`; empty gives the newest.
+            limit: at most this many results in all.
+
+        Returns:
+            (`T12`, title) pairs, newest first within each kind, in the order of `kinds`.
+        """
+        from sqlalchemy import String, cast
+
+        from bot.store.models import FundingCall, Need, Pitch, Proposal
+
+        models = {"T": (Need, Need.title), "P": (Proposal, Proposal.text),
+                  "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title)}
+        raw = typed.strip()
+        letter = raw[:1].upper() if raw[:1].upper() in models and raw[1:].isdigit() else ""
+        digits = raw[1:] if letter else (raw if raw.isdigit() else "")
+        out: list[tuple[str, str]] = []
+        with self.Session() as s:
+            for kind in kinds:
+                if kind not in models or (letter and letter != kind) or len(out) >= limit:
+                    continue
+                model, title = models[kind]
+                stmt = select(model.number, title).where(model.community == community,
+                                                         model.state == "open")
+                if digits:
+                    stmt = stmt.where(cast(model.number, String).like(f"{digits}%"))
+                elif raw:
+                    stmt = stmt.where(func.lower(title).contains(raw.lower(), autoescape=True))
+                rows = s.execute(stmt.order_by(model.number.desc()).limit(limit - len(out))).all()
+                out.extend((f"{kind}{n}", t) for n, t in rows)
+        return out
 
     def kv_get(self, key: str) -> str | None:
         """Read a small piece of adapter state."""

@@ -243,8 +243,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.state, p.funded_minor = "funded", share
             need = create_need(ctx, title=p.title, description=p.description, skills=(),
                                reward=(share, c.currency), slots=1, due_at=None,
-                               offered_by=c.posted_by, call_id=c.id)
-            need.taken, need.is_full = 1, True
+                               offered_by=c.posted_by, call_id=c.id, taken=1)
             p.need_id = need.id
             ctx.session.add(Claim(need_id=need.id, member_id=p.pitched_by, state="active",
                                   claimed_at=ctx.now,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from bot.chat.parser import COMMANDS, usage
 from bot.chat.render import esc, money, when
-from bot.service.context import Ctx, Reply
+from bot.service.context import Actor, Ctx, Reply
 from bot.service.needs import PAGE, _page
 from bot.store.models import (
     Backing,
@@ -173,20 +173,21 @@ def link(ctx: Ctx) -> Reply:
     row.used = True
     if target.id == ctx.member.id:
         raise ctx.refuse("this identity is already part of that member — nothing to link")
-    merge_members(ctx, source=ctx.member, target=target)
-    ctx.event("member.linked", f"@{target.id}", platform=ctx.platform, merged=ctx.member.id)
+    source_id = ctx.member.id
+    merge_members(ctx, source_id=source_id, target=target)
+    ctx.event("member.linked", f"@{target.id}", platform=ctx.platform, merged=source_id)
     return Reply(f"Linked: this {ctx.platform} identity is now {esc(target.display_name)}; "
                  "claims, votes and the ledger count you once.", private=True)
 
 
-def merge_members(ctx: Ctx, *, source: Member, target: Member) -> None:
+def merge_members(ctx: Ctx, *, source_id: int, target: Member) -> None:
     """Fold `source` into `target`: identities, claims, votes, backings, watches, ledger.
 
     Where both voted on a proposal or backed a pitch, the latest one counts, as it would
     have had one person cast both.
     """
     s = ctx.session
-    sid, tid = source.id, target.id
+    sid, tid = source_id, target.id
     for v in s.scalars(select(Vote).where(Vote.member_id == sid)).all():
         other = s.get(Vote, (v.proposal_id, tid))
         if other is None:
@@ -213,8 +214,8 @@ def merge_members(ctx: Ctx, *, source: Member, target: Member) -> None:
                        (Proposal, Proposal.author_id), (FundingCall, FundingCall.posted_by),
                        (Pitch, Pitch.pitched_by)):
         s.execute(update(model).where(col == sid).values({col.key: tid}))
-    source.merged_into = tid
-    ctx.member = target
+    s.execute(update(Member).where(Member.id == sid).values(merged_into=tid))
+    ctx.member = Actor(target.id, target.display_name)
 
 
 def help_(ctx: Ctx) -> Reply:

@@ -11,15 +11,14 @@ from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import RuleError, parse_money, parse_when
 from bot.ports import Choice
 from bot.service.context import Ctx, Reply
-from bot.service.refs import load
+from bot.service.refs import load, parse_ref
+from bot.store import sql
 from bot.store.models import (
     FAR_FUTURE,
     Claim,
-    CommunityRow,
     Contribution,
     Event,
     Need,
-    NeedSkill,
     Proposal,
     Vote,
     Watch,
@@ -86,37 +85,61 @@ def _my_claim(ctx: Ctx, need: Need, states: tuple[str, ...] = PENDING) -> Claim 
 
 
 def next_number(ctx: Ctx, counter: str) -> int:
-    """Take the community's next number of a kind; numbers are never reused."""
-    row = ctx.session.scalars(select(CommunityRow).where(CommunityRow.id == ctx.cid)
-                              .with_for_update().execution_options(populate_existing=True)).one()
-    n = getattr(row, counter)
-    setattr(row, counter, n + 1)
-    return n
+    """Take the community's next number of a kind; numbers are never reused.
+
+    The `UPDATE … RETURNING` locks the community's row until commit, so two offers at
+    once never get the same number.
+    """
+    return ctx.conn.execute(sql.NEXT_NUMBER[counter], {"c": ctx.cid}).scalar_one() - 1
 
 
 def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ...],
                 reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
-                call_id: int | None = None) -> Need:
-    """Insert a need with its skills (shared by `!offer` and funded pitches)."""
-    need = Need(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
-                description=description, skills=" ".join(skills),
-                reward_minor=reward[0] if reward else None,
-                reward_currency=reward[1] if reward else None, slots=slots, taken=0,
-                is_full=False, due_at=due_at, sort_due=due_at or FAR_FUTURE,
-                offered_by=offered_by, call_id=call_id, state="open", created_at=ctx.now)
-    ctx.session.add(need)
-    ctx.session.flush()
-    for s in skills:
-        ctx.session.add(NeedSkill(need_id=need.id, skill=s))
-    return need
+                call_id: int | None = None, taken: int = 0):
+    """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row."""
+    values = dict(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
+                  description=description, skills=" ".join(skills),
+                  reward_minor=reward[0] if reward else None,
+                  reward_currency=reward[1] if reward else None, slots=slots, taken=taken,
+                  is_full=taken >= slots, due_at=due_at, sort_due=due_at or FAR_FUTURE,
+                  due_reminded=False, offered_by=offered_by, call_id=call_id, state="open",
+                  created_at=ctx.now, closed_at=None, close_reason=None)
+    values["id"] = ctx.conn.execute(sql.NEED_INSERT, values).scalar_one()
+    if skills:
+        ctx.conn.execute(sql.NEED_SKILL_INSERT, [{"need_id": values["id"], "skill": s} for s in skills])
+    return NeedView(**values)
+
+
+class NeedView:
+    """A need's values as plain attributes (what `need_line` and friends read)."""
+
+    def __init__(self, **values) -> None:  # type: ignore[no-untyped-def]
+        self.__dict__.update(values)
+
+
+def _need_row(ctx: Ctx, token: str | None, *, lock: bool):  # type: ignore[no-untyped-def]
+    """The need a `T12` argument names, as a row; refuses with how to find one."""
+    number = parse_ref(ctx, token, "T")
+    stmt = sql.NEED_BY_NUMBER_LOCKED if lock else sql.NEED_BY_NUMBER
+    row = ctx.conn.execute(stmt, {"c": ctx.cid, "n": number}).first()
+    if row is None:
+        raise ctx.refuse(f"T{number} does not exist — see {ctx.cmd('needs')}")
+    return row
+
+
+def _claim_rows(ctx: Ctx, need_id: int, states: tuple[str, ...]) -> list:  # type: ignore[type-arg]
+    return list(ctx.conn.execute(sql.CLAIMS_OF_NEED, {"need": need_id, "states": list(states)}))
+
+
+def _set_slots(ctx: Ctx, need, taken: int) -> None:  # type: ignore[no-untyped-def]
+    ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "taken": taken, "is_full": taken >= need.slots})
 
 
 def notify_watchers(ctx: Ctx, need: Need, skills: tuple[str, ...], exclude: set[int]) -> None:
     """Tell members watching one of the skills about a new need (once each)."""
     if not skills:
         return
-    watchers = ctx.session.scalars(select(Watch.member_id).where(Watch.skill.in_(skills))
-                                   .distinct()).all()
+    watchers = ctx.conn.execute(sql.WATCHERS, {"skills": list(skills)}).scalars().all()
     for mid in sorted(set(watchers) - exclude):
         ctx.notice(mid, f"New need matching your skills: {need_line(need)} — "
                         f"claim it with `{ctx.cmd('claim ' + ref(need))}`", ref=ref(need))
@@ -161,11 +184,11 @@ def needs(ctx: Ctx) -> Reply:
     p = ctx.parsed
     assert p is not None
     page = _page(ctx, p.options.get("page"))
-    stmt = select(Need).where(Need.community == ctx.cid, Need.state == "open")
+    params = {"c": ctx.cid, "lim": PAGE + 1, "off": (page - 1) * PAGE}
     if p.skills:
-        stmt = stmt.where(Need.id.in_(select(NeedSkill.need_id).where(NeedSkill.skill.in_(p.skills))))
-    rows = ctx.session.scalars(stmt.order_by(Need.is_full, Need.sort_due, Need.number)
-                               .limit(PAGE + 1).offset((page - 1) * PAGE)).all()
+        rows = ctx.conn.execute(sql.OPEN_NEEDS_WITH_SKILLS_PAGE, {**params, "skills": list(p.skills)}).all()
+    else:
+        rows = ctx.conn.execute(sql.OPEN_NEEDS_PAGE, params).all()
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     tags = " ".join("#" + s for s in p.skills)
@@ -230,28 +253,28 @@ def claim(ctx: Ctx) -> Reply:
     """`!claim T12`: take a free slot."""
     p = ctx.parsed
     assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     if need.state != "open":
         raise ctx.refuse(f"{r} is {need.state} and cannot be claimed — see {ctx.cmd('needs')}")
-    if _my_claim(ctx, need):
+    me = ctx.member.id
+    if ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": me, "states": list(PENDING)}).first():
         raise ctx.refuse(f"you already hold a claim on {r} — see {ctx.cmd('mine')}")
     if need.is_full:
         raise ctx.refuse(f"{r} is full ({need.taken} of {need.slots} slots taken) — see "
                          f"{ctx.cmd('needs')} for needs with free slots")
-    mine = ctx.session.scalars(select(Claim.need_id).where(
-        Claim.member_id == ctx.member.id, Claim.state == "active")).all()
     limit = ctx.policies.max_active_claims
-    if len(mine) >= limit:
+    if ctx.conn.execute(sql.ACTIVE_CLAIMS_OF_MEMBER, {"m": me}).scalar_one() >= limit:
         raise ctx.refuse(f"you already have {limit} active claims — submit or release one first "
                          f"(see {ctx.cmd('mine')})")
     expires = ctx.now + timedelta(days=ctx.policies.claim_days)
-    ctx.session.add(Claim(need_id=need.id, member_id=ctx.member.id, state="active",
-                          claimed_at=ctx.now, expires_at=expires, reminded=False))
-    _sync_slots(need, +1)
-    ctx.event("claim.made", r, member=ctx.member.id, expires=expires.isoformat())
-    ctx.announce(f"{ctx.name_of(ctx.member.id)} claimed {r} ({need.taken} of {need.slots} "
-                 f"slots taken): {esc(need.title)}", ref=r, mentions=(ctx.member.id,))
+    ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=me, state="active",
+                                            claimed_at=ctx.now, expires_at=expires, reminded=False))
+    taken = need.taken + 1
+    _set_slots(ctx, need, taken)
+    ctx.event("claim.made", r, member=me, expires=expires.isoformat())
+    ctx.announce(f"{ctx.name_of(me)} claimed {r} ({taken} of {need.slots} "
+                 f"slots taken): {esc(need.title)}", ref=r, mentions=(me,))
     ctx.updated(r)
     return Reply(f"You claimed {r}. Your claim expires on {when(expires)}: renew it with "
                  f"`{ctx.cmd('renew ' + r)}`, hand in with `{ctx.cmd('submit ' + r + ' <link>')}`, "
@@ -299,21 +322,24 @@ def submit(ctx: Ctx) -> Reply:
     """`!submit T12 <link or note>`: hand in the work for review."""
     p = ctx.parsed
     assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     note = " ".join(p.words[1:]).strip()
-    c = _my_claim(ctx, need, ("active", "submitted"))
+    c = ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": ctx.member.id,
+                                               "states": list(PENDING)}).first()
     if c is None:
         raise ctx.refuse(f"you have no claim on {r} — claim it first with {ctx.cmd('claim ' + r)}")
     if not note:
         raise ctx.refuse("say where the work is: a link or a short note")
     if c.state == "submitted":
         raise ctx.refuse(f"your work on {r} is already submitted and waits for review")
-    c.state, c.submitted_at, c.submission = "submitted", ctx.now, clip(note, 1000)
-    ctx.event("claim.submitted", r, member=ctx.member.id, submission=c.submission)
+    submission = clip(note, 1000)
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "submitted", "submitted_at": ctx.now,
+                                        "submission": submission})
+    ctx.event("claim.submitted", r, member=ctx.member.id, submission=submission)
     who = ctx.name_of(ctx.member.id)
     ctx.announce(
-        f"{who} submitted {r} ({esc(need.title)}): {esc(c.submission)} — maintainers: "
+        f"{who} submitted {r} ({esc(need.title)}): {esc(submission)} — maintainers: "
         f"`{ctx.cmd('approve ' + r)}`, `{ctx.cmd('changes ' + r + ' <note>')}` or "
         f"`{ctx.cmd('refuse ' + r + ' <reason>')}`", ref=r,
         choices=tuple(ch for ch in need_choices(ctx, need) if ch.role == "maintainer"))
@@ -321,12 +347,11 @@ def submit(ctx: Ctx) -> Reply:
     return Reply(f"Your work on {r} is submitted; the maintainers are told.", ref=r)
 
 
-def _review_target(ctx: Ctx, need: Need, verb: str) -> tuple[Claim, list[str]]:
+def _review_target(ctx: Ctx, need, verb: str, submitted: list) -> tuple:  # type: ignore[no-untyped-def, type-arg]
     """The submitted claim a review names (`@member`) or the only one; the rest is the note."""
     p = ctx.parsed
     assert p is not None
     words = list(p.words[1:])
-    submitted = _claims(ctx, need, ("submitted",))
     r = ref(need)
     if words and words[0].startswith(("@", "<@")):
         who = ctx.find_member(words[0])
@@ -358,7 +383,7 @@ def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple[Need, str, Claim, st
     p = ctx.parsed
     assert p is not None
     need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
-    c, words = _review_target(ctx, need, verb)
+    c, words = _review_target(ctx, need, verb, _claims(ctx, need, ("submitted",)))
     _review_checks(ctx, c, verb)
     text = " ".join(words).strip()
     if not text:
@@ -370,9 +395,10 @@ def approve(ctx: Ctx) -> Reply:
     """`!approve T12 [@member] [amount:20EUR] [note]`: accept the work; credit the ledger."""
     p = ctx.parsed
     assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
-    c, words = _review_target(ctx, need, "approve")
+    claims = _claim_rows(ctx, need.id, HOLDING)
+    c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == "submitted"])
     _review_checks(ctx, c, "approve")
     amount: int | None = None
     currency = need.reward_currency
@@ -388,16 +414,16 @@ def approve(ctx: Ctx) -> Reply:
         # A multi-slot need's reward is split equally among its slots.
         amount = need.reward_minor // need.slots
     note = " ".join(words).strip()
-    c.state, c.reviewer_id, c.review_note, c.closed_at = "approved", ctx.member.id, note or None, ctx.now
-    ctx.session.add(Contribution(community=ctx.cid, member_id=c.member_id, need_id=need.id,
-                                 reward_minor=amount, currency=currency if amount is not None else None,
-                                 approved_by=ctx.member.id, at=ctx.now))
-    ctx.session.flush()
-    approved = len(_claims(ctx, need, ("approved",)))
-    pending = len(_claims(ctx, need, PENDING))
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "approved", "reviewer_id": ctx.member.id,
+                                        "review_note": note or None, "closed_at": ctx.now})
+    ctx.conn.execute(sql.CONTRIBUTION_INSERT, dict(
+        community=ctx.cid, member_id=c.member_id, need_id=need.id, reward_minor=amount,
+        currency=currency if amount is not None else None, approved_by=ctx.member.id, at=ctx.now))
+    approved = sum(1 for x in claims if x.state == "approved") + 1
+    pending = sum(1 for x in claims if x.state in PENDING) - 1
     done = approved >= need.slots and pending == 0
     if done:
-        need.state, need.closed_at = "done", ctx.now
+        ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "done", "closed_at": ctx.now})
     reward_text = f" — {money(amount, currency)} enters the ledger" if amount is not None else ""
     ctx.event("claim.approved", r, member=c.member_id, reward=money(amount, currency) or None,
               note=note or None)

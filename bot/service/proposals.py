@@ -11,7 +11,8 @@ from bot.domain.rules import POSITIONS, RuleError, Tally, consent_outcome, parse
 from bot.ports import Choice
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page, next_number
-from bot.service.refs import load
+from bot.service.refs import load, parse_ref
+from bot.store import sql
 from bot.store.models import Member, Proposal, Vote
 
 
@@ -35,7 +36,8 @@ def choices(ctx: Ctx, p: Proposal) -> tuple[Choice, ...]:
 
 def tally(ctx: Ctx, p: Proposal) -> Tally:
     """Counts of the latest vote of each member."""
-    return Tally.of(list(ctx.session.scalars(select(Vote.position).where(Vote.proposal_id == p.id))))
+    counts = dict(ctx.conn.execute(sql.TALLY, {"p": p.id}).all())
+    return Tally(**{k: counts.get(k, 0) for k in POSITIONS})
 
 
 def propose(ctx: Ctx) -> Reply:
@@ -80,7 +82,11 @@ def vote(ctx: Ctx) -> Reply:
     """`!vote P3 agree|abstain|disagree|block [reason]`."""
     pa = ctx.parsed
     assert pa is not None
-    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
+    number = parse_ref(ctx, pa.words[0] if pa.words else None, "P")
+    # The proposal's row lock orders concurrent votes against its closing.
+    p = ctx.conn.execute(sql.PROPOSAL_BY_NUMBER_LOCKED, {"c": ctx.cid, "n": number}).first()
+    if p is None:
+        raise ctx.refuse(f"P{number} does not exist — see {ctx.cmd('proposals')}")
     r = ref(p)
     if len(pa.words) < 2 or pa.words[1].lower() not in POSITIONS:
         raise ctx.refuse(f"say agree, abstain, disagree or block, like {ctx.cmd(f'vote {r} agree')}")
@@ -91,14 +97,13 @@ def vote(ctx: Ctx) -> Reply:
     if position in ("disagree", "block") and not reason:
         raise ctx.refuse(f"a reason is required to {position} — write "
                          f"{ctx.cmd(f'vote {r} {position} <your reason>')}")
-    v = ctx.session.get(Vote, (p.id, ctx.member.id))
-    changed = v is not None
-    if v is None:
-        ctx.session.add(Vote(proposal_id=p.id, member_id=ctx.member.id, position=position,
-                             reason=clip(reason, 1000), at=ctx.now))
+    me = ctx.member.id
+    changed = ctx.conn.execute(sql.VOTE_OF_MEMBER, {"p": p.id, "m": me}).first() is not None
+    values = {"position": position, "reason": clip(reason, 1000), "at": ctx.now}
+    if changed:
+        ctx.conn.execute(sql.VOTE_UPDATE, {"_p": p.id, "_m": me, **values})
     else:
-        v.position, v.reason, v.at = position, clip(reason, 1000), ctx.now
-    ctx.session.flush()
+        ctx.conn.execute(sql.VOTE_INSERT, {"proposal_id": p.id, "member_id": me, **values})
     ctx.event("vote.cast", r, position=position, reason=reason or None)
     ctx.updated(r)
     t = tally(ctx, p)
