@@ -21,6 +21,7 @@ from bot.service.core import Core
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = 2.0
+BATCH = 20
 
 
 class Sender(Protocol):
@@ -48,7 +49,16 @@ class Runtime:
         self._senders: list[Sender] = []
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.listeners: list[Callable[[], None]] = []
+        # The core says after each commit what changed; only then can the outbox have grown,
+        # so read-only commands cost no outbox transaction.
+        core.change_listeners.append(self._on_change)
+
+    def _on_change(self, community: str, refs: frozenset[str]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.poke)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a synchronous core function in the pool."""
@@ -56,10 +66,8 @@ class Runtime:
         return await loop.run_in_executor(self._pool, lambda: fn(*args))
 
     async def handle(self, msg: InboundMessage) -> list[Outbound]:
-        """Run a command; wakes every outbox pump afterwards."""
-        replies = await self.call(self.core.handle, msg)
-        self.poke()
-        return replies
+        """Run a command in the pool (the outbox pumps wake if it changed anything)."""
+        return await self.call(self.core.handle, msg)
 
     def poke(self) -> None:
         """Something may have entered the outbox: wake the pumps."""
@@ -70,6 +78,7 @@ class Runtime:
 
     def attach(self, sender: Sender) -> None:
         """Start delivering the outbox to an adapter."""
+        self._loop = asyncio.get_running_loop()
         self.core.outbox_begin(sender.platform)
         self._senders.append(sender)
         ev = asyncio.Event()
@@ -78,20 +87,21 @@ class Runtime:
                                                name=f"outbox-{sender.platform}"))
 
     async def _pump(self, sender: Sender, wake: asyncio.Event) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), POLL_SECONDS)
             wake.clear()
             try:
-                while True:
-                    batch = await self.call(self.core.take_outbox, sender.platform)
+                while not self._stopping:
+                    # Small batches: what is taken is delivered before the pump may stop.
+                    batch = await self.call(self.core.take_outbox, sender.platform, BATCH)
                     for o in batch:
                         try:
                             await sender.send(o)
                         except Exception:
                             log.exception("%s could not deliver outbox entry %s",
                                           sender.platform, o.outbox_id)
-                    if len(batch) < 200:
+                    if len(batch) < BATCH:
                         break
             except asyncio.CancelledError:
                 raise
@@ -105,12 +115,18 @@ class Runtime:
                 for o in await self.call(self.core.take_outbox, platform):
                     await sender.send(o)
 
-    async def close(self) -> None:
-        """Stop the pumps and the pool."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop the pumps between deliveries (entries already taken are sent), then the pool."""
+        self._stopping = True
+        self.poke()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for t in pending:
+                t.cancel()
+            for t in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
         self._tasks.clear()
+        if self._on_change in self.core.change_listeners:
+            self.core.change_listeners.remove(self._on_change)
         self._pool.shutdown(wait=True)

@@ -1,0 +1,1 @@
+"""The Discord adapter: slash commands, cards with buttons and modals (discord.py)."""
