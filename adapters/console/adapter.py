@@ -7,6 +7,7 @@ announcements to stdout.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TextIO
 
@@ -81,6 +82,12 @@ class ConsoleAdapter:
                 self._names[o.member] = ids[0] if ids else f"member {o.member}"
             self.print(render(o, self._names))
 
+    def catch_up(self) -> int:
+        """Fire what fell due since the last session (marked late), as a bot start does."""
+        fired = self.core.process_due()
+        self.flush_outbox()
+        return fired
+
     def _console_command(self, text: str) -> bool:
         word, _, arg = text.partition(" ")
         arg = arg.strip()
@@ -105,10 +112,14 @@ class ConsoleAdapter:
                 return True
             target = self.clock.now() + step
             # Print each deadline's announcements as it fires, in order.
+            last = None
             while True:
                 nxt = self.core.next_deadline()
-                if nxt is None or nxt > target:
+                # The same deadline again means it could not fire (an error was logged):
+                # move on rather than loop on it.
+                if nxt is None or nxt > target or nxt == last:
                     break
+                last = nxt
                 before = self.clock.now()
                 self.core.advance_to(max(nxt, before), self.clock.set)
                 self.flush_outbox()
@@ -133,8 +144,12 @@ class ConsoleAdapter:
         stream = stream or sys.stdin
         interactive = stream.isatty()
         if interactive:
+            # Line editing and history at the prompt, where the platform has it.
+            with contextlib.suppress(ImportError):
+                import readline  # noqa: F401
             self.print(f"commons-bot console — community {self.community.id}. "
                        + HELP.format(prefix=self.core.prefix))
+        self.catch_up()
         while True:
             if interactive:
                 try:

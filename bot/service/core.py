@@ -67,6 +67,8 @@ _MEMBER_IDENTITIES = select(IdentityRow.platform, IdentityRow.user_id).where(
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
 RETRIES = 8
+# Deadlines a catch-up fires per transaction (see Core.fire_many).
+FIRE_GROUP = 50
 OUTBOX_WINDOW = 1000
 
 
@@ -288,17 +290,52 @@ class Core:
         while True:
             batch = self.due(limit=500)
             applied = 0
-            for item in batch:
-                try:
-                    applied += self.fire(item)
-                except Exception:
-                    # One broken deadline must not hold back every later one.
-                    log.exception("deadline %s %s of %s failed", item.kind, item.obj_id, item.community)
+            for i in range(0, len(batch), FIRE_GROUP):
+                applied += self.fire_many(batch[i:i + FIRE_GROUP])
             fired += applied
             # A full batch where nothing applied is one another process is firing right now
             # (or one that keeps failing): stop instead of spinning; the next run retries.
             if len(batch) < 500 or not applied:
                 return fired
+
+    def fire_many(self, items: list[deadlines.Due]) -> int:
+        """Apply deadlines in order, several in one transaction; the same as `fire` on each.
+
+        A catch-up fires hundreds in a row, and per transaction a connection check, BEGIN
+        and COMMIT cost as much as a deadline's own statements on PostgreSQL. If anything
+        goes wrong the group is undone and each is fired in its own transaction, with
+        retries, so one broken deadline never holds back the others.
+
+        Returns:
+            How many were applied here.
+        """
+        if len(items) > 1:
+            done: list[tuple[str, set[str]]] = []
+            try:
+                applied = 0
+                with self.Session() as s, s.begin():
+                    for item in items:
+                        ctx = Ctx(session=s, community=self.settings.community(item.community),
+                                  member=None, roles=frozenset(), platform="bot",  # type: ignore[arg-type]
+                                  now=self.clock.now(), prefix=self.prefix)
+                        applied += deadlines.fire(ctx, item)
+                        ctx.write_log()
+                        done.append((item.community, ctx.changed))
+            except Exception:
+                log.debug("a group of %d deadlines failed; firing them one by one", len(items),
+                          exc_info=True)
+            else:
+                for community, refs in done:
+                    self._changed(community, refs)
+                return applied
+        applied = 0
+        for item in items:
+            try:
+                applied += self.fire(item)
+            except Exception:
+                # One broken deadline must not hold back every later one.
+                log.exception("deadline %s %s of %s failed", item.kind, item.obj_id, item.community)
+        return applied
 
     def next_deadline(self, after: datetime | None = None) -> datetime | None:
         """The earliest pending deadline (for the console's `/time` and the scheduler)."""

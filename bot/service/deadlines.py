@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,6 @@ from bot.domain import cron
 from bot.service import digest
 from bot.service.context import Ctx
 from bot.service.funding import close_call
-from bot.service.needs import ref as need_ref
 from bot.service.proposals import close_proposal
 from bot.store.models import Claim, FundingCall, KeyValue, Member, Need, Proposal, Vote
 
@@ -264,21 +263,52 @@ def _late(text: str, late: bool, at: datetime) -> str:
     return f"(late: was due {when(at)}) {text}" if late else text
 
 
+# Prebuilt statements (see bot.store.sql): a catch-up fires hundreds of these in a row,
+# and building a statement costs more than running it.
+_C, _N, _P, _M, _V = (Claim.__table__, Need.__table__, Proposal.__table__, Member.__table__,
+                      Vote.__table__)
+_REMIND = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active", _C.c.reminded.is_(False),
+                            _C.c.expires_at > bindparam("_now"), _C.c.expires_at <= bindparam("_until"))
+           .values(reminded=True).returning(_C.c.need_id, _C.c.member_id, _C.c.expires_at))
+# The need of a claim, locked (as claim and release lock it) before the claim changes.
+_CLAIMS_NEED_LOCKED = (
+    select(_N.c.id, _N.c.number, _N.c.title, _N.c.taken, _N.c.slots)
+    .where(_N.c.id == select(_C.c.need_id).where(_C.c.id == bindparam("_id")).scalar_subquery())
+    .with_for_update())
+_NEED_TITLE = select(_N.c.number, _N.c.title).where(_N.c.id == bindparam("_id"))
+_EXPIRE = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active",
+                            _C.c.expires_at <= bindparam("_now"))
+           .values(state="expired", closed_at=bindparam("_now"))
+           .returning(_C.c.member_id, _C.c.expires_at,
+                      select(_M.c.display_name).where(_M.c.id == _C.c.member_id).scalar_subquery()
+                      .label("name")))
+_NEED_SLOTS = (update(_N).where(_N.c.id == bindparam("_id"))
+               .values(taken=bindparam("_taken"), is_full=bindparam("_full")))
+_NUDGE = (update(_P).where(_P.c.id == bindparam("_id"), _P.c.state == "open", _P.c.nudged.is_(False),
+                           _P.c.closes_at > bindparam("_now"), _P.c.closes_at <= bindparam("_until"))
+          .values(nudged=True).returning(_P.c.number, _P.c.text, _P.c.closes_at, _P.c.created_at))
+_NOT_VOTED = (select(_M.c.id).where(_M.c.community == bindparam("c"), _M.c.merged_into.is_(None),
+                                    _M.c.id.not_in(select(_V.c.member_id)
+                                                   .where(_V.c.proposal_id == bindparam("p"))))
+              .order_by(_M.c.id))
+_DUE_SOON = (update(_N).where(_N.c.id == bindparam("_id"), _N.c.state == "open", _N.c.due_reminded.is_(False),
+                              _N.c.due_at > bindparam("_now"), _N.c.due_at <= bindparam("_until"))
+             .values(due_reminded=True)
+             .returning(_N.c.number, _N.c.title, _N.c.due_at, _N.c.created_at, _N.c.offered_by))
+_CLAIMANTS = select(_C.c.member_id).where(_C.c.need_id == bindparam("_id"),
+                                          _C.c.state.in_(("active", "submitted")))
+
+
 def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
     remind = _remind(ctx.community)
     if not remind:
         return False
     # The time guard matters: a job armed before a renew must not remind early.
-    res = ctx.session.execute(update(Claim).where(
-        Claim.id == item.obj_id, Claim.state == "active", Claim.reminded.is_(False),
-        Claim.expires_at > ctx.now, Claim.expires_at <= ctx.now + remind)
-        .values(reminded=True))
-    if res.rowcount != 1:
+    c = ctx.conn.execute(_REMIND, {"_id": item.obj_id, "_now": ctx.now, "_until": ctx.now + remind}).first()
+    if c is None:
         return False
-    c = ctx.session.get(Claim, item.obj_id)
-    ctx.session.refresh(c)
-    need = ctx.session.get(Need, c.need_id)
-    r = need_ref(need)
+    need = ctx.conn.execute(_NEED_TITLE, {"_id": c.need_id}).one()
+    r = f"T{need.number}"
     ctx.event("claim.reminded", r, member=c.member_id, expires=c.expires_at.isoformat())
     ctx.notice(c.member_id, f"Your claim on {r} ({esc(need.title)}) expires on "
                             f"{when(c.expires_at)}. Still on it? `{ctx.cmd('renew ' + r)}` — "
@@ -287,26 +317,19 @@ def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
 
 
 def _claim_expiry(ctx: Ctx, item: Due, late: bool) -> bool:
-    c = ctx.session.get(Claim, item.obj_id)
+    need = ctx.conn.execute(_CLAIMS_NEED_LOCKED, {"_id": item.obj_id}).first()
+    if need is None:
+        return False
+    c = ctx.conn.execute(_EXPIRE, {"_id": item.obj_id, "_now": ctx.now}).first()
     if c is None:
         return False
-    # Lock the need first (as claim/release do) so the slot count stays right.
-    need = ctx.session.scalars(select(Need).where(Need.id == c.need_id).with_for_update()
-                               .execution_options(populate_existing=True)).one()
-    res = ctx.session.execute(update(Claim).where(
-        Claim.id == item.obj_id, Claim.state == "active", Claim.expires_at <= ctx.now)
-        .values(state="expired", closed_at=ctx.now))
-    if res.rowcount != 1:
-        return False
-    ctx.session.refresh(c)
-    need.taken -= 1
-    need.is_full = need.taken >= need.slots
-    r = need_ref(need)
+    taken = need.taken - 1
+    ctx.conn.execute(_NEED_SLOTS, {"_id": need.id, "_taken": taken, "_full": taken >= need.slots})
+    r = f"T{need.number}"
     ctx.event("claim.expired", r, member=c.member_id)
-    ctx.announce(_late(f"{ctx.name_of(c.member_id)}'s claim on {r} expired; the slot is free: "
+    ctx.announce(_late(f"{esc(c.name) or f'member {c.member_id}'}'s claim on {r} expired; the slot is free: "
                        f"{esc(need.title)} — claim it with `{ctx.cmd('claim ' + r)}`",
-                       late, c.expires_at), ref=r)
-    ctx.announced[-1].late = late
+                       late, c.expires_at), ref=r, late=late)
     ctx.notice(c.member_id, f"Your claim on {r} expired and was released. Claim it again with "
                             f"`{ctx.cmd('claim ' + r)}` if a slot is free.", ref=r)
     ctx.updated(r)
@@ -314,22 +337,15 @@ def _claim_expiry(ctx: Ctx, item: Due, late: bool) -> bool:
 
 
 def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
-    res = ctx.session.execute(update(Proposal).where(
-        Proposal.id == item.obj_id, Proposal.state == "open", Proposal.nudged.is_(False),
-        Proposal.closes_at > ctx.now, Proposal.closes_at <= ctx.now + NUDGE_BEFORE)
-        .values(nudged=True))
-    if res.rowcount != 1:
+    p = ctx.conn.execute(_NUDGE, {"_id": item.obj_id, "_now": ctx.now,
+                                  "_until": ctx.now + NUDGE_BEFORE}).first()
+    if p is None:
         return False
-    p = ctx.session.get(Proposal, item.obj_id)
-    ctx.session.refresh(p)
     if p.created_at > p.closes_at - NUDGE_BEFORE:
         # Opened for less than a day: its announcement is the reminder (row marked done).
         return False
     r = f"P{p.number}"
-    voted = select(Vote.member_id).where(Vote.proposal_id == p.id)
-    members = ctx.session.scalars(select(Member.id).where(
-        Member.community == ctx.cid, Member.merged_into.is_(None), Member.id.not_in(voted))
-        .order_by(Member.id)).all()
+    members = ctx.conn.execute(_NOT_VOTED, {"c": ctx.cid, "p": item.obj_id}).scalars().all()
     for mid in members:
         ctx.notice(mid, f"{r} closes on {when(p.closes_at)} and you have not voted: {esc(p.text)} — "
                         f"`{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`", ref=r)
@@ -354,23 +370,18 @@ def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
 
 
 def _need_due(ctx: Ctx, item: Due, late: bool) -> bool:
-    res = ctx.session.execute(update(Need).where(
-        Need.id == item.obj_id, Need.state == "open", Need.due_reminded.is_(False),
-        Need.due_at > ctx.now, Need.due_at <= ctx.now + NEED_DUE_BEFORE)
-        .values(due_reminded=True))
-    if res.rowcount != 1:
+    need = ctx.conn.execute(_DUE_SOON, {"_id": item.obj_id, "_now": ctx.now,
+                                        "_until": ctx.now + NEED_DUE_BEFORE}).first()
+    if need is None:
         return False
-    need = ctx.session.get(Need, item.obj_id)
-    ctx.session.refresh(need)
     if need.created_at > need.due_at - NEED_DUE_BEFORE:
         # Offered with less than two days to go: the offerer just set that date, and the
         # due date is never "two days away"; nothing to tell (the row is marked done).
         return False
-    r = need_ref(need)
+    r = f"T{need.number}"
     text = (f"{r} ({esc(need.title)}) is due on {when(need.due_at)} — "
             f"see `{ctx.cmd('task ' + r)}`.")
-    claimants = ctx.session.scalars(select(Claim.member_id).where(
-        Claim.need_id == need.id, Claim.state.in_(("active", "submitted")))).all()
+    claimants = ctx.conn.execute(_CLAIMANTS, {"_id": item.obj_id}).scalars().all()
     for mid in sorted({need.offered_by, *claimants}):
         ctx.notice(mid, text, ref=r)
     ctx.event("need.due_soon", r, due=need.due_at.isoformat())

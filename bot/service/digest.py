@@ -12,11 +12,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from bot.chat.render import MAX_REPLY, TRUNCATED, clip, esc, left, money, when
-from bot.service.context import Ctx
+from bot.service.context import Ctx, Pending
 from bot.service.needs import need_line
 from bot.service.needs import ref as need_ref
 from bot.service.proposals import tally
-from bot.store.models import FundingCall, Need, OutboxEntry, Pitch, Proposal
+from bot.store.models import FundingCall, Need, Pitch, Proposal
 
 REF = "digest"
 # More rows than fit in MAX_REPLY characters; reading more would only be cut away.
@@ -116,7 +116,7 @@ def build(ctx: Ctx) -> str:
     return clip("\n".join(lines), MAX_REPLY)
 
 
-def post(ctx: Ctx, *, at: datetime | None = None, late: bool = False) -> OutboxEntry:
+def post(ctx: Ctx, *, at: datetime | None = None, late: bool = False) -> Pending:
     """Announce the digest in every room of the community (inside the caller's transaction).
 
     Args:
@@ -128,7 +128,5 @@ def post(ctx: Ctx, *, at: datetime | None = None, late: bool = False) -> OutboxE
     if late and at is not None:
         text = clip(f"(late: was due {when(at)}) {text}", MAX_REPLY)
     ctx.event("digest.posted", REF, at=at.isoformat() if at else None, late=late)
-    ctx.announce(text, ref=None)
-    entry = ctx.announced[-1]
-    entry.late = late
-    return entry
+    ctx.announce(text, ref=None, late=late)
+    return ctx.announced[-1]
