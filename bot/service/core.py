@@ -337,8 +337,8 @@ class Core:
                 log.exception("deadline %s %s of %s failed", item.kind, item.obj_id, item.community)
         return applied
 
-    def next_deadline(self, after: datetime | None = None) -> datetime | None:
-        """The earliest pending deadline (for the console's `/time` and the scheduler)."""
+    def next_deadline(self) -> datetime | None:
+        """The earliest pending deadline, overdue ones included (for the console's `/time`)."""
         items = self.due(until=deadlines.FAR, limit=1)
         return items[0].at if items else None
 
