@@ -127,7 +127,6 @@ class DiscordAdapter:
             intents.message_content = True
         self.client = _Client(self, intents, settings.discord.guild_ready_timeout)
         self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._card_edits: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._dirty: set[tuple[str, str]] = set()
         self._sending = 0
@@ -138,8 +137,6 @@ class DiscordAdapter:
 
     async def start(self) -> None:
         """Log in, sync the slash commands per guild, connect, and wait until ready."""
-        self._loop = asyncio.get_running_loop()
-        self.core.change_listeners.append(self._changed)
         await self.client.login(self._token)
         self._task = asyncio.create_task(self.client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(self.client.wait_until_ready())
@@ -159,24 +156,14 @@ class DiscordAdapter:
         for t in list(self._card_edits.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(t, 5)
-        if self._changed in self.core.change_listeners:
-            self.core.change_listeners.remove(self._changed)
         await self.client.close()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 5)
 
-    def _changed(self, community: str, refs: frozenset[str]) -> None:
-        # Called in the core's worker thread after a commit that changed something: only
-        # then can the outbox hold something new, so only then wake the outbox pumps.
-        # (`Runtime.handle` wakes them after every command; for read-only commands such
-        # as /need list that costs an outbox transaction each, more CPU than the command.)
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.runtime.poke)
-
     async def _run(self, msg: InboundMessage) -> list[Outbound]:
-        return await self.runtime.call(self.core.handle, msg)
+        # The runtime wakes the outbox pumps only when the command changed something.
+        return await self.runtime.handle(msg)
 
     # ------------------------------------------------------------------ slash commands
 
