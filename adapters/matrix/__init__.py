@@ -1,0 +1,1 @@
+"""The Matrix adapter (matrix-nio): commands, replies, cards, polls, encrypted rooms."""

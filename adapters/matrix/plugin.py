@@ -1,0 +1,5 @@
+"""Entry point of the Matrix adapter (`commons_bot.adapters: matrix`)."""
+
+from adapters.matrix.adapter import MatrixAdapter
+
+plugin = MatrixAdapter
