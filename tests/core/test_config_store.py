@@ -85,6 +85,14 @@ def test_migrations_apply_and_are_idempotent(db_url):
     engine.dispose()
 
 
+def test_head_revision_constant_matches_the_migrations():
+    from alembic.script import ScriptDirectory
+
+    from bot.store.db import HEAD_REVISION, MIGRATIONS
+
+    assert ScriptDirectory(str(MIGRATIONS)).get_current_head() == HEAD_REVISION
+
+
 def test_db_upgrade_cli(tmp_path):
     cfg = write(tmp_path, f"database_url: sqlite:///{tmp_path}/x.sqlite3\ncommunities: [{{id: demo}}]")
     proc = subprocess.run([CLI, "db", "upgrade", "--config", str(cfg)], capture_output=True, text=True)
