@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import aliased
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
 from bot.chat.render import MAX_REPLY, clip
@@ -52,9 +53,14 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "help": misc.help_,
 }
 # Built once: these run for every command, and building a statement costs as much as running it.
+_LINKED = aliased(IdentityRow)
+# The sender's identity and member, with every identity of that member (one row each; a
+# role listed for any linked identity holds for all of them).
 _IDENTITY_LOOKUP = (
-    select(IdentityRow.member_id, IdentityRow.id, IdentityRow.display_name, Member.display_name)
+    select(IdentityRow.member_id, IdentityRow.id, IdentityRow.display_name, Member.display_name,
+           _LINKED.platform, _LINKED.user_id)
     .join(Member, Member.id == IdentityRow.member_id)
+    .join(_LINKED, _LINKED.member_id == IdentityRow.member_id)
     .where(IdentityRow.community == bindparam("c"), IdentityRow.platform == bindparam("p"),
            IdentityRow.user_id == bindparam("u")))
 _HANDLED_LOOKUP = select(HandledMessage.replies).where(
@@ -62,8 +68,6 @@ _HANDLED_LOOKUP = select(HandledMessage.replies).where(
 _HANDLED_INSERT = insert(HandledMessage.__table__)
 _MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
 _IDENTITY_INSERT = insert(IdentityRow.__table__)
-_MEMBER_IDENTITIES = select(IdentityRow.platform, IdentityRow.user_id).where(
-    IdentityRow.member_id == bindparam("m"))
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
 RETRIES = 8
@@ -150,13 +154,6 @@ class Core:
         s = self.Session()
         try:
             s.begin()
-            if msg.message_id:
-                seen = s.connection().execute(_HANDLED_LOOKUP, {"p": msg.platform,
-                                                                "m": msg.message_id}).scalar()
-                if seen is not None:
-                    s.rollback()
-                    return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"],
-                                                   r["ref"])) for r in seen]
             now = self.clock.now()
             member, roles = self._member(s, community, msg, now)
             ctx = Ctx(session=s, community=community, member=member, roles=roles,
@@ -177,9 +174,16 @@ class Core:
                               private=True)
             out = self._reply(msg, reply)
             if msg.message_id:
-                s.connection().execute(_HANDLED_INSERT, {
-                    "platform": msg.platform, "message_id": msg.message_id, "at": now,
-                    "replies": [_to_json(out)]})
+                # Optimistic: a message seen before fails here on the primary key (waiting,
+                # on PostgreSQL, for a concurrent first handling to commit) and is answered
+                # with its stored replies; what this run did is rolled back.
+                try:
+                    s.connection().execute(_HANDLED_INSERT, {
+                        "platform": msg.platform, "message_id": msg.message_id, "at": now,
+                        "replies": [_to_json(out)]})
+                except IntegrityError:
+                    s.rollback()
+                    return self._replay(s, msg)
             s.commit()
             self._changed(community.id, ctx.changed)
             return [out]
@@ -188,6 +192,14 @@ class Core:
             raise
         finally:
             s.close()
+
+    def _replay(self, s, msg: InboundMessage) -> list[Outbound]:  # type: ignore[no-untyped-def]
+        """The replies a message got when it was first handled."""
+        with s.begin():
+            seen = s.connection().execute(_HANDLED_LOOKUP, {"p": msg.platform,
+                                                            "m": msg.message_id}).scalar() or []
+        return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"], r["ref"]))
+                for r in seen]
 
     def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
         return Outbound(community=msg.community, text=clip(reply.text, MAX_REPLY), kind="reply",
@@ -199,9 +211,11 @@ class Core:
         """The sender's member (created on first contact) and the roles they hold."""
         name = clip(msg.sender_name or msg.sender, 200)
         conn = s.connection()
-        row = conn.execute(_IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform, "u": msg.sender}).first()
-        if row is not None:
-            member_id, ident_id, ident_name, member_name = row
+        rows = conn.execute(_IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
+                                               "u": msg.sender}).all()
+        keys = {f"{r[4]}:{r[5]}" for r in rows} | {f"{msg.platform}:{msg.sender}"}
+        if rows:
+            member_id, ident_id, ident_name, member_name = rows[0][:4]
             if ident_name != name:
                 # Follow the platform's display name unless the member chose another one.
                 conn.execute(update(IdentityRow.__table__).where(IdentityRow.id == ident_id)
@@ -218,24 +232,18 @@ class Core:
                                             "user_id": msg.sender, "display_name": name,
                                             "member_id": member_id})
             actor = Actor(member_id, name)
-        return actor, self._roles(s, community, msg, actor)
+        return actor, self._roles(community, msg, keys)
 
-    def _roles(self, s, community: Community, msg: InboundMessage, member: Actor) -> frozenset[str]:  # type: ignore[no-untyped-def]
+    @staticmethod
+    def _roles(community: Community, msg: InboundMessage, keys: set[str]) -> frozenset[str]:
+        """Roles from the platform, the console's members and the config's lists."""
         roles = {"contributor"} | {r for r in msg.roles if r in ("maintainer", "foundation")}
         if msg.platform == "console" and community.console:
             roles |= set(community.console.members.get(msg.sender, []))
-        maintainers, foundation = community.roles.maintainer, community.roles.foundation
-        if maintainers or foundation:
-            key = f"{msg.platform}:{msg.sender}"
-            keys = {key}
-            if key not in maintainers and key not in foundation:
-                # A role listed for one of the member's linked identities holds for all of them.
-                keys |= {f"{p}:{u}" for p, u in s.connection().execute(
-                    _MEMBER_IDENTITIES, {"m": member.id})}
-            if keys & set(maintainers):
-                roles.add("maintainer")
-            if keys & set(foundation):
-                roles.add("foundation")
+        if not keys.isdisjoint(community.roles.maintainer):
+            roles.add("maintainer")
+        if not keys.isdisjoint(community.roles.foundation):
+            roles.add("foundation")
         return frozenset(roles)
 
     def _ensure_communities(self) -> None:

@@ -44,10 +44,15 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin_immediate(dbapi_conn):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            cur.close()
 
+        # The dialect's own begin hook rather than an engine "begin" event: any engine
+        # event makes SQLAlchemy dispatch events around every statement, which costs
+        # about 7% of a command here.
+        engine.dialect.do_begin = _begin_immediate  # type: ignore[method-assign]
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=60, pool_pre_ping=True)
 
