@@ -90,11 +90,18 @@ class Ctx:
     # Objects (`T12`, `P3`, `F1`, `digest`) whose events this unit of work wrote: after
     # commit the core tells its change listeners (the scheduler re-arms their deadlines).
     changed: set[str] = field(default_factory=set)
+    _conn: Any = None
 
     @property
     def conn(self):  # type: ignore[no-untyped-def]
-        """The transaction's connection, for the prebuilt statements of `bot.store.sql`."""
-        return self.session.connection()
+        """The transaction's connection, for the prebuilt statements of `bot.store.sql`.
+
+        Asked of the session once: each `Session.connection()` call walks the session's
+        transaction machinery, and a command makes a dozen statements.
+        """
+        if self._conn is None:
+            self._conn = self.session.connection()
+        return self._conn
 
     @property
     def cid(self) -> str:
@@ -156,7 +163,7 @@ class Ctx:
         Plain table inserts, not the ORM, in the order the handler queued them (which is the
         order adapters deliver them in); a lone outbox entry gets its id back.
         """
-        conn = self.session.connection()
+        conn = self.conn
         if self._events:
             conn.execute(insert(Event.__table__), self._events)
             self._events.clear()
@@ -180,7 +187,7 @@ class Ctx:
             return "nobody"
         if self.member is not None and member_id == self.member.id:
             return esc(self.member.display_name)
-        name = self.session.connection().execute(sql.MEMBER_NAME, {"m": member_id}).scalar()
+        name = self.conn.execute(sql.MEMBER_NAME, {"m": member_id}).scalar()
         return esc(name) if name is not None else f"member {member_id}"
 
     def find_member(self, token: str) -> Member | None:
