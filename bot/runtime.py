@@ -51,7 +51,6 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.listeners: list[Callable[[], None]] = []
         # The core says after each commit what changed; only then can the outbox have grown,
         # so read-only commands cost no outbox transaction.
         core.change_listeners.append(self._on_change)
@@ -73,8 +72,6 @@ class Runtime:
         """Something may have entered the outbox: wake the pumps."""
         for ev in self._wake.values():
             ev.set()
-        for fn in self.listeners:
-            fn()
 
     def attach(self, sender: Sender) -> None:
         """Start delivering the outbox to an adapter."""

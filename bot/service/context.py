@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from bot.chat.parser import Parsed, usage
+from bot.chat.parser import Parsed
 from bot.config import Community
 from bot.ports import Choice, InboundMessage
 from bot.store import sql
@@ -116,11 +116,6 @@ class Ctx:
     def cmd(self, text: str) -> str:
         """A command as the member would type it, with the prefix."""
         return f"{self.prefix}{text}"
-
-    def usage(self, name: str | None = None) -> str:
-        """The usage line of the current (or named) command."""
-        name = name or (self.parsed.name if self.parsed else "help")
-        return usage(name, self.prefix)
 
     def refuse(self, message: str) -> Refusal:
         """A refusal for the current command (raise it)."""

@@ -11,7 +11,7 @@ from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import RuleError, parse_money, parse_when
 from bot.ports import Choice
 from bot.service.context import Ctx, Reply
-from bot.service.refs import load, parse_ref
+from bot.service.refs import load, load_row
 from bot.store import sql
 from bot.store.models import (
     FAR_FUTURE,
@@ -119,12 +119,7 @@ class NeedView:
 
 def _need_row(ctx: Ctx, token: str | None, *, lock: bool):  # type: ignore[no-untyped-def]
     """The need a `T12` argument names, as a row; refuses with how to find one."""
-    number = parse_ref(ctx, token, "T")
-    stmt = sql.NEED_BY_NUMBER_LOCKED if lock else sql.NEED_BY_NUMBER
-    row = ctx.conn.execute(stmt, {"c": ctx.cid, "n": number}).first()
-    if row is None:
-        raise ctx.refuse(f"T{number} does not exist — see {ctx.cmd('needs')}")
-    return row
+    return load_row(ctx, token, "T", sql.NEED_BY_NUMBER_LOCKED if lock else sql.NEED_BY_NUMBER)
 
 
 def _claim_rows(ctx: Ctx, need_id: int, states: tuple[str, ...]) -> list:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ from bot.domain.rules import POSITIONS, RuleError, Tally, consent_outcome, parse
 from bot.ports import Choice
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page, next_number
-from bot.service.refs import load, parse_ref
+from bot.service.refs import load, load_row
 from bot.store import sql
 from bot.store.models import Member, Proposal, Vote
 
@@ -82,11 +82,8 @@ def vote(ctx: Ctx) -> Reply:
     """`!vote P3 agree|abstain|disagree|block [reason]`."""
     pa = ctx.parsed
     assert pa is not None
-    number = parse_ref(ctx, pa.words[0] if pa.words else None, "P")
     # The proposal's row lock orders concurrent votes against its closing.
-    p = ctx.conn.execute(sql.PROPOSAL_BY_NUMBER_LOCKED, {"c": ctx.cid, "n": number}).first()
-    if p is None:
-        raise ctx.refuse(f"P{number} does not exist — see {ctx.cmd('proposals')}")
+    p = load_row(ctx, pa.words[0] if pa.words else None, "P", sql.PROPOSAL_BY_NUMBER_LOCKED)
     r = ref(p)
     if len(pa.words) < 2 or pa.words[1].lower() not in POSITIONS:
         raise ctx.refuse(f"say agree, abstain, disagree or block, like {ctx.cmd(f'vote {r} agree')}")

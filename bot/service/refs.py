@@ -34,12 +34,21 @@ def load(ctx: Ctx, token: str | None, letter: str, *, lock: bool = False):  # ty
     Locking the row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite transactions already
     hold the write lock) serialises concurrent commands on the same object.
     """
-    model, _what, listing = _KINDS[letter]
+    model = _KINDS[letter][0]
     number = parse_ref(ctx, token, letter)
     stmt = select(model).where(model.community == ctx.cid, model.number == number)
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    obj = ctx.session.scalars(stmt).first()
+    return _found(ctx, ctx.session.scalars(stmt).first(), letter, number)
+
+
+def load_row(ctx: Ctx, token: str | None, letter: str, stmt):  # type: ignore[no-untyped-def]
+    """Like `load`, as a plain row through a prebuilt statement taking `c` and `n`."""
+    number = parse_ref(ctx, token, letter)
+    return _found(ctx, ctx.conn.execute(stmt, {"c": ctx.cid, "n": number}).first(), letter, number)
+
+
+def _found(ctx: Ctx, obj, letter: str, number: int):  # type: ignore[no-untyped-def]
     if obj is None:
-        raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(listing)}")
+        raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(_KINDS[letter][2])}")
     return obj
