@@ -14,6 +14,7 @@ from bot.config import Community
 from bot.ports import Card
 from bot.service.context import Ctx
 from bot.store.models import FundingCall, Member, Need, Proposal
+from bot.store.tx import Tx
 
 _REF = re.compile(r"^([TPF])(\d+)$")
 
@@ -27,7 +28,7 @@ def build_card(session: Session, community: Community, prefix: str, ref: str,
     if not m:
         return None
     letter, number = m.group(1), int(m.group(2))
-    ctx = Ctx(session=session, community=community, member=None,  # type: ignore[arg-type]
+    ctx = Ctx(tx=Tx.of(session), community=community, member=None,  # type: ignore[arg-type]
               roles=frozenset(), platform="card", now=now, prefix=prefix)
     if letter == "T":
         n = session.scalars(select(Need).where(Need.community == community.id,

@@ -14,6 +14,7 @@ from bot.config import Community
 from bot.ports import Choice, InboundMessage
 from bot.store import sql
 from bot.store.models import Event, IdentityRow, Member, OutboxEntry
+from bot.store.tx import Runner, Tx
 
 
 class Refusal(Exception):
@@ -49,6 +50,8 @@ class Pending:
 
 
 _OUTBOX_INSERT = insert(OutboxEntry.__table__).returning(OutboxEntry.__table__.c.id)
+_OUTBOX_INSERT_MANY = insert(OutboxEntry.__table__)
+_EVENT_INSERT = insert(Event.__table__)
 
 
 @dataclass
@@ -73,7 +76,7 @@ class Reply:
 class Ctx:
     """Everything a handler needs for one command, inside one transaction."""
 
-    session: Session
+    tx: Tx
     community: Community
     member: Actor  # None only for the bot's own deadline actions
     roles: frozenset[str]
@@ -90,18 +93,16 @@ class Ctx:
     # Objects (`T12`, `P3`, `F1`, `digest`) whose events this unit of work wrote: after
     # commit the core tells its change listeners (the scheduler re-arms their deadlines).
     changed: set[str] = field(default_factory=set)
-    _conn: Any = None
 
     @property
-    def conn(self):  # type: ignore[no-untyped-def]
-        """The transaction's connection, for the prebuilt statements of `bot.store.sql`.
+    def session(self) -> Session:
+        """The ORM session, for the less frequent commands (made on first use)."""
+        return self.tx.session
 
-        Asked of the session once: each `Session.connection()` call walks the session's
-        transaction machinery, and a command makes a dozen statements.
-        """
-        if self._conn is None:
-            self._conn = self.session.connection()
-        return self._conn
+    @property
+    def conn(self) -> Runner:
+        """Runs the prebuilt statements of `bot.store.sql` in this unit of work."""
+        return self.tx.conn
 
     @property
     def cid(self) -> str:
@@ -158,9 +159,11 @@ class Ctx:
         Plain table inserts, not the ORM, in the order the handler queued them (which is the
         order adapters deliver them in); a lone outbox entry gets its id back.
         """
+        # Objects the handler added through the ORM first: events may name their ids.
+        self.tx.flush()
         conn = self.conn
         if self._events:
-            conn.execute(insert(Event.__table__), self._events)
+            conn.execute(_EVENT_INSERT, self._events)
             self._events.clear()
         for r in self._updates:
             self._outbox.append(Pending(community=self.cid, at=self.now, kind="update", ref=r))
@@ -171,7 +174,7 @@ class Ctx:
                 self._outbox[0].id = conn.execute(_OUTBOX_INSERT, rows[0]).scalar()
             else:
                 # Several rows in one statement; their ids are not needed back.
-                conn.execute(insert(OutboxEntry.__table__), rows)
+                conn.execute(_OUTBOX_INSERT_MANY, rows)
             self._outbox.clear()
 
     def name_of(self, member_id: int | None) -> str:

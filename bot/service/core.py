@@ -25,6 +25,7 @@ from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
 from bot.service import deadlines, digest, funding, misc, needs, proposals
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
+from bot.store import sql
 from bot.store.db import session_factory
 from bot.store.models import (
     CommunityRow,
@@ -36,6 +37,7 @@ from bot.store.models import (
     OutboxEntry,
     PostedCard,
 )
+from bot.store.tx import Runner, Tx
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ _HANDLED_LOOKUP = select(HandledMessage.replies).where(
 _HANDLED_INSERT = insert(HandledMessage.__table__)
 _MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
 _IDENTITY_INSERT = insert(IdentityRow.__table__)
+_IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
+_MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
 RETRIES = 8
@@ -151,12 +155,11 @@ class Core:
         raise AssertionError("unreachable")
 
     def _run(self, msg: InboundMessage, parsed: Parsed, community: Community) -> list[Outbound]:
-        s = self.Session()
+        tx = Tx(self.engine)
         try:
-            s.begin()
             now = self.clock.now()
-            member, roles = self._member(s, community, msg, now)
-            ctx = Ctx(session=s, community=community, member=member, roles=roles,
+            member, roles = self._member(tx.conn, community, msg, now)
+            ctx = Ctx(tx=tx, community=community, member=member, roles=roles,
                       platform=msg.platform, now=now, prefix=self.prefix, msg=msg, parsed=parsed)
             try:
                 reply = HANDLERS[parsed.name](ctx)
@@ -164,11 +167,11 @@ class Core:
             except Refusal as exc:
                 # A refused command changes nothing: undo whatever the handler began. Only
                 # the record that the message was answered is kept.
-                s.rollback()
-                s.begin()
+                tx.rollback()
+                tx.begin()
                 # A member created by this very command was rolled back with it.
-                if s.get(Member, ctx.member.id) is None:
-                    self._member(s, community, msg, now)
+                if tx.conn.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
+                    self._member(tx.conn, community, msg, now)
                 reply = Reply("✗ " + exc.message +
                               f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
                               private=True)
@@ -178,26 +181,22 @@ class Core:
                 # on PostgreSQL, for a concurrent first handling to commit) and is answered
                 # with its stored replies; what this run did is rolled back.
                 try:
-                    s.connection().execute(_HANDLED_INSERT, {
+                    tx.conn.execute(_HANDLED_INSERT, {
                         "platform": msg.platform, "message_id": msg.message_id, "at": now,
                         "replies": [_to_json(out)]})
                 except IntegrityError:
-                    s.rollback()
-                    return self._replay(s, msg)
-            s.commit()
+                    tx.rollback()
+                    tx.begin()
+                    return self._replay(tx, msg)
+            tx.commit()
             self._changed(community.id, ctx.changed)
             return [out]
-        except BaseException:
-            s.rollback()
-            raise
         finally:
-            s.close()
+            tx.close()
 
-    def _replay(self, s, msg: InboundMessage) -> list[Outbound]:  # type: ignore[no-untyped-def]
+    def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
         """The replies a message got when it was first handled."""
-        with s.begin():
-            seen = s.connection().execute(_HANDLED_LOOKUP, {"p": msg.platform,
-                                                            "m": msg.message_id}).scalar() or []
+        seen = tx.conn.execute(_HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
         return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"], r["ref"]))
                 for r in seen]
 
@@ -206,11 +205,10 @@ class Core:
                         space=msg.space, reply_to=msg.message_id, ref=reply.ref,
                         choices=reply.choices, private=reply.private)
 
-    def _member(self, s, community: Community, msg: InboundMessage,  # type: ignore[no-untyped-def]
+    def _member(self, conn: Runner, community: Community, msg: InboundMessage,
                 now: datetime) -> tuple[Actor, frozenset[str]]:
         """The sender's member (created on first contact) and the roles they hold."""
         name = clip(msg.sender_name or msg.sender, 200)
-        conn = s.connection()
         rows = conn.execute(_IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
                                                "u": msg.sender}).all()
         keys = {f"{r[4]}:{r[5]}" for r in rows} | {f"{msg.platform}:{msg.sender}"}
@@ -218,11 +216,9 @@ class Core:
             member_id, ident_id, ident_name, member_name = rows[0][:4]
             if ident_name != name:
                 # Follow the platform's display name unless the member chose another one.
-                conn.execute(update(IdentityRow.__table__).where(IdentityRow.id == ident_id)
-                             .values(display_name=name))
+                conn.execute(_IDENTITY_RENAME, {"_id": ident_id, "display_name": name})
                 if member_name == ident_name:
-                    conn.execute(update(Member.__table__).where(Member.id == member_id)
-                                 .values(display_name=name))
+                    conn.execute(_MEMBER_RENAME, {"_id": member_id, "display_name": name})
                     member_name = name
             actor = Actor(member_id, member_name)
         else:
@@ -272,8 +268,8 @@ class Core:
         community = self.settings.community(item.community)
         for attempt in range(RETRIES):
             try:
-                with self.Session() as s, s.begin():
-                    ctx = Ctx(session=s, community=community, member=None,  # type: ignore[arg-type]
+                with Tx(self.engine) as tx:
+                    ctx = Ctx(tx=tx, community=community, member=None,  # type: ignore[arg-type]
                               roles=frozenset(), platform="bot", now=self.clock.now(),
                               prefix=self.prefix)
                     done = deadlines.fire(ctx, item)
@@ -321,9 +317,9 @@ class Core:
             done: list[tuple[str, set[str]]] = []
             try:
                 applied = 0
-                with self.Session() as s, s.begin():
+                with Tx(self.engine) as tx:
                     for item in items:
-                        ctx = Ctx(session=s, community=self.settings.community(item.community),
+                        ctx = Ctx(tx=tx, community=self.settings.community(item.community),
                                   member=None, roles=frozenset(), platform="bot",  # type: ignore[arg-type]
                                   now=self.clock.now(), prefix=self.prefix)
                         applied += deadlines.fire(ctx, item)
@@ -376,12 +372,12 @@ class Core:
             The outbox id of the announcement.
         """
         c = self.settings.community(community)
-        with self.Session() as s, s.begin():
-            ctx = Ctx(session=s, community=c, member=None,  # type: ignore[arg-type]
+        with Tx(self.engine) as tx:
+            ctx = Ctx(tx=tx, community=c, member=None,  # type: ignore[arg-type]
                       roles=frozenset(), platform="bot", now=self.clock.now(), prefix=self.prefix)
             entry = digest.post(ctx)
             ctx.write_log()
-            s.flush()
+            tx.flush()
             return entry.id
 
     def _changed(self, community: str, refs: set[str]) -> None:
