@@ -17,7 +17,6 @@ from bot.store.models import (
     FAR_FUTURE,
     Claim,
     Contribution,
-    Event,
     Need,
     Proposal,
     Vote,
@@ -212,14 +211,13 @@ def task(ctx: Ctx) -> Reply:
     """`!task T12`: the need with its claims, reviews and history."""
     p = ctx.parsed
     assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T")
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=False)
     lines = [need_line(need), f"Offered by {ctx.name_of(need.offered_by)} on {when(need.created_at)}"]
     if need.state == "cancelled" and need.close_reason:
         lines.append(f"Cancelled: {esc(need.close_reason)}")
     if need.description:
         lines.append(esc(clip(need.description, 1500)))
-    claims = ctx.session.scalars(select(Claim).where(Claim.need_id == need.id)
-                                 .order_by(Claim.id)).all()
+    claims = ctx.conn.execute(sql.CLAIMS_OF_NEED_ALL, {"need": need.id}).all()
     if claims:
         lines.append("Claims:")
         for c in claims[-10:]:
@@ -231,8 +229,7 @@ def task(ctx: Ctx) -> Reply:
             if c.review_note:
                 line += f" — review by {ctx.name_of(c.reviewer_id)}: {esc(clip(c.review_note, 300))}"
             lines.append(line)
-    history = ctx.session.scalars(select(Event).where(
-        Event.community == ctx.cid, Event.object == ref(need)).order_by(Event.id.desc()).limit(5)).all()
+    history = ctx.conn.execute(sql.LATEST_EVENTS_OF, {"c": ctx.cid, "o": ref(need), "lim": 5}).all()
     if history:
         lines.append("History:")
         from bot.service.misc import describe

@@ -14,6 +14,7 @@ from bot.store.models import (
     Claim,
     CommunityRow,
     Contribution,
+    Event,
     Member,
     Need,
     NeedSkill,
@@ -36,6 +37,7 @@ NEED_SKILL_INSERT = insert(NeedSkill.__table__)
 CLAIMS_OF_NEED = (select(C).where(C.c.need_id == bindparam("need"),
                                   C.c.state.in_(bindparam("states", expanding=True)))
                   .order_by(C.c.id))
+CLAIMS_OF_NEED_ALL = select(C).where(C.c.need_id == bindparam("need")).order_by(C.c.id)
 CLAIM_OF_MEMBER = select(C).where(C.c.need_id == bindparam("need"), C.c.member_id == bindparam("m"),
                                   C.c.state.in_(bindparam("states", expanding=True)))
 ACTIVE_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
@@ -49,6 +51,10 @@ NEXT_NUMBER = {
     .values({col: CommunityRow.__table__.c[col] + 1}).returning(CommunityRow.__table__.c[col])
     for col in ("next_need", "next_proposal", "next_call", "next_pitch")
 }
+
+E = Event.__table__
+LATEST_EVENTS_OF = (select(E).where(E.c.community == bindparam("c"), E.c.object == bindparam("o"))
+                    .order_by(E.c.id.desc()).limit(bindparam("lim")))
 
 MEMBER_NAME = select(Member.__table__.c.display_name).where(Member.__table__.c.id == bindparam("m"))
 WATCHERS = select(Watch.__table__.c.member_id).where(

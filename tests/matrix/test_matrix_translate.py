@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from adapters.matrix import translate as tr
 from bot.chat.render import TRUNCATED, esc
 from bot.ports import Choice, CommunityId, Outbound
+from tests.conftest import Chat, build
 
 DATA = Path(__file__).parent / "data"
 BOT = "@bot:localhost"
@@ -165,3 +169,42 @@ def test_transaction_ids_are_stable_and_distinct() -> None:
     assert len({tr.txn_id("reply", "$a", 0), tr.txn_id("reply", "$a", 1), tr.txn_id("reply", "$b", 0),
                 tr.txn_id("out", 1, "!r")}) == 4
     assert tr.txn_id("x").isalnum()
+
+
+# --- the fast renderer for the core's Markdown ----------------------------------------
+
+_FRAGMENTS = st.one_of(
+    st.text(max_size=12).map(esc),
+    st.sampled_from(["**T1**", "**P12**", "`!claim T1`", "`!vote P1 block <reason>`", " · ", "(",
+                     ")", ": ", "#", "&amp;", '"', "1.", "\\", "*", "_", "[x](http://e)", "  ",
+                     "\t", "\r", "---", "> ", "<b>", "`", "**", " **x** ", "- ", "\n", "\n\n", "[console]",
+                     "[x]: /u", "![i](/i.png)", "<http://e>"]),
+)
+_LINES = st.lists(st.tuples(st.booleans(), st.lists(_FRAGMENTS, max_size=6).map("".join)), max_size=8).map(
+    lambda lines: "\n".join(("- " if item else "") + text for item, text in lines))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_LINES)
+def test_the_fast_renderer_agrees_with_markdown_it_or_declines(text: str) -> None:
+    fast = tr._core_html(text)
+    assert fast is None or fast == tr._MD.render(text), text
+
+
+def test_the_core_replies_take_the_fast_path_and_render_as_markdown_it_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    core, _clock = build(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    chat = Chat(core, _clock)
+    for title in ("Fix the login crash", "<b>x</b><img src=x> @room", "- not a list *or* _this_",
+                  "1. [link](http://evil) `code` \\ & &amp;"):
+        chat.say("alice", f"!offer {title} #python reward:50EUR")
+    chat.say("bob", "!claim T2")
+    chat.say("bob", "!submit T2 https://example.org/pr/12 <done>")
+    chat.say("alice", "!propose Adopt a **code** of conduct closes:2d")
+    replies = [chat.say("bob", c) for c in ("!needs", "!task T2", "!mine", "!proposals", "!proposal P1",
+                                             "!help", "!ledger", "!log")]
+    for text in replies:
+        fast = tr._core_html(text)
+        assert fast is not None, text
+        assert fast == tr._MD.render(text)
+    assert "<li><strong>T2</strong> &lt;b&gt;x&lt;/b&gt;&lt;img src=x&gt; @room" in tr.to_html(replies[0])
+    core.engine.dispose()
