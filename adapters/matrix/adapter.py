@@ -550,6 +550,10 @@ class MatrixAdapter:
         client = self.client
         if client is None or client.olm is None or self._crypto_busy:
             return
+        # Almost every sync needs none of it: decide here rather than start a task per sync.
+        if not (client.outgoing_to_device_messages or client.should_upload_keys
+                or client.should_query_keys or client.should_claim_keys):
+            return
         self._crypto_busy = True
 
         async def run() -> None:

@@ -70,6 +70,10 @@ _HANDLED_LOOKUP = select(HandledMessage.replies).where(
 _HANDLED_INSERT = insert(HandledMessage.__table__)
 _MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
 _IDENTITY_INSERT = insert(IdentityRow.__table__)
+_KV = KeyValue.__table__
+_KV_GET = select(_KV.c.value).where(_KV.c.key == bindparam("k"))
+_KV_UPDATE = update(_KV).where(_KV.c.key == bindparam("k")).values(value=bindparam("v"))
+_KV_INSERT = insert(_KV)
 _IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
 _MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
@@ -518,15 +522,12 @@ class Core:
 
     def kv_get(self, key: str) -> str | None:
         """Read a small piece of adapter state."""
-        with self.Session() as s:
-            row = s.get(KeyValue, key)
-            return row.value if row else None
+        with Tx(self.engine) as tx:
+            return tx.conn.execute(_KV_GET, {"k": key}).scalar()
 
     def kv_set(self, key: str, value: str) -> None:
         """Store a small piece of adapter state."""
-        with self.Session() as s, s.begin():
-            row = s.get(KeyValue, key)
-            if row is None:
-                s.add(KeyValue(key=key, value=value))
-            else:
-                row.value = value
+        # Adapters store their sync position here after every batch: prebuilt statements.
+        with Tx(self.engine) as tx:
+            if tx.conn.execute(_KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
+                tx.conn.execute(_KV_INSERT, {"key": key, "value": value})
