@@ -3,7 +3,8 @@
 Building a SQLAlchemy statement costs more than running it, and an ORM load or flush
 costs five times a plain statement (measured here: 50 µs against 240 µs for a select,
 49 µs against 370 µs for an update). The commands members send most run on these
-statements, built once with bind parameters; the rarer ones use the ORM.
+statements, built once with bind parameters; the rarer ones use the ORM. They run
+through `bot.store.tx.Runner` (`ctx.conn`), which executes them on the driver's cursor.
 """
 
 from __future__ import annotations

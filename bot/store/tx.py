@@ -245,7 +245,13 @@ class Tx:
         self._runner: Runner | None = None
         if engine is not None:
             self._sa = engine.connect()
-            self._sa.begin()
+            try:
+                self._sa.begin()
+            except BaseException:
+                # e.g. SQLite's write lock still taken after the busy timeout: give the
+                # connection back before the caller retries.
+                self._sa.close()
+                raise
 
     @classmethod
     def of(cls, session: Session) -> Tx:
