@@ -78,3 +78,34 @@ def test_concurrent_votes_by_many_members_all_count(db_url):
                                           text="!proposal P1"))
     assert f"Counts: {N} agree" in detail.text
     core.engine.dispose()
+
+
+def test_two_processes_share_the_outbox_and_each_announcement_is_taken_once(db_url):
+    """Two bot processes (two cores, two engines) serving Matrix pump the same outbox."""
+    first, _ = build(db_url)
+    second, _ = build(db_url)
+    for core in (first, second):
+        core.outbox_begin("matrix")
+    for i in range(40):
+        first.handle(InboundMessage(community=CommunityId("demo"), platform=Platform("console"),
+                                    space="c", sender="alice", sender_name="alice",
+                                    text=f"!offer Need number {i}"))
+    barrier = threading.Barrier(2)
+    taken: list[list[str]] = [[], []]
+
+    def pump(i: int, core) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        while batch := core.take_outbox("matrix", 3):
+            taken[i].extend(o.text for o in batch if o.kind == "announce")
+
+    threads = [threading.Thread(target=pump, args=(i, c)) for i, c in enumerate((first, second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    everything = taken[0] + taken[1]
+    assert sorted(everything) == sorted({t for t in everything})  # nobody announced twice
+    assert {t.split("**T", 1)[1].split("**")[0] for t in everything} == {str(n) for n in range(1, 41)}
+    assert first.take_outbox("matrix") == [] and second.take_outbox("matrix") == []
+    for core in (first, second):
+        core.engine.dispose()
