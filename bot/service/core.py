@@ -12,10 +12,10 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from importlib import import_module
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
@@ -83,9 +83,19 @@ _OUTBOX_PENDING = (
         select(_DELIVERIES.c.outbox_id).where(_DELIVERIES.c.platform == bindparam("p"),
                                               _DELIVERIES.c.outbox_id > bindparam("low"))))
     .order_by(_OUTBOX.c.id).limit(bindparam("lim")))
-# Taking an entry: a delivery row, or nothing when another process has one already.
-_TAKE_DELIVERY = {"sqlite": sqlite_insert(_DELIVERIES).on_conflict_do_nothing(),
-                  "postgresql": postgresql_insert(_DELIVERIES).on_conflict_do_nothing()}
+_TAKE_DELIVERY: dict[str, Any] = {}
+
+
+def _take_delivery(dialect: str) -> Any:
+    """Taking an entry: a delivery row, or nothing when another process has one already.
+
+    Built on first use: importing the PostgreSQL dialect costs a SQLite-only bot 3 MB.
+    """
+    if dialect not in _TAKE_DELIVERY:
+        module = import_module(f"sqlalchemy.dialects.{dialect}")
+        _TAKE_DELIVERY[dialect] = module.insert(_DELIVERIES).on_conflict_do_nothing()
+    return _TAKE_DELIVERY[dialect]
+
 _IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
 _MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
@@ -434,7 +444,7 @@ class Core:
                 return []
             out: list[Outbound] = []
             now = self.clock.now()
-            take = _TAKE_DELIVERY[self.engine.dialect.name]
+            take = _take_delivery(self.engine.dialect.name)
             for row in rows:
                 # A row another process inserted first is skipped: it took that entry.
                 if tx.conn.execute(take, {"outbox_id": row.id, "platform": platform, "at": now}).rowcount:
