@@ -7,7 +7,6 @@ import re
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from bot.chat.render import clip, esc, left, money, when
 from bot.config import Community
@@ -19,7 +18,7 @@ from bot.store.tx import Tx
 _REF = re.compile(r"^([TPF])(\d+)$")
 
 
-def build_card(session: Session, community: Community, prefix: str, ref: str,
+def build_card(tx: Tx, community: Community, prefix: str, ref: str,
                now: datetime) -> Card | None:
     """The card of `ref` as it is now, or None if there is no such object."""
     from bot.service import funding, needs, proposals
@@ -28,8 +27,9 @@ def build_card(session: Session, community: Community, prefix: str, ref: str,
     if not m:
         return None
     letter, number = m.group(1), int(m.group(2))
-    ctx = Ctx(tx=Tx.of(session), community=community, member=None,  # type: ignore[arg-type]
+    ctx = Ctx(tx=tx, community=community, member=None,  # type: ignore[arg-type]
               roles=frozenset(), platform="card", now=now, prefix=prefix)
+    session = ctx.session
     if letter == "T":
         n = session.scalars(select(Need).where(Need.community == community.id,
                                                Need.number == number)).first()

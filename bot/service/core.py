@@ -469,8 +469,8 @@ class Core:
 
     def card(self, community: str, ref: str) -> object:
         """The current card of `T1`, `P2` or `F1` (a `bot.ports.Card`), or None."""
-        with self.Session() as s:
-            return build_card(s, self.settings.community(community), self.prefix, ref,
+        with Tx(self.engine) as tx:
+            return build_card(tx, self.settings.community(community), self.prefix, ref,
                               self.clock.now())
 
     def identities(self, member: int, platform: str) -> list[str]:

@@ -74,8 +74,8 @@ class _Plan:
     __slots__ = ("binds", "compiled", "dialect", "expanding", "positional", "prefetch", "results", "row",
                  "slots", "sql", "variants")
 
-    def __init__(self, stmt: ClauseElement, keys: Sequence[str], conn: Connection) -> None:
-        dialect = self.dialect = conn.dialect
+    def __init__(self, stmt: ClauseElement, keys: Sequence[str], dialect: Any) -> None:
+        self.dialect = dialect
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
         if compiled.escaped_bind_names or compiled.literal_execute_params:
             raise NotImplementedError
@@ -193,7 +193,7 @@ class Runner:
             # Statements are meant to be built once; one built per call must not grow this.
             self._plans.clear()
         try:
-            plan: _Plan | None = _Plan(stmt, keys, self.sa)
+            plan: _Plan | None = _Plan(stmt, keys, self.dialect)
         except NotImplementedError:
             plan = None
         self._plans[key] = plan
@@ -232,31 +232,23 @@ class Runner:
 class Tx:
     """A unit of work: begin, run statements and ORM work, then commit or roll back.
 
-    Made from an engine, it checks out a connection and begins at once (on SQLite that is
-    `BEGIN IMMEDIATE`); the ORM `Session` is made on first use, joined to the same
-    transaction. Made from an existing session (`Tx.of(session)`), it uses that session's
-    transaction and leaves committing to its owner.
+    It checks out a connection and begins at once (on SQLite that is `BEGIN IMMEDIATE`);
+    the ORM `Session` is made on first use, joined to the same transaction. As a context
+    manager it commits on success and always gives the connection back.
     """
 
-    def __init__(self, engine: Engine | None = None, *, session: Session | None = None) -> None:
-        self._engine = engine
-        self._session = session
-        self._sa: Connection | None = None
-        self._runner: Runner | None = None
-        if engine is not None:
-            self._sa = engine.connect()
-            try:
-                self._sa.begin()
-            except BaseException:
-                # e.g. SQLite's write lock still taken after the busy timeout: give the
-                # connection back before the caller retries.
-                self._sa.close()
-                raise
-
-    @classmethod
-    def of(cls, session: Session) -> Tx:
-        """A unit of work inside `session`'s transaction."""
-        return cls(session=session)
+    def __init__(self, engine: Engine) -> None:
+        self._session: Session | None = None
+        self._sa = engine.connect()
+        try:
+            self._sa.begin()
+        except BaseException:
+            # e.g. SQLite's write lock still taken after the busy timeout: give the
+            # connection back before the caller retries.
+            self._sa.close()
+            raise
+        self.conn = Runner(self._sa)
+        """The runner for prebuilt statements, on this unit's connection."""
 
     @property
     def session(self) -> Session:
@@ -264,15 +256,6 @@ class Tx:
         if self._session is None:
             self._session = Session(bind=self._sa, expire_on_commit=False)
         return self._session
-
-    @property
-    def conn(self) -> Runner:
-        """The runner for prebuilt statements, on this unit's connection."""
-        if self._runner is None:
-            if self._sa is None:
-                self._sa = self.session.connection()
-            self._runner = Runner(self._sa)
-        return self._runner
 
     def flush(self) -> None:
         """Write pending ORM changes (before statements that must see them, and at commit)."""
@@ -282,31 +265,25 @@ class Tx:
     def commit(self) -> None:
         """Flush and commit; the unit can begin again afterwards."""
         self.flush()
-        if self._engine is None:
-            raise RuntimeError("a Tx made from a session is committed by that session's owner")
         self._drop_session()
-        self._sa.commit()  # type: ignore[union-attr]
+        self._sa.commit()
 
     def rollback(self) -> None:
         """Undo everything since the last begin."""
         self._drop_session()
-        if self._engine is None:
-            raise RuntimeError("a Tx made from a session is rolled back by that session's owner")
-        self._sa.rollback()  # type: ignore[union-attr]
+        self._sa.rollback()
 
     def begin(self) -> None:
         """Begin again after a commit or rollback."""
-        self._sa.begin()  # type: ignore[union-attr]
+        self._sa.begin()
 
     def close(self) -> None:
         """Give the connection back to the pool (rolling back anything not committed)."""
-        if self._engine is None:
-            return
         self._drop_session()
-        self._sa.close()  # type: ignore[union-attr]
+        self._sa.close()
 
     def _drop_session(self) -> None:
-        if self._session is not None and self._engine is not None:
+        if self._session is not None:
             self._session.close()
             self._session = None
 

@@ -49,7 +49,7 @@ def test_rows_and_types_match_sqlalchemy(engine) -> None:  # type: ignore[no-unt
     with Tx(engine) as tx:
         new_id = tx.conn.execute(sql.NEED_INSERT, _need(1, is_full=True, title="<b>x</b>")).scalar_one()
         ours = tx.conn.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 1}).one()
-        theirs = tx._sa.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 1}).one()  # type: ignore[union-attr]
+        theirs = tx.conn.sa.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 1}).one()
     assert tuple(ours) == tuple(theirs)
     assert ours.id == new_id and ours.title == "<b>x</b>"
     assert ours.is_full is True and ours.due_reminded is False
@@ -78,7 +78,7 @@ def test_in_lists_of_any_length(engine, kinds) -> None:  # type: ignore[no-untyp
     with Tx(engine) as tx:
         tx.conn.execute(insert(EVENTS), rows)
         ours = [(r.kind, r.details) for r in tx.conn.execute(EVENTS_OF_KINDS, {"kinds": kinds})]
-        theirs = [(r.kind, r.details) for r in tx._sa.execute(EVENTS_OF_KINDS,  # type: ignore[union-attr]
+        theirs = [(r.kind, r.details) for r in tx.conn.sa.execute(EVENTS_OF_KINDS,
                                                               {"kinds": kinds})]
     assert ours == theirs
     assert [k for k, _ in ours] == [k for k in "abcab" if k in kinds]
@@ -92,7 +92,7 @@ def test_literal_in_lists_and_literal_values(engine) -> None:  # type: ignore[no
     with Tx(engine) as tx:
         tx.conn.execute(insert(EVENTS), rows)
         ours = tx.conn.execute(stmt, {"a": 1}).scalars().all()
-        theirs = tx._sa.execute(stmt, {"a": 1}).scalars().all()  # type: ignore[union-attr]
+        theirs = tx.conn.sa.execute(stmt, {"a": 1}).scalars().all()
     assert ours == theirs == ["b", "c"]
 
 
