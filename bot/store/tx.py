@@ -181,10 +181,10 @@ class Runner:
             cache = {}
             self.dialect._commons_plans = cache  # type: ignore[attr-defined]
         self._plans: dict[Any, _Plan | None] = cache
-        self._raw: Any = None
+        self._raw = conn.connection.driver_connection
 
-    def _plan(self, stmt: ClauseElement, keys: Sequence[str]) -> _Plan | None:
-        key = (stmt, tuple(keys))
+    def _plan(self, stmt: ClauseElement, keys: tuple[str, ...]) -> _Plan | None:
+        key = (stmt, keys)
         try:
             return self._plans[key]
         except KeyError:
@@ -207,8 +207,6 @@ class Runner:
         plan = self._plan(stmt, tuple(first))
         if plan is None or (many and plan.expanding):
             return self.sa.execute(stmt, params)
-        if self._raw is None:
-            self._raw = self.sa.connection.driver_connection
         cur = self._raw.cursor()
         sql_text: str | None = plan.sql
         args: Any = None
