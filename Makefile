@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYNAPSE_VENV := .venv-synapse
 
-.PHONY: run test install install-test synapse lint bench clean
+.PHONY: run reset test install install-test synapse lint bench clean systemd
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +12,11 @@ $(BIN)/python:
 
 # Re-install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[matrix,discord]'
+	$(BIN)/python -m pip install -q -e '.[matrix,discord,http]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[matrix,discord,test]'
+	$(BIN)/python -m pip install -q -e '.[matrix,discord,http,test]'
 	touch $(VENV)/.installed $@
 
 # Synapse lives in its own virtualenv: it is a test peer, not one of our dependencies.
@@ -32,6 +32,10 @@ synapse: $(SYNAPSE_VENV)/.installed
 
 run: install
 	$(BIN)/commons-bot console --config config/example.yaml
+
+# Start the console over: the old database is kept as commons.sqlite3.old.
+reset: install
+	$(BIN)/commons-bot console --fresh --config config/example.yaml </dev/null
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -1,4 +1,10 @@
-"""The `commons-bot` command line: console, run, scheduler, digest, db upgrade, check-config."""
+"""The `commons-bot` command line.
+
+Each subcommand is one `cmd_*` function plus one `_register` line in `build_parser`.
+Every expected failure (a bad config, an unset variable, an unreachable database, a
+refused login) reaches `main` as a `ConfigError` or `CliError` and is printed there as
+one line on stderr with a non-zero exit; nobody sees a traceback for a mistake they can fix.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +13,24 @@ import asyncio
 import logging
 import signal
 import sys
-from importlib.metadata import entry_points
-from pathlib import Path
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, entry_points, version
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, database_url, load_settings, unset_env
+from bot.errors import CliError
 
 DEFAULT_CONFIG = "config/example.yaml"
 log = logging.getLogger("commons-bot")
 
 
 def _load(path: str) -> Settings:
+    """The settings of `path`, with a usable database URL (or a ConfigError)."""
+    settings = load_settings(path)
     try:
-        return load_settings(path)
+        database_url(settings)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        raise SystemExit(2) from None
+        raise ConfigError(f"{path}: {exc}") from None
+    return settings
 
 
 def _plugin(name: str):  # type: ignore[no-untyped-def]
@@ -30,16 +39,54 @@ def _plugin(name: str):  # type: ignore[no-untyped-def]
     for ep in entry_points(group="commons_bot.adapters"):
         if ep.name == name:
             return ep.load()
-    raise SystemExit(f"the {name} adapter is not installed — pip install 'commons-bot[{name}]'")
+    extra = "http" if name == "http" else name
+    raise CliError(f"the {name} adapter is not installed — pip install 'commons-bot[{extra}]'")
+
+
+def _platforms(settings: Settings) -> list[str]:
+    return [p for p in ("matrix", "discord")
+            if getattr(settings, p) is not None and any(getattr(c, p) for c in settings.communities)]
+
+
+def _require_env(settings: Settings, path: str) -> None:
+    """Refuse to start with a `${VAR}` the config needs unset (named by its key path)."""
+    missing = unset_env(settings)
+    if missing:
+        raise ConfigError(f"{path}: {missing[0]}"
+                          + (f" (and {len(missing) - 1} more: commons-bot check-config {path})"
+                             if len(missing) > 1 else ""))
+
+
+def _logging(args: argparse.Namespace, level: str) -> None:
+    from bot.logs import setup_logging
+
+    setup_logging(level, getattr(args, "log_format", "text"))
+
+
+# --- subcommands ---------------------------------------------------------------------
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate a config file and say what it sets up."""
-    settings = _load(args.path)
+    """Validate a config file: keys, `${VAR}`s, the database URL (and with --connect, that
+    the database and the platforms answer)."""
+    from bot.checks import connect_checks
+
+    settings = load_settings(args.path)
+    problems = [p for p in unset_env(settings) if not p.startswith("database_url:")]
+    try:
+        database_url(settings)
+    except ConfigError as exc:
+        problems.insert(0, str(exc))
+    if not problems and args.connect:
+        problems = connect_checks(settings)
     for c in settings.communities:
         platforms = [p for p in ("console", "matrix", "discord") if getattr(c, p)]
         print(f"{args.path}: community {c.id}: {', '.join(platforms) or 'no platform'}")
-    print(f"{args.path}: OK")
+    for p in problems:
+        print(f"{args.path}: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{args.path}: OK" + (" (database and platforms answer)" if args.connect else ""))
     return 0
 
 
@@ -48,7 +95,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.store.db import current_revision, make_engine, upgrade
 
     settings = _load(args.config)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(database_url(settings))
     upgrade(engine)
     print(f"database at revision {current_revision(engine)}")
     return 0
@@ -56,11 +103,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace) -> int:
     """The embedded default: the console adapter on the configured database."""
-    from bot.bootstrap import build_core, setup_logging
+    from bot.bootstrap import build_core, fresh_start
     from bot.clock import ManualClock
 
     settings = _load(args.config)
-    setup_logging("WARNING")
+    _logging(args, "WARNING")
+    if args.fresh:
+        print(fresh_start(settings), file=sys.stderr)
     clock = ManualClock()
     core = build_core(settings, clock)
     console = _plugin("console")
@@ -70,21 +119,18 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run every platform the config sets up, over one core, until interrupted."""
-    from bot.bootstrap import build_core, setup_logging
+    from bot.bootstrap import build_core
 
     settings = _load(args.config)
-    setup_logging(settings.log_level)
     platforms = _platforms(settings)
     if not platforms:
+        _logging(args, settings.log_level)
         log.info("no Matrix or Discord set up in %s; starting the console", args.config)
-        return cmd_console(args)
+        return cmd_console(argparse.Namespace(**{**vars(args), "fresh": False}))
+    _require_env(settings, args.config)
+    _logging(args, settings.log_level)
     core = build_core(settings)
     return asyncio.run(_serve(core, settings, platforms))
-
-
-def _platforms(settings: Settings) -> list[str]:
-    return [p for p in ("matrix", "discord")
-            if getattr(settings, p) is not None and any(getattr(c, p) for c in settings.communities)]
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -93,10 +139,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     Every `run` process schedules deadlines too; this mode is for a deployment that wants
     one process for time alone (and for tests that kill and restart it).
     """
-    from bot.bootstrap import build_core, setup_logging
+    from bot.bootstrap import build_core
 
     settings = _load(args.config)
-    setup_logging(settings.log_level)
+    _logging(args, settings.log_level)
     core = build_core(settings)
     return asyncio.run(_serve(core, settings, []))
 
@@ -107,18 +153,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
     A running bot delivers it to every room with its next outbox poll. With a config whose
     only platform is the console, there is no bot to deliver it: it is printed here.
     """
-    from bot.bootstrap import build_core, setup_logging
+    from bot.bootstrap import build_core
     from bot.chat.render import unescape
     from bot.store.models import OutboxDelivery, OutboxEntry
 
     settings = _load(args.config)
-    setup_logging("WARNING")
-    core = build_core(settings)
+    _logging(args, "WARNING")
     communities = [c.id for c in settings.communities if args.community in (None, c.id)]
     if not communities:
-        print(f"{args.config}: no community {args.community!r} — communities: "
-              f"{', '.join(c.id for c in settings.communities)}", file=sys.stderr)
-        return 2
+        raise CliError(f"{args.config}: no community {args.community!r} — communities: "
+                       f"{', '.join(c.id for c in settings.communities)}", code=2)
+    core = build_core(settings)
     console_only = not _platforms(settings)
     for cid in communities:
         entry = core.post_digest(cid)
@@ -133,12 +178,60 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write `commons-bot.yaml` and a `.env` template in the current folder."""
+    from bot.setup_wizard import run_init
+
+    return run_init(args)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the database to a file, consistently, while the bot may be running."""
+    from bot.store.backup import backup
+
+    settings = _load(args.config)
+    n = backup(database_url(settings), args.out)
+    print(f"backed up {n} rows to {args.out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Load a backup into the (empty) database the config names."""
+    from bot.store.backup import restore
+
+    settings = _load(args.config)
+    n = restore(database_url(settings), args.infile)
+    print(f"restored {n} rows from {args.infile}")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Write (or with --check, compare) the command reference, from the bot's own help."""
+    from pathlib import Path
+
+    from bot.docs import command_reference
+
+    text = command_reference()
+    out = Path(args.out)
+    if args.check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            raise CliError(f"{out} is out of date — run: commons-bot docs {out}")
+        print(f"{out} is current")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
 async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type: ignore[no-untyped-def]
     from bot.runtime import Runtime
     from bot.scheduling import DeadlineScheduler
 
     runtime = Runtime(core)
     adapters = [_plugin(p)(runtime, settings) for p in platforms]
+    # Health and metrics on their own listener, when the config asks for one.
+    ops = _plugin("http")(runtime, settings, adapters) if settings.http is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -146,8 +239,18 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
     started = []
     scheduler = DeadlineScheduler(runtime)
     try:
+        if ops is not None:
+            await ops.start()
         for a in adapters:
-            await a.start()
+            try:
+                await a.start()
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise CliError(f"{a.platform}: could not connect: {exc}") from None
+            except Exception as exc:
+                # A platform library's own login error (discord.LoginFailure, …).
+                if type(exc).__name__ in ("LoginFailure", "HTTPException", "LocalProtocolError"):
+                    raise CliError(f"{a.platform}: login refused: {exc}") from None
+                raise
             runtime.attach(a)
             started.append(a)
         # After the adapters attach, so that a platform's first start does not skip the
@@ -159,40 +262,93 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
         await scheduler.shutdown()
         for a in reversed(started):
             await a.stop()
+        if ops is not None:
+            await ops.stop()
         await runtime.close()
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `commons-bot` command."""
-    parser = argparse.ArgumentParser(prog="commons-bot", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("console", help="play the whole loop in a terminal (SQLite + console)")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
-    p.set_defaults(fn=cmd_console)
-    p = sub.add_parser("run", help="run the Matrix and/or Discord adapters from the config")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
-    p.set_defaults(fn=cmd_run)
-    p = sub.add_parser("scheduler", help="run only the deadline scheduler (no chat platform)")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
-    p.set_defaults(fn=cmd_scheduler)
-    p = sub.add_parser("digest", help="post the digest of open needs, proposals and calls now")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
+# --- the parser ------------------------------------------------------------------------
+
+
+def _version() -> str:
+    try:
+        return version("commons-bot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's help shows its default."""
+
+
+def _register(sub, name: str, fn: Callable[[argparse.Namespace], int], help: str,  # type: ignore[no-untyped-def]
+              *, config: bool = True) -> argparse.ArgumentParser:
+    """Add a subcommand: its parser (with --config and --log-format unless config=False)."""
+    p = sub.add_parser(name, help=help, description=(fn.__doc__ or help).strip(), formatter_class=_Help)
+    if config:
+        p.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help="the YAML config file")
+        p.add_argument("--log-format", choices=("text", "json"), default="text",
+                       help="log lines on stderr as text, or one JSON object per line")
+    p.set_defaults(fn=fn)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: one `_register` per subcommand."""
+    parser = argparse.ArgumentParser(prog="commons-bot", description=__doc__.split("\n")[0],
+                                     formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"commons-bot {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _register(sub, "console", cmd_console, "play the whole loop in a terminal (SQLite + console)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: empty the database (a SQLite file is kept aside as FILE.old)")
+    _register(sub, "run", cmd_run, "run the Matrix and/or Discord adapters from the config")
+    _register(sub, "scheduler", cmd_scheduler, "run only the deadline scheduler (no chat platform)")
+    p = _register(sub, "digest", cmd_digest, "post the digest of open needs, proposals and calls now")
     p.add_argument("--community", default=None, help="only this community (default: all)")
-    p.set_defaults(fn=cmd_digest)
-    p = sub.add_parser("check-config", help="validate a config file")
-    p.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
-    p.set_defaults(fn=cmd_check_config)
-    p = sub.add_parser("db", help="database maintenance")
-    dbsub = p.add_subparsers(dest="db_command", required=True)
-    u = dbsub.add_parser("upgrade", help="apply schema migrations")
-    u.add_argument("--config", default=DEFAULT_CONFIG)
-    u.set_defaults(fn=cmd_db_upgrade)
-    args = parser.parse_args(argv)
-    if hasattr(args, "config") and not Path(args.config).exists():
-        print(f"{args.config}: no such config file — copy config/example.yaml", file=sys.stderr)
+    p = _register(sub, "check-config", cmd_check_config, "validate a config file", config=False)
+    p.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help="the YAML config file")
+    p.add_argument("--connect", action="store_true",
+                   help="also check that the database and the platforms' credentials answer")
+    p = _register(sub, "init", cmd_init, "write commons-bot.yaml and a .env template here",
+                  config=False)
+    from bot.setup_wizard import add_arguments
+
+    add_arguments(p)
+    p = _register(sub, "backup", cmd_backup, "copy the database to a file (safe while running)")
+    p.add_argument("out", metavar="OUT", help="the backup file to write (must not exist)")
+    p = _register(sub, "restore", cmd_restore, "load a backup into the empty database of --config")
+    p.add_argument("infile", metavar="IN", help="a file written by commons-bot backup")
+    p = _register(sub, "docs", cmd_docs, "write the command reference from the bot's own help",
+                  config=False)
+    p.add_argument("out", nargs="?", default="docs/commands.md", help="where to write it")
+    p.add_argument("--check", action="store_true", help="only check that OUT is current")
+    p = sub.add_parser("db", help="database maintenance", formatter_class=_Help)
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    _register(dbsub, "upgrade", cmd_db_upgrade, "apply schema migrations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `commons-bot` command: the one place expected failures become one line."""
+    from sqlalchemy.exc import OperationalError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
         return 2
-    return args.fn(args)
+    except CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code
+    except OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        print(f"database: cannot use it: {first}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_KEYS = {"password", "access_token", "token", "registration_shared_secret"}
+# The variable each platform's secret is read from, for the example in a refusal.
+SECRET_VARIABLES = {"matrix.password": "MATRIX_PASSWORD", "matrix.access_token": "MATRIX_ACCESS_TOKEN",
+                    "discord.token": "DISCORD_TOKEN"}
 DEFAULT_DATABASE_URL = "sqlite:///commons.sqlite3"
 
 
@@ -139,6 +142,30 @@ class DiscordSettings(_Model):
     guild_ready_timeout: float = Field(2.0, ge=0, le=60)
 
 
+class HttpSettings(_Model):
+    """The listener for health and metrics (`GET /healthz`, `GET /metrics`)."""
+
+    listen: str = "127.0.0.1:9102"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT like '127.0.0.1:9102', got {v!r}")
+        return v
+
+    @property
+    def host(self) -> str:
+        """The address to bind (brackets of an IPv6 address removed)."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """The port to bind."""
+        return int(self.listen.rpartition(":")[2])
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
@@ -148,6 +175,7 @@ class Settings(_Model):
     communities: list[Community] = Field(min_length=1)
     matrix: MatrixSettings | None = None
     discord: DiscordSettings | None = None
+    http: HttpSettings | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
@@ -174,9 +202,10 @@ def _check_secrets(node: Any, path: str, problems: list[str]) -> None:
             if k in SECRET_KEYS and v is not None and not (
                 isinstance(v, str) and _ENV_REF.match(v)
             ):
+                var = SECRET_VARIABLES.get(sub) or re.sub(r"\W+", "_", sub).strip("_").upper()
                 problems.append(
                     f"{sub}: secrets must be an environment reference like "
-                    "'${MATRIX_PASSWORD}', not a value written in the file"
+                    f"'${{{var}}}' (then export {var}=…), not a value written in the file"
                 )
             else:
                 _check_secrets(v, sub, problems)
@@ -272,7 +301,8 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the file ({exc.strerror})") from None
+        raise ConfigError(f"{p}: cannot read the file ({exc.strerror}) — copy config/example.yaml "
+                          "or write one with: commons-bot init") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -281,3 +311,65 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
     return parse_settings(data, str(p))
+
+
+def unset_env(settings: Settings) -> list[str]:
+    """Every `${VAR}` the settings name whose variable is not set, as `key.path: …` lines.
+
+    Matrix needs only one of its password and access token, so those two count as one.
+    """
+    problems: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+        elif isinstance(node, str):
+            for name in _ANY_ENV_REF.findall(node):
+                # An empty value counts as unset: that is what a blank line of .env gives.
+                if not os.environ.get(name):
+                    problems.append(f"{path}: ${{{name}}} is not set — export {name}=…")
+
+    data = settings.model_dump()
+    walk(data, "")
+    if settings.matrix is not None:
+        either = ("matrix.password", "matrix.access_token")
+        if resolve_env(settings.matrix.password) or resolve_env(settings.matrix.access_token):
+            problems = [p for p in problems if not p.startswith(either)]
+        elif not (settings.matrix.password or settings.matrix.access_token):
+            problems.append("matrix: set password: ${MATRIX_PASSWORD} or access_token: "
+                            "${MATRIX_ACCESS_TOKEN}")
+    return problems
+
+
+def database_url(settings: Settings) -> str:
+    """The database URL with `${VAR}` resolved, checked to parse.
+
+    Raises:
+        ConfigError: a variable it names is unset, or it is not a database URL.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    raw = settings.database_url
+    url = resolve_env(raw)
+    if url is None:
+        names = ", ".join(f"${{{n}}}" for n in _ANY_ENV_REF.findall(raw) if os.environ.get(n) is None)
+        raise ConfigError(f"database_url: {names} is not set — export it, or write a URL like "
+                          f"{DEFAULT_DATABASE_URL} or postgresql://bot@127.0.0.1:5432/commons")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"database_url: {_hide_password(url)!r} is not a database URL — expected "
+                          f"{DEFAULT_DATABASE_URL} or postgresql://bot@127.0.0.1:5432/commons") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"database_url: {parsed.get_backend_name()!r} is not supported — "
+                          "use sqlite:///FILE or postgresql://USER@HOST:5432/DB")
+    return url
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

@@ -149,3 +149,7 @@ class Adapter(Protocol):
     async def stop(self) -> None:
         """Disconnect cleanly."""
         ...
+
+    def is_connected(self) -> bool:
+        """Whether the platform is reachable right now (health checks and metrics ask)."""
+        ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from datetime import datetime
 from typing import TextIO
 
 from adapters.console.translate import parse_step, render
@@ -19,6 +20,9 @@ from bot.ports import CommunityId, InboundMessage, Platform
 from bot.service.core import Core
 
 PLATFORM = Platform("console")
+# Where `/time` leaves the console's clock, so a restart on the same database goes on from
+# there instead of jumping back to the wall clock (deadlines would then seem not yet due).
+CLOCK_KEY = "console:clock"
 HELP = ("Console: /as NAME switches member, /time +3d moves the clock, /who lists members, "
         "/quit leaves. Commands start with {prefix} — try {prefix}help")
 
@@ -46,6 +50,9 @@ class ConsoleAdapter:
         self.member = self.members[0] if self.members else "you"
         self._names: dict[int, str] = {}
         core.outbox_begin(PLATFORM)
+        moved = core.kv_get(CLOCK_KEY)
+        if moved and datetime.fromisoformat(moved) > clock.now():
+            clock.set(datetime.fromisoformat(moved))
 
     def print(self, text: str) -> None:
         """Write one block of output."""
@@ -124,6 +131,7 @@ class ConsoleAdapter:
                 self.core.advance_to(max(nxt, before), self.clock.set)
                 self.flush_outbox()
             self.core.advance_to(target, self.clock.set)
+            self.core.kv_set(CLOCK_KEY, self.clock.now().isoformat())
             self.flush_outbox()
             self.print(f"(it is now {self.clock.now():%Y-%m-%d %H:%M} UTC)")
             return True

@@ -161,6 +161,10 @@ class DiscordAdapter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 5)
 
+    def is_connected(self) -> bool:
+        """Whether the gateway session is up (health checks and metrics ask)."""
+        return self.client.is_ready() and not self.client.is_closed()
+
     async def _run(self, msg: InboundMessage) -> list[Outbound]:
         # The runtime wakes the outbox pumps only when the command changed something.
         return await self.runtime.handle(msg)

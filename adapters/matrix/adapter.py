@@ -41,6 +41,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,8 @@ class MatrixAdapter:
         self._crypto_busy = False
         self._dm_lock = asyncio.Lock()
         self._stopping = False
+        # When the last sync answered (monotonic seconds), for `is_connected`.
+        self._last_sync: float | None = None
 
     # --- life cycle --------------------------------------------------------------
 
@@ -202,6 +205,11 @@ class MatrixAdapter:
         self._tasks.append(asyncio.create_task(self._commit_loop(), name="matrix-commit"))
         log.info("matrix: %s on device %s, %d rooms", self.user_id, self.client.device_id,
                  len(self._room_community))
+
+    def is_connected(self) -> bool:
+        """Whether a sync answered within one long-poll and a margin (health checks ask)."""
+        return (not self._stopping and self._last_sync is not None
+                and time.monotonic() - self._last_sync < SYNC_TIMEOUT_MS / 1000 + 30)
 
     async def stop(self) -> None:
         """Stop syncing, finish the work in hand (for up to 10 s) and store the sync token.
@@ -414,6 +422,7 @@ class MatrixAdapter:
             resp = await self.client.sync(timeout=wait_ms, sync_filter=self._filter(timeline_limit),
                                           since=since, full_state=full_state)
             if isinstance(resp, SyncResponse):
+                self._last_sync = time.monotonic()
                 return resp
             assert isinstance(resp, SyncError)
             if resp.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):

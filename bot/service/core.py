@@ -23,6 +23,7 @@ from bot.chat.parser import Parsed, ParseError, parse, usage
 from bot.chat.render import MAX_REPLY, clip
 from bot.clock import Clock
 from bot.config import Community, Settings
+from bot.logs import COMMAND
 from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
 from bot.service import deadlines, digest, funding, misc, needs, proposals
 from bot.service.cards import build_card
@@ -139,6 +140,9 @@ class Core:
         # Called after each commit with (community, changed object refs), from whatever
         # thread ran the command or deadline; the scheduler uses it to re-arm jobs at once.
         self.change_listeners: list[Callable[[str, frozenset[str]], None]] = []
+        # Called after each command with (message, replies, seconds it took), from the
+        # thread that ran it; the metrics of `adapters/http` count commands with it.
+        self.command_observer: Callable[[InboundMessage, list[Outbound], float], None] | None = None
         self._ensure_communities()
         with self.Session() as s, s.begin():
             deadlines.init_digests(s, settings, clock.now())
@@ -147,6 +151,22 @@ class Core:
 
     def handle(self, msg: InboundMessage) -> list[Outbound]:
         """Run one command and return the replies (announcements go to the outbox).
+
+        While it runs, log lines name its community, platform and id (`bot.logs.COMMAND`);
+        then `command_observer`, when set, is told how it went (metrics).
+        """
+        token = COMMAND.set(msg)
+        t0 = time.perf_counter()
+        try:
+            out = self._handle(msg)
+        finally:
+            COMMAND.reset(token)
+        if self.command_observer is not None:
+            self.command_observer(msg, out, time.perf_counter() - t0)
+        return out
+
+    def _handle(self, msg: InboundMessage) -> list[Outbound]:
+        """Parse and run one command (see `handle`).
 
         Never raises for anything a member typed: an unknown command, bad arguments or a
         refused action give one clear line. A message id seen before is answered with the

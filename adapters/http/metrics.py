@@ -1,0 +1,131 @@
+"""Prometheus metrics of one bot process, through `prometheus-client`.
+
+Commands are counted as they run (the core's `command_observer` hook: a dictionary look-up
+and two increments, no I/O); everything read from the database — outbox backlog,
+deadlines, the commons' figures — is queried only when Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from bot.chat.parser import ALIASES
+from bot.ports import InboundMessage, Outbound
+from bot.service.core import HANDLERS, INTERNAL_ERROR, Core
+from bot.service.deadlines import FAR
+from bot.service.needs import PENDING
+from bot.store.models import Claim, FundingCall, KeyValue, Need, OutboxDelivery, OutboxEntry, Proposal
+
+# Latency buckets for a command: a SQLite command takes about 1 ms, a slow one a second.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The metrics of one core, in their own registry (so tests can make several).
+
+    Args:
+        core: the core whose commands and database are measured.
+        connected: platform → a function telling whether it is connected now.
+    """
+
+    def __init__(self, core: Core, connected: dict[str, Callable[[], bool]]) -> None:
+        self.core = core
+        self.connected = connected
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.commands = Counter("commons_commands", "Commands handled, by name and outcome",
+                                ["command", "outcome"], registry=self.registry)
+        self.latency = Histogram("commons_command_seconds", "Time to handle a command",
+                                 ["command"], buckets=BUCKETS, registry=self.registry)
+        self.registry.register(_DatabaseCollector(self))
+        # Children made once per name: `labels()` on every command would cost a lock and a
+        # tuple each time.
+        self._children: dict[tuple[str, str], tuple[object, object]] = {}
+        self._names = {**{n: n for n in HANDLERS}, **ALIASES}
+        self._prefix = core.prefix
+
+    def install(self) -> None:
+        """Start counting the core's commands."""
+        self.core.command_observer = self.observe
+
+    def uninstall(self) -> None:
+        """Stop counting."""
+        if self.core.command_observer == self.observe:
+            self.core.command_observer = None
+
+    def observe(self, msg: InboundMessage, replies: list[Outbound], seconds: float) -> None:
+        """Count one handled command (called by the core after each command)."""
+        if not replies:
+            return  # not a command
+        word = msg.text[len(self._prefix):].split(None, 1)[0].lower() if msg.text.startswith(
+            self._prefix) and len(msg.text) > len(self._prefix) else ""
+        name = self._names.get(word, "unknown")
+        text = replies[0].text
+        outcome = "error" if text == INTERNAL_ERROR else "refused" if text.startswith("✗") else "ok"
+        key = (name, outcome)
+        pair = self._children.get(key)
+        if pair is None:
+            pair = self._children[key] = (self.commands.labels(name, outcome), self.latency.labels(name))
+        pair[0].inc()  # type: ignore[attr-defined]
+        pair[1].observe(seconds)  # type: ignore[attr-defined]
+
+    def render(self) -> bytes:
+        """The text exposition format (blocking: reads the database)."""
+        return generate_latest(self.registry)
+
+
+class _DatabaseCollector:
+    """Gauges read from the database at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def describe(self) -> list[object]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        core = self.m.core
+        connected = GaugeMetricFamily("commons_platform_connected",
+                                      "1 while the platform is connected", labels=["platform"])
+        for platform, is_connected in sorted(self.m.connected.items()):
+            connected.add_metric([platform], 1.0 if is_connected() else 0.0)
+        yield connected
+        backlog = GaugeMetricFamily("commons_outbox_backlog",
+                                    "Announcements and notices not yet taken, per platform",
+                                    labels=["platform"])
+        figures = {name: GaugeMetricFamily(f"commons_{name}", text, labels=["community"]) for name, text in (
+            ("open_needs", "Needs open"), ("active_claims", "Claims being worked on or in review"),
+            ("open_proposals", "Proposals open for votes"), ("open_funding_calls", "Funding calls open"))}
+        with core.Session() as s:
+            for platform in sorted(self.m.connected):
+                cursor = s.get(KeyValue, f"outbox:{platform}")
+                low = int(cursor.value) if cursor else 0
+                taken = select(OutboxDelivery.outbox_id).where(OutboxDelivery.platform == platform)
+                backlog.add_metric([platform], s.scalar(select(func.count(OutboxEntry.id)).where(
+                    OutboxEntry.id > low, OutboxEntry.id.not_in(taken))) or 0)
+            counts = {
+                "open_needs": select(Need.community, func.count()).where(Need.state == "open")
+                .group_by(Need.community),
+                "active_claims": select(Need.community, func.count()).join(Need, Need.id == Claim.need_id)
+                .where(Claim.state.in_(PENDING)).group_by(Need.community),
+                "open_proposals": select(Proposal.community, func.count()).where(Proposal.state == "open")
+                .group_by(Proposal.community),
+                "open_funding_calls": select(FundingCall.community, func.count())
+                .where(FundingCall.state == "open").group_by(FundingCall.community),
+            }
+            for name, stmt in counts.items():
+                got = dict(s.execute(stmt).all())
+                for c in core.settings.communities:
+                    figures[name].add_metric([c.id], got.get(c.id, 0))
+        yield backlog
+        yield from figures.values()
+        now = core.clock.now()
+        pending = core.due(until=FAR)
+        due = GaugeMetricFamily("commons_deadlines_pending", "Deadlines not yet applied", labels=["state"])
+        overdue = sum(1 for d in pending if d.at <= now)
+        due.add_metric(["overdue"], overdue)
+        due.add_metric(["upcoming"], len(pending) - overdue)
+        yield due
