@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SYNAPSE_VENV := .venv-synapse
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run reset test install install-test synapse lint bench clean systemd
 
@@ -41,7 +42,12 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install-test synapse
+# The tests verify deploy/commons-bot.service with systemd-analyze (Debian's systemd).
+systemd:
+	@command -v systemd-analyze >/dev/null || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends systemd)
+
+test: install-test synapse systemd
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	SYNAPSE_PYTHON=$(CURDIR)/$(SYNAPSE_VENV)/bin/python $(BIN)/python -m pytest -q
