@@ -152,7 +152,7 @@ class HttpSettings(_Model):
     def _host_port(cls, v: str) -> str:
         host, sep, port = v.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected HOST:PORT like '127.0.0.1:9102', got {v!r}")
+            raise ValueError("expected HOST:PORT like '127.0.0.1:9102'")
         return v
 
     @property

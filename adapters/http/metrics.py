@@ -109,7 +109,8 @@ class _DatabaseCollector:
             counts = {
                 "open_needs": select(Need.community, func.count()).where(Need.state == "open")
                 .group_by(Need.community),
-                "active_claims": select(Need.community, func.count()).join(Need, Need.id == Claim.need_id)
+                "active_claims": select(Need.community, func.count()).select_from(Claim)
+                .join(Need, Need.id == Claim.need_id)
                 .where(Claim.state.in_(PENDING)).group_by(Need.community),
                 "open_proposals": select(Proposal.community, func.count()).where(Proposal.state == "open")
                 .group_by(Proposal.community),
