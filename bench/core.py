@@ -5,6 +5,10 @@ needs) beside a raw `sqlite3` baseline of one insert and commit per command in t
 run, and p50/p99 of `!needs` (first page) with 1,000 and 100,000 needs stored. The last
 line is one JSON object.
 
+It also measures `cpu_ms_per_cmd`, the CPU time of the process per command (p50), with
+the Prometheus metrics of `adapters/http` counting commands and without, in one run whose
+commands alternate between the two (so both see the same machine and the same database).
+
 Run: .venv/bin/python bench/core.py [--rounds 400]
 """
 
@@ -83,6 +87,41 @@ def bench_mix(rounds: int) -> float:
         return commands / elapsed
 
 
+def bench_metrics_cpu(rounds: int) -> tuple[float, float]:
+    """p50 CPU ms per command without and with metrics, alternating command by command."""
+    from adapters.http.metrics import Metrics
+
+    with tempfile.TemporaryDirectory() as d:
+        core = make_core(Path(d) / "cpu.sqlite3")
+        metrics = Metrics(core, {})
+        say = Sender(core)
+        assert say("@alice:x", "!propose Bench proposal closes:30d").startswith("P1")
+        samples: dict[bool, list[float]] = {False: [], True: []}
+        for i in range(rounds):
+            member, n = f"@m{i}:x", i + 1
+            for k, (who, text) in enumerate((
+                    ("@alice:x", f"!offer Task number {i} #python reward:10EUR"),
+                    (member, f"!claim T{n}"), (member, f"!submit T{n} https://example.org/pr/{i}"),
+                    ("@alice:x", f"!approve T{n} good"), (member, "!vote P1 agree"), (member, "!needs"))):
+                # Every other command, shifted each round: each kind of command is measured
+                # as often with metrics as without.
+                on = (i + k) % 2 == 1
+                if on:
+                    metrics.install()
+                else:
+                    metrics.uninstall()
+                t0 = time.process_time()
+                reply = say(who, text)
+                samples[on].append((time.process_time() - t0) * 1000)
+                assert not reply.startswith("✗"), reply
+        metrics.uninstall()
+        counted = sum(s.value for m in metrics.registry.collect() if m.name == "commons_commands"
+                      for s in m.samples if s.name == "commons_commands_total")
+        assert counted == len(samples[True]), (counted, len(samples[True]))
+        core.engine.dispose()
+    return statistics.median(samples[False]), statistics.median(samples[True])
+
+
 def bench_sqlite_baseline(n: int) -> float:
     with tempfile.TemporaryDirectory() as d:
         con = sqlite3.connect(Path(d) / "raw.sqlite3", isolation_level=None)
@@ -154,6 +193,9 @@ def main() -> None:
     print(f"core mix:          {cmds:8.0f} commands/s ({args.rounds * 6} commands)")
     print(f"sqlite3 baseline:  {base:8.0f} insert+commit/s")
     print(f"ratio:             {cmds / base:8.3f} of the raw baseline")
+    cpu_off, cpu_on = bench_metrics_cpu(args.rounds)
+    print(f"cpu per command:   p50 {cpu_off:.3f} ms without metrics, {cpu_on:.3f} ms with "
+          f"({(cpu_on / cpu_off - 1) * 100:+.1f}%)")
     p50_1k, p99_1k = bench_needs(1000)
     print(f"!needs @ 1k:       p50 {p50_1k:.2f} ms  p99 {p99_1k:.2f} ms")
     p50_100k, p99_100k = bench_needs(100_000)
@@ -162,6 +204,8 @@ def main() -> None:
     print(json.dumps({
         "commands_per_s": round(cmds, 1), "sqlite_baseline_per_s": round(base, 1),
         "ratio": round(cmds / base, 3),
+        "cpu_ms_per_cmd": round(cpu_off, 4), "cpu_ms_per_cmd_metrics": round(cpu_on, 4),
+        "metrics_overhead_pct": round((cpu_on / cpu_off - 1) * 100, 2),
         "needs_p50_ms_1k": round(p50_1k, 3), "needs_p99_ms_1k": round(p99_1k, 3),
         "needs_p50_ms_100k": round(p50_100k, 3), "needs_p99_ms_100k": round(p99_100k, 3),
     }))
