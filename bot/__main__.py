@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -244,13 +245,13 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
         for a in adapters:
             try:
                 await a.start()
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise CliError(f"{a.platform}: could not connect: {exc}") from None
             except Exception as exc:
-                # A platform library's own login error (discord.LoginFailure, …).
-                if type(exc).__name__ in ("LoginFailure", "HTTPException", "LocalProtocolError"):
-                    raise CliError(f"{a.platform}: login refused: {exc}") from None
-                raise
+                problem = _start_failure(a.platform, exc)
+                if problem is None:
+                    raise
+                with contextlib.suppress(Exception):
+                    await a.stop()  # let go of what the failed start opened
+                raise CliError(problem) from None
             runtime.attach(a)
             started.append(a)
         # After the adapters attach, so that a platform's first start does not skip the
@@ -266,6 +267,17 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
             await ops.stop()
         await runtime.close()
     return 0
+
+
+def _start_failure(platform: str, exc: Exception) -> str | None:
+    """The one line for a platform that could not start, or None for an unexpected error."""
+    if isinstance(exc, OSError | TimeoutError | ValueError):
+        return f"{platform}: could not connect: {exc}"
+    # A platform library's own refusal (discord.LoginFailure, …), known here only by name:
+    # the core imports no platform library.
+    if type(exc).__name__ in ("LoginFailure", "PrivilegedIntentsRequired"):
+        return f"{platform}: login refused: {exc}"
+    return None
 
 
 # --- the parser ------------------------------------------------------------------------
