@@ -50,8 +50,8 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     ErrorResponse,
-    JoinedMembersError,
     JoinError,
+    LocalProtocolError,
     LoginResponse,
     MegolmEvent,
     MessageDirection,
@@ -678,8 +678,31 @@ class MatrixAdapter:
                          direct=job.direct)
         replies = await self.runtime.handle(msg)
         for i, reply in enumerate(replies):
+            if reply.private and not job.direct:
+                await self._reply_privately(job, reply.text, event_id, sender, reply_to=reply_to, n=i)
+                continue
             content = tr.notice_content(reply.text, reply_to=reply_to, mentions=[sender])
             await self._send(job.room_id, "m.room.message", content, tr.txn_id("reply", event_id, i))
+
+    async def _reply_privately(self, job: _Job, text: str, event_id: str, sender: str, *,
+                               reply_to: str, n: int) -> None:
+        """A private reply to a command in a community room: in the direct chat, never the room.
+
+        The room gets a pointer with nothing of the reply in it (or, when no direct chat can
+        be opened, a line saying so). Both sends have transaction ids derived from the event
+        id, like any reply, so a replay after a crash posts neither twice.
+        """
+        pointer = tr.PRIVATE_POINTER
+        try:
+            dm = await self._dm_room(sender, job.community)
+            content = tr.private_reply_content(text, room_id=job.room_id, reply_to=reply_to,
+                                               mentions=[sender])
+            await self._send(dm, "m.room.message", content, tr.txn_id("private", event_id, n))
+        except MatrixError as exc:
+            log.warning("matrix: no direct chat with %s for a private reply: %s", sender, exc)
+            pointer = tr.PRIVATE_UNDELIVERED
+        content = tr.notice_content(pointer, reply_to=reply_to, mentions=[sender])
+        await self._send(job.room_id, "m.room.message", content, tr.txn_id("reply", event_id, n))
 
     async def _ask(self, job: _Job, inc: tr.PollResponse, question: str, ref: str) -> None:
         """Ask a member who disagreed or blocked in a poll for the reason; their reply votes."""
@@ -698,10 +721,7 @@ class MatrixAdapter:
         assert self.client is not None
         if self.client.olm is not None:
             await self._await_room(room_id)
-            room = self.client.rooms.get(room_id)
-            if room is not None and room.encrypted and self.client.should_query_keys:
-                with contextlib.suppress(Exception):
-                    await self.client.keys_query()
+            await self._know_devices(room_id)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + SEND_GIVE_UP_SECONDS
         attempt = 0
@@ -720,6 +740,38 @@ class MatrixAdapter:
             attempt += 1
             await asyncio.sleep(min(self.ms.retry_max_seconds, 0.25 * 2 ** min(attempt, 10)))
         raise MatrixError(f"could not send to {room_id}: {getattr(resp, 'message', resp)}")
+
+    async def _know_devices(self, room_id: str) -> None:
+        """Make sure nio knows every member's devices before it shares an encrypted room's key.
+
+        nio shares a room's group session, at the first send, with the devices it knows of
+        the room's members (invited ones included) and claims one-time keys for those it has
+        no Olm session with. A member whose device list nio has not fetched yet (someone
+        just invited to a new direct chat, or seen in the sync this send answers) would get
+        no key, and the message would stay undecryptable for them: fetch those lists first.
+        """
+        assert self.client is not None and self.client.olm is not None
+        room = self.client.rooms.get(room_id)
+        if room is None or not room.encrypted:
+            return
+        olm = self.client.olm
+        olm.update_tracked_users(room)  # members whose devices were never fetched
+        if olm.users_for_key_query:
+            with contextlib.suppress(LocalProtocolError):  # a concurrent query took them
+                await self._checked(self.client.keys_query(), "query device keys")
+
+    async def _await_member(self, room_id: str, user_id: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Wait (bounded) until this client's sync shows `user_id` invited to or in a room."""
+        assert self.client is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            room = self.client.rooms.get(room_id)
+            if room is not None and user_id in room.users:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._synced.wait(), deadline - loop.time())
+        log.warning("matrix: %s does not show %s yet; sending anyway", room_id, user_id)
 
     async def _await_room(self, room_id: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """nio encrypts only for rooms it has synced; wait for a room the bot just created."""
@@ -744,10 +796,16 @@ class MatrixAdapter:
 
         A need's announcement is remembered as its card (a claim reaction on it claims the
         need); a proposal's is followed by a poll, and the announcement of its close by the
-        poll's end.
+        poll's end. Every event's transaction id is derived from ``message.outbox_id``, so
+        delivering the same entry again (the runtime retries what raised) shows nothing
+        twice: the homeserver answers a repeated transaction id with the first event.
+
+        Raises:
+            MatrixError: the homeserver did not accept some part of it (the other rooms
+                were still tried), or the adapter is not started.
         """
         if self.client is None:
-            return
+            raise MatrixError("the matrix adapter is not started")
         if message.kind == "announce":
             await self._announce(message)
         elif message.kind == "notice":
@@ -769,6 +827,7 @@ class MatrixAdapter:
             text += "\n" + hint
         content = tr.notice_content(text, mentions=await self._mentions(o))
         card: Card | None = None
+        failed: list[str] = []
         if ref and ref.startswith("P"):
             card = await self.runtime.call(self.core.card, o.community, ref)  # type: ignore[assignment]
         for room_id in self._community_rooms.get(o.community, []):
@@ -786,11 +845,15 @@ class MatrixAdapter:
                     await self.runtime.call(self.core.remember_card, PLATFORM, room_id, poll_id,
                                             o.community, ref, "poll")
             except MatrixError as exc:
-                log.warning("matrix: announcement %s not delivered: %s", o.outbox_id, exc)
+                failed.append(f"{room_id}: {exc}")
         if ref and card is not None and card.closed:
-            await self._end_polls(o, ref, card)
+            failed += await self._end_polls(o, ref, card)
+        if failed:
+            raise MatrixError(f"announcement {o.outbox_id} not delivered to " + "; ".join(failed))
 
-    async def _end_polls(self, o: Outbound, ref: str, card: Card) -> None:
+    async def _end_polls(self, o: Outbound, ref: str, card: Card) -> list[str]:
+        """End the polls of a closed proposal; returns the rooms where that failed."""
+        failed: list[str] = []
         posted = await self.runtime.call(self.core.cards_for, PLATFORM, o.community, ref)
         ended = {space for space, _, kind in posted if kind == "pollend"}
         end_type = tr.POLL_END_TYPES[tr.POLL_START_TYPES.index(self.ms.poll_event_type)]
@@ -805,11 +868,13 @@ class MatrixAdapter:
                 await self.runtime.call(self.core.remember_card, PLATFORM, space, end_id,
                                         o.community, ref, "pollend")
             except MatrixError as exc:
-                log.warning("matrix: could not end the poll of %s in %s: %s", ref, space, exc)
+                failed.append(f"{space} (poll end): {exc}")
+        return failed
 
     async def _notice(self, o: Outbound) -> None:
         if o.member is None:
             return
+        failed: list[str] = []
         for user_id in await self.runtime.call(self.core.identities, o.member, PLATFORM):
             try:
                 room_id = await self._dm_room(user_id, o.community)
@@ -817,7 +882,9 @@ class MatrixAdapter:
                                  tr.notice_content(o.text, mentions=[user_id]),
                                  tr.txn_id("notice", o.outbox_id, user_id))
             except MatrixError as exc:
-                log.warning("matrix: notice %s to %s not delivered: %s", o.outbox_id, user_id, exc)
+                failed.append(f"{user_id}: {exc}")
+        if failed:
+            raise MatrixError(f"notice {o.outbox_id} not delivered to " + "; ".join(failed))
 
     async def _dm_room(self, user_id: str, community: str) -> str:
         """The bot's direct-message room with a member: reused if it has one, else created."""
@@ -836,12 +903,9 @@ class MatrixAdapter:
                                   f"{getattr(resp, 'message', resp)}")
             await self._remember_dm_room(resp.room_id, community)
             await self._await_room(resp.room_id)
-            if self.client.olm is not None:
-                # Invited members get the room key too; make sure nio knows the member list.
-                with contextlib.suppress(Exception):
-                    got = await self.client.joined_members(resp.room_id)
-                    if isinstance(got, JoinedMembersError):
-                        log.debug("matrix: joined_members: %s", got.message)
+            # The first message goes out before the member joins: it is encrypted for the
+            # invited member's devices (see `_know_devices`), so the invite must be seen.
+            await self._await_member(resp.room_id, user_id)
             return resp.room_id
 
 

@@ -396,6 +396,23 @@ def notice_content(markdown: str, *, reply_to: str | None = None,
     return _fit(markdown, build, limit)
 
 
+PRIVATE_POINTER = "I sent you a direct message."
+"""What a room sees of a private reply (a link code, `!whoami`, a refusal): nothing of it."""
+PRIVATE_UNDELIVERED = ("✗ that answer is private and I could not open a direct chat with you — "
+                       "invite me to one and send the command there")
+"""What a room sees of a private reply that could not reach the member's direct chat."""
+PRIVATE_REPLY_KEY = "org.commonsbot.in_reply_to"
+"""Content key of a private reply naming the command it answers (a reply cannot cross rooms)."""
+
+
+def private_reply_content(markdown: str, *, room_id: str, reply_to: str,
+                          mentions: Sequence[str] = ()) -> dict[str, Any]:
+    """A private reply for the direct chat, naming the room and event of the command."""
+    content = notice_content(markdown, mentions=mentions, limit=MAX_CONTENT_BYTES - 512)
+    content[PRIVATE_REPLY_KEY] = {"room_id": room_id, "event_id": reply_to}
+    return content
+
+
 def _fit(markdown: str, build: Any, limit: int) -> dict[str, Any]:
     """Build content from `markdown`, cutting the text (with a visible marker) until it fits.
 
