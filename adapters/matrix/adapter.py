@@ -56,6 +56,7 @@ from nio import (
     MegolmEvent,
     MessageDirection,
     RoomCreateResponse,
+    RoomKeyRequest,
     RoomMessagesResponse,
     RoomPreset,
     RoomResolveAliasResponse,
@@ -163,6 +164,7 @@ class MatrixAdapter:
         self._pending_token: str | None = None
         self._synced = asyncio.Event()
         self._crypto_busy = False
+        self._key_requests: list[RoomKeyRequest] = []
         self._dm_lock = asyncio.Lock()
         self._stopping = False
 
@@ -469,6 +471,7 @@ class MatrixAdapter:
         self._token = resp.next_batch
         self._batches.put_nowait(batch)
         self._wake_synced()
+        self._note_key_requests(resp)
         self._crypto_housekeeping()
 
     def _note_creators(self, resp: SyncResponse) -> None:
@@ -552,7 +555,7 @@ class MatrixAdapter:
             return
         # Almost every sync needs none of it: decide here rather than start a task per sync.
         if not (client.outgoing_to_device_messages or client.should_upload_keys
-                or client.should_query_keys or client.should_claim_keys):
+                or client.should_query_keys or client.should_claim_keys or self._key_requests):
             return
         self._crypto_busy = True
 
@@ -566,6 +569,8 @@ class MatrixAdapter:
                     await client.keys_query()
                 if client.should_claim_keys:
                     await client.keys_claim(client.get_users_for_key_claiming())
+                while self._key_requests:
+                    await self._answer_key_request(self._key_requests.pop(0))
             except Exception:
                 log.warning("matrix: key housekeeping failed; retrying after the next sync",
                             exc_info=True)
@@ -574,6 +579,56 @@ class MatrixAdapter:
 
         self._tasks.append(asyncio.create_task(run(), name="matrix-crypto"))
         self._tasks[:] = [t for t in self._tasks if not t.done()]
+
+    def _note_key_requests(self, resp: SyncResponse) -> None:
+        # nio answers requests from the bot's own other devices only, and hands none of the
+        # others to callbacks: take them from the sync for `_answer_key_request`.
+        if self.client is not None and self.client.olm is not None:
+            self._key_requests.extend(ev for ev in resp.to_device_events
+                                      if isinstance(ev, RoomKeyRequest) and ev.sender != self.user_id)
+
+    async def _answer_key_request(self, event: RoomKeyRequest) -> None:
+        """Forward a room key the bot made to a room member's device that asks for it.
+
+        Answered only for a session this device created, in a room the requester is
+        invited to or in, to a device whose keys the bot has seen (trusted on first use:
+        nio keeps the first keys it saw for a device and never takes changed ones) and
+        that is not blacklisted.
+        """
+        assert self.client is not None and self.client.olm is not None
+        client, olm = self.client, self.client.olm
+        room = client.rooms.get(event.room_id)
+        if room is None or event.sender not in room.users \
+                or event.sender_key != olm.account.identity_keys["curve25519"]:
+            return
+        group_session = olm.inbound_group_store.get(event.room_id, event.sender_key, event.session_id)
+        if group_session is None:
+            return
+        device = self._device(event.sender, event.requesting_device_id)
+        if device is None:
+            olm.users_for_key_query.add(event.sender)
+            await self._checked(client.keys_query(), "query device keys")
+            device = self._device(event.sender, event.requesting_device_id)
+        if device is None or device.deleted or olm.is_device_blacklisted(device):
+            return
+        if olm.session_store.get(device.curve25519) is None:
+            await self._checked(client.keys_claim({device.user_id: [device.id]}), "claim a one-time key")
+        session = olm.session_store.get(device.curve25519)
+        if session is None:
+            log.warning("matrix: no Olm session with %s's device %s; key request unanswered",
+                        event.sender, event.requesting_device_id)
+            return
+        # nio has no public way to forward a key to another user's device; this is the
+        # message it builds for the bot's own devices.
+        message = olm._encrypt_forwarding_key(event.room_id, group_session, session, device)
+        await self._checked(client.to_device(message), "forward a room key")
+        log.info("matrix: forwarded the key of %s to %s's device %s", event.room_id,
+                 event.sender, event.requesting_device_id)
+
+    def _device(self, user_id: str, device_id: str) -> Any:
+        assert self.client is not None and self.client.olm is not None
+        store = self.client.olm.device_store
+        return store[user_id].get(device_id) if user_id in store.users else None
 
     async def _commit_loop(self) -> None:
         """Store the token of each batch once it and every batch before it are handled.

@@ -11,14 +11,26 @@ them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from pathlib import Path
 from typing import Any
 
 import pytest
-from nio import ForwardedRoomKeyEvent, MegolmEvent, RoomKeyEvent, RoomMessageNotice
+from nio import (
+    AsyncClient,
+    ForwardedRoomKeyEvent,
+    LoginResponse,
+    MegolmEvent,
+    RoomKeyEvent,
+    RoomMessageNotice,
+    ToDeviceResponse,
+)
 
 from adapters.matrix import translate as tr
 from tests.matrix.botkit import Chat, bot_config, register_bot, relates_to, room_with, start_bot, wait_joined
-from tests.matrix.clients import MakePerson
+from tests.matrix.clients import DEFAULT_WAIT, MakePerson, Person, client_config, unique_localpart
+from tests.matrix.e2e import upload_device_keys
 from tests.matrix.synapse import SynapseServer
 
 pytestmark = pytest.mark.synapse
@@ -80,3 +92,82 @@ async def test_the_first_message_in_a_new_encrypted_direct_chat_decrypts(
         assert first.session_id in {k.session_id for k in keys if k.room_id == dm}
     finally:
         await bot.aclose()
+
+
+async def _device(synapse: SynapseServer, user_id: str, password: str, store: Path) -> Person:
+    """Another logged-in, syncing device of an existing user, with its own crypto store."""
+    await asyncio.to_thread(store.mkdir, parents=True, exist_ok=True)
+    client = AsyncClient(synapse.base_url, user_id, store_path=str(store),
+                         config=client_config(encryption=True))
+    assert isinstance(await client.login(password, device_name="second"), LoginResponse)
+    await upload_device_keys(client)
+    person = Person(client)
+    await person.start_syncing()
+    return person
+
+
+async def test_a_room_members_new_device_gets_the_key_it_asks_for(
+        make_person: MakePerson, synapse: SynapseServer, tmp_path, monkeypatch) -> None:
+    alice = await make_person("alice", e2e=True)
+    password = "pw-" + unique_localpart("b")
+    bob_user = await synapse.register(unique_localpart("bob"), password)
+    bob = await _device(synapse, bob_user.user_id, password, tmp_path / "bob-1")
+    account = await register_bot(synapse)
+    room = await room_with(alice, [bob], [account.user_id], encrypted=True)
+    config = bot_config(account, f"sqlite:///{tmp_path / 'bot.sqlite3'}", tmp_path / "store", [room],
+                        encryption=True)
+    bot = await start_bot(account, config, monkeypatch=monkeypatch)
+    second: Person | None = None
+    try:
+        await wait_joined(bob, room, bot.user_id)
+        b = Chat(bob, room, bot.user_id)
+        command = await bob.send_text(room, "!whoami")
+        await bob.inbox.wait_for(b.replies_to(command), what="the pointer")
+        dm = await b.direct_chat()
+        first = await b.private_reply(command)
+        assert first.decrypted and first.body.startswith("You are bob")
+
+        # bob signs in on a new device: the bot's earlier message was not encrypted for it.
+        second = await _device(synapse, bob_user.user_id, password, tmp_path / "bob-2")
+        forwarded: list[ForwardedRoomKeyEvent] = []
+        got_key = asyncio.Event()
+
+        async def on_key(event: Any) -> None:
+            if isinstance(event, ForwardedRoomKeyEvent):
+                forwarded.append(event)
+                got_key.set()
+
+        second.client.add_to_device_callback(on_key, ForwardedRoomKeyEvent)
+        _, locked = await second.inbox.wait_for(
+            lambda r, ev: r.room_id == dm and isinstance(ev, MegolmEvent) and ev.sender == bot.user_id,
+            what="the bot's message, still locked, on the new device")
+        # nio takes forwarded keys only from the user's own verified devices; Element also
+        # takes them from the device that made the session, which answers it here.
+        olm = second.client.olm
+        assert olm is not None
+        nio_accepts = olm._should_accept_forward
+
+        def accept(sender: str, sender_key: str, event: Any) -> bool:
+            made_it = sender == bot.user_id and sender_key == locked.sender_key
+            request = olm.outgoing_key_requests.get(event.session_id)
+            return (made_it and request is not None and request.room_id == event.room_id) \
+                or nio_accepts(sender, sender_key, event)
+
+        monkeypatch.setattr(olm, "_should_accept_forward", accept)
+        # The new device asks for the key, as Element does: its own other devices (nio's
+        # request_room_key, which also makes nio accept the answer) and the sender's.
+        await second.client.request_room_key(locked)
+        asked = await second.client.to_device(locked.as_key_request(bot.user_id, second.client.device_id))
+        assert isinstance(asked, ToDeviceResponse), asked
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(got_key.wait(), DEFAULT_WAIT)
+        assert forwarded, "the bot did not answer the new device's key request"
+        assert {k.session_id for k in forwarded} == {locked.session_id}
+        opened = second.client.decrypt_event(locked)
+        assert isinstance(opened, RoomMessageNotice) and opened.body.startswith("You are bob")
+    finally:
+        if second is not None:
+            await second.aclose()
+        await bob.aclose()
+        await bot.aclose()
+
