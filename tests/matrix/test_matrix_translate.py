@@ -209,3 +209,15 @@ def test_the_core_replies_take_the_fast_path_and_render_as_markdown_it_does(tmp_
         assert fast == markup._MD.render(text)
     assert "<li><strong>T2</strong> &lt;b&gt;x&lt;/b&gt;&lt;img src=x&gt; @room" in tr.to_html(replies[0])
     core.engine.dispose()
+
+
+def test_a_private_reply_names_its_command_and_the_pointer_says_nothing_of_it() -> None:
+    content = tr.private_reply_content("Your link code is **AB12CD34**.", room_id="!r:hs",
+                                       reply_to="$cmd", mentions=["@a:hs"])
+    assert content["body"] == "Your link code is AB12CD34."
+    assert content[tr.PRIVATE_REPLY_KEY] == {"room_id": "!r:hs", "event_id": "$cmd"}
+    assert "m.relates_to" not in content  # a reply cannot point into another room
+    assert content["m.mentions"] == {"user_ids": ["@a:hs"]}
+    pointer = tr.notice_content(tr.PRIVATE_POINTER, reply_to="$cmd", mentions=["@a:hs"])
+    assert pointer["body"] == "I sent you a direct message."
+    assert pointer["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
