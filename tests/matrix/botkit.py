@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from nio import InviteMemberEvent, MatrixRoom, RoomCreateResponse, RoomMemberEvent
 
+from adapters.matrix import translate as tr
 from adapters.matrix.adapter import MatrixAdapter
 from bot.bootstrap import build_core
 from bot.clock import Clock
@@ -166,10 +167,36 @@ class Chat:
                                  and relates_to(ev) == event_id)
 
     async def say(self, text: str, timeout: float = DEFAULT_WAIT) -> Any:  # noqa: ASYNC109
-        """Send `text`; return the bot's reply event."""
+        """Send `text`; return the bot's reply event as the sender reads it.
+
+        A private reply (a link code, `!whoami`, a refusal) to a command in a community room
+        reaches the room only as `PRIVATE_POINTER`; the reply itself is then read from the
+        sender's direct chat with the bot (joined if need be).
+        """
         event_id = await self.person.send_text(self.room_id, text)
         _, reply = await self.person.inbox.wait_for(self.replies_to(event_id), timeout,
                                                     what=f"the bot's reply to {text!r}")
+        if getattr(reply, "body", None) == tr.PRIVATE_POINTER:
+            return await self.private_reply(event_id, timeout)
+        return reply
+
+    async def direct_chat(self, timeout: float = DEFAULT_WAIT) -> str:  # noqa: ASYNC109
+        """Join the bot's direct chat with this person (once it invited them); its room id."""
+        room, _ = await self.person.inbox.wait_for(
+            lambda r, ev: isinstance(ev, InviteMemberEvent) and ev.sender == self.bot_id
+            and ev.state_key == self.person.user_id, timeout, what="the bot's direct-chat invite")
+        # Joining a room one is in already changes nothing.
+        joined = await self.person.client.join(room.room_id)
+        assert getattr(joined, "room_id", None) == room.room_id, joined
+        return room.room_id
+
+    async def private_reply(self, event_id: str, timeout: float = DEFAULT_WAIT) -> Any:  # noqa: ASYNC109
+        """The bot's private reply, in the direct chat, to the command `event_id` in this room."""
+        dm = await self.direct_chat(timeout)
+        _, reply = await self.person.inbox.wait_for(
+            lambda r, ev: r.room_id == dm and getattr(ev, "sender", None) == self.bot_id
+            and content_of(ev).get(tr.PRIVATE_REPLY_KEY) == {"room_id": self.room_id, "event_id": event_id},
+            timeout, what=f"the private reply to {event_id} in the direct chat")
         return reply
 
     async def ask(self, text: str, timeout: float = DEFAULT_WAIT) -> str:  # noqa: ASYNC109

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.matrix import markup
 from adapters.matrix import translate as tr
 from bot.chat.render import TRUNCATED, esc
 from bot.ports import Choice, CommunityId, Outbound
@@ -187,8 +188,8 @@ _LINES = st.lists(st.tuples(st.booleans(), st.lists(_FRAGMENTS, max_size=6).map(
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_LINES)
 def test_the_fast_renderer_agrees_with_markdown_it_or_declines(text: str) -> None:
-    fast = tr._core_html(text)
-    assert fast is None or fast == tr._MD.render(text), text
+    fast = markup._core_html(text)
+    assert fast is None or fast == markup._MD.render(text), text
 
 
 def test_the_core_replies_take_the_fast_path_and_render_as_markdown_it_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -203,8 +204,20 @@ def test_the_core_replies_take_the_fast_path_and_render_as_markdown_it_does(tmp_
     replies = [chat.say("bob", c) for c in ("!needs", "!task T2", "!mine", "!proposals", "!proposal P1",
                                              "!help", "!ledger", "!log")]
     for text in replies:
-        fast = tr._core_html(text)
+        fast = markup._core_html(text)
         assert fast is not None, text
-        assert fast == tr._MD.render(text)
+        assert fast == markup._MD.render(text)
     assert "<li><strong>T2</strong> &lt;b&gt;x&lt;/b&gt;&lt;img src=x&gt; @room" in tr.to_html(replies[0])
     core.engine.dispose()
+
+
+def test_a_private_reply_names_its_command_and_the_pointer_says_nothing_of_it() -> None:
+    content = tr.private_reply_content("Your link code is **AB12CD34**.", room_id="!r:hs",
+                                       reply_to="$cmd", mentions=["@a:hs"])
+    assert content["body"] == "Your link code is AB12CD34."
+    assert content[tr.PRIVATE_REPLY_KEY] == {"room_id": "!r:hs", "event_id": "$cmd"}
+    assert "m.relates_to" not in content  # a reply cannot point into another room
+    assert content["m.mentions"] == {"user_ids": ["@a:hs"]}
+    pointer = tr.notice_content(tr.PRIVATE_POINTER, reply_to="$cmd", mentions=["@a:hs"])
+    assert pointer["body"] == "I sent you a direct message."
+    assert pointer["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
