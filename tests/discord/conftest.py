@@ -25,12 +25,14 @@ from tests.discord_standin.fixtures import (
     DEFAULT_WORLD,
     DiscordWorld,
     discord_world,
+    pytest_terminal_summary,
     run_discord_client,
     standin,
     standin_hygiene,
 )
 
-__all__ = ["discord_bot", "discord_world", "run_discord_client", "standin", "standin_hygiene"]
+__all__ = ["discord_bot", "discord_world", "pytest_terminal_summary", "run_discord_client", "standin",
+           "standin_hygiene"]
 
 WORLD = DEFAULT_WORLD
 CHANNEL = WORLD.channel_id

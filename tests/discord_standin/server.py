@@ -41,6 +41,7 @@ from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
+from . import spec as openapi
 from . import validation as v
 from .model import (
     APP_FLAG_GATEWAY_GUILD_MEMBERS,
@@ -377,6 +378,7 @@ class InteractionHandle:
         self.user_id = user_id
         self.guild_id = guild_id
         self.source_message_id = source_message_id
+        self.triggering: InteractionHandle | None = None  # a modal submit's opening interaction
         self.created_at = time.perf_counter()
         self.sent_at: float | None = None
         self.deliveries: list[Delivery] = []
@@ -530,6 +532,12 @@ class DiscordStandIn:
         self.sessions: list[GatewaySession] = []
         self.connections: list[_Connection] = []
         self.interactions: dict[int, InteractionHandle] = {}
+        # Discord's OpenAPI specification: every request body is checked against it.
+        self.spec = openapi.load()
+        self.spec_checked = 0
+        self.spec_refused: list[str] = []
+        self.spec_responses_checked = 0
+        self.spec_response_errors: list[str] = []
         self._by_token: dict[str, InteractionHandle] = {}
 
         self._live: set[_Connection] = set()
@@ -1374,7 +1382,7 @@ class DiscordStandIn:
             "pinned": False,
             "type": message_type,
             "flags": flags,
-            "components": payload.get("components") or [],
+            "components": v.numbered(payload.get("components") or []),
             "_allowed_mentions": allowed,
         }
         if payload.get("nonce") is not None:
@@ -1405,12 +1413,9 @@ class DiscordStandIn:
                 "user": self.users[handle.user_id].payload(),
                 "authorizing_integration_owners": handle.payload.get("authorizing_integration_owners", {}),
             }
-            if handle.type == INTERACTION_APPLICATION_COMMAND:
-                metadata["name"] = handle.payload["data"].get("name")
-                metadata["command_type"] = handle.payload["data"].get("type", 1)
             if handle.original_message_id is not None:
                 metadata["original_response_message_id"] = str(handle.original_message_id)
-            message["interaction_metadata"] = metadata
+            message["interaction_metadata"] = {**metadata, **self._metadata_extra(handle)}
         self.messages[mid] = message
         self._channel_message_ids.setdefault(channel_id, []).append(mid)
         channel.last_message_id = mid
@@ -1423,6 +1428,18 @@ class DiscordStandIn:
             )
         return message
 
+    def _metadata_extra(self, handle: InteractionHandle) -> dict[str, Any]:
+        """What Discord's metadata schemas require per interaction type."""
+        if handle.type == INTERACTION_MESSAGE_COMPONENT and handle.source_message_id is not None:
+            return {"interacted_message_id": str(handle.source_message_id)}
+        if handle.type == INTERACTION_MODAL_SUBMIT and handle.triggering is not None:
+            source = handle.triggering
+            return {"triggering_interaction_metadata": {
+                "id": str(source.id), "type": source.type, "user": self.users[source.user_id].payload(),
+                "authorizing_integration_owners": source.payload.get("authorizing_integration_owners", {}),
+                **self._metadata_extra(source)}}
+        return {}
+
     def _edit_message(
         self, message: dict[str, Any], payload: dict[str, Any], files: Sequence[UploadedFile] = ()
     ) -> dict[str, Any]:
@@ -1432,6 +1449,8 @@ class DiscordStandIn:
                 merged[key] = payload[key] if payload[key] is not None else ([] if key != "content" else "")
         if "embeds" in payload:
             merged["embeds"] = [{"type": "rich", **e} for e in merged["embeds"] or []]
+        if "components" in payload:
+            merged["components"] = v.numbered(merged["components"] or [])
         if "allowed_mentions" in payload:
             merged["_allowed_mentions"] = payload["allowed_mentions"]
         if payload.get("flags") is not None:
@@ -1533,6 +1552,7 @@ class DiscordStandIn:
         user_id: int,
         message: dict[str, Any] | None = None,
         locale: str = "en-US",
+        triggering: InteractionHandle | None = None,
     ) -> InteractionHandle:
         """Dispatch a raw INTERACTION_CREATE and return its handle.
 
@@ -1602,6 +1622,7 @@ class DiscordStandIn:
             guild_id=guild.id if guild else None,
             source_message_id=source_message_id,
         )
+        handle.triggering = triggering
         self.interactions[iid] = handle
         self._by_token[handle.token] = handle
         self._dispatch("INTERACTION_CREATE", payload, handle=handle)
@@ -1917,6 +1938,7 @@ class DiscordStandIn:
             channel_id=source.channel_id,
             user_id=user_id or source.user_id,
             message=message,
+            triggering=source,
         )
 
     # ------------------------------------------------------------------ REST plumbing
@@ -2086,6 +2108,7 @@ class DiscordStandIn:
                     raise ApiError(401, 0, "401: Unauthorized")
                 if not body_ok:
                     raise ApiError(400, 50109, "The request body contains invalid JSON.")
+                self._check_spec(call, api_path or "")
                 call.status, call.response = await handler(call, **params)
             except ApiError as exc:
                 call.status, call.response = exc.status, exc.body
@@ -2105,7 +2128,35 @@ class DiscordStandIn:
             headers={"Content-Type": "application/json"},
         )
 
+    def _check_spec(self, call: RestCall, api_path: str) -> None:
+        """Refuse a body Discord's own schema refuses, as Discord does (50035)."""
+        if self.spec is None:
+            return
+        errors = self.spec.request_errors(call.method, api_path.split("?")[0], call.json)
+        if errors is None:
+            return
+        self.spec_checked += 1
+        openapi.TOTALS["requests"] += 1
+        if errors:
+            self.spec_refused.append(f"{call.method} {call.path}: {errors[:3]}")
+            raise ApiError(400, 50035, "Invalid Form Body",
+                           {"_errors": [{"code": "SPEC", "message": e} for e in errors[:5]]})
+
+    def _check_response(self, call: RestCall) -> None:
+        if self.spec is None or call.route is None:
+            return
+        path = call.path.split("?")[0]
+        errors = self.spec.response_errors(call.method, path, call.status, call.response)
+        if errors is None:
+            return
+        self.spec_responses_checked += 1
+        openapi.TOTALS["responses"] += 1
+        if errors:
+            self.spec_response_errors.append(f"{call.method} {call.path} {call.status}: {errors[:3]}")
+
+
     def _record(self, call: RestCall) -> None:
+        self._check_response(call)
         self.calls.append(call)
         if call.status >= 400:
             self.errors.append(call)
@@ -2218,6 +2269,13 @@ class DiscordStandIn:
             "install_params": {"scopes": ["bot", "applications.commands"], "permissions": "0"},
             "integration_types_config": {"0": {}},
             "approximate_guild_count": len(self.guilds),
+            # Fields Discord's application schema requires.
+            "flags_new": str(self._application_flags()),
+            "role_connections_verification_url": None,
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "eligible_oauth2_scopes": ["bot", "applications.commands"],
         }
 
     def _command_record(self, scope: int | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -2419,14 +2477,14 @@ class DiscordStandIn:
             "interaction": {
                 "id": str(handle.id),
                 "type": handle.type,
-                "response_message_id": str(handle.original_message_id)
-                if handle.original_message_id
-                else None,
+                **({"response_message_id": str(handle.original_message_id)}
+                   if handle.original_message_id else {}),
                 "response_message_loading": rtype == CALLBACK_DEFERRED_CHANNEL_MESSAGE,
                 "response_message_ephemeral": bool(message and message["flags"] & v.FLAG_EPHEMERAL),
             }
         }
-        if message is not None:
+        if message is not None and rtype in (CALLBACK_CHANNEL_MESSAGE, CALLBACK_UPDATE_MESSAGE):
+            # Discord's schema has a resource only for a message sent or updated (4, 7).
             result["resource"] = {"type": rtype, "message": self._rest_message(message)}
         return 200, result
 

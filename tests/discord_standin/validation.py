@@ -8,6 +8,8 @@ error that names the offending field.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from typing import Any
 
@@ -382,3 +384,21 @@ def check_commands(commands: Any) -> dict[str, Any] | None:
             )
         seen.add((name, ctype))
     return errors.body()
+
+
+def numbered(components: list[Any]) -> list[dict[str, Any]]:
+    """Components as Discord stores them: each with a numeric ``id`` (depth first from 1).
+
+    Discord numbers every component the bot left without one, and its message schemas
+    require the id in what it answers.
+    """
+    out = json.loads(json.dumps(components or []))
+    used = {c["id"] for c in _walk_components(out) if isinstance(c.get("id"), int)}
+    counter = itertools.count(1)
+    for comp in _walk_components(out):
+        if not isinstance(comp.get("id"), int):
+            n = next(counter)
+            while n in used:
+                n = next(counter)
+            comp["id"] = n
+    return out
