@@ -331,11 +331,14 @@ class DiscordAdapter:
         msg = self._inbound(interaction, community, text)
         work = asyncio.ensure_future(self._run(msg))
         done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER)
-        deferred = False
+        deferred: bool | None = None  # None: not deferred; else: whether the defer is private
         if not done:
+            # The loading message keeps the visibility it is created with, so guess the
+            # answer's from the command: personal commands answer privately, others publicly.
+            private = tr.answers_privately(text, self.prefix)
             try:
-                await interaction.response.defer(ephemeral=True, thinking=True)
-                deferred = True
+                await interaction.response.defer(ephemeral=private, thinking=True)
+                deferred = private
             except discord.HTTPException as exc:
                 log.warning("discord: could not defer interaction %s: %s", interaction.id, exc)
         try:
@@ -351,7 +354,7 @@ class DiscordAdapter:
             log.info("discord: could not answer interaction %s: %s", interaction.id, exc)
 
     async def _deliver(self, interaction: discord.Interaction[Any], replies: list[Outbound],
-                       deferred: bool) -> None:
+                       deferred: bool | None) -> None:
         pages: list[tuple[str, bool, list[dict[str, Any]]]] = []
         for r in replies:
             texts = tr.paginate(tr.with_slash_usage(r.text) if r.private else r.text)
@@ -361,22 +364,23 @@ class DiscordAdapter:
         if not pages:
             pages = [("Nothing to do.", True, [])]
         none = discord.AllowedMentions.none()
-        first_public = not pages[0][1]
         for i, (text, private, rows) in enumerate(pages):
             view = _view(rows)
             kwargs: dict[str, Any] = {"allowed_mentions": none}
             if view is not None:
                 kwargs["view"] = view
-            if i == 0 and not deferred:
+            if i == 0 and deferred is None:
                 await interaction.response.send_message(text, ephemeral=private, **kwargs)
-            elif i == 0 and private:
-                await interaction.edit_original_response(content=text, **kwargs)
+            elif i == 0 and private and deferred is False:
+                # The public "thinking…" must not show a private answer: it says where the
+                # answer is, and the answer follows as a new, private message.
+                await interaction.edit_original_response(content=tr.ANSWERED_PRIVATELY,
+                                                         allowed_mentions=none)
+                await interaction.followup.send(text, ephemeral=True, **kwargs)
             else:
+                # Right after a defer, Discord turns the first follow-up into the edit of
+                # the loading message (keeping its visibility); later ones are new messages.
                 await interaction.followup.send(text, ephemeral=private, **kwargs)
-        if deferred and first_public:
-            # The deferral's "thinking…" was private; the public answer went as a follow-up.
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
 
     # ------------------------------------------------------------------ text commands
 

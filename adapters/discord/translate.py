@@ -202,6 +202,18 @@ SLASH: tuple[Slash, ...] = (
                                   max_length=20),)),
 )
 
+# Core commands whose answer is personal (shown only to the member) when they succeed.
+PRIVATE_ANSWERS = frozenset({"whoami", "link", "mine", "watch", "unwatch", "watching"})
+ANSWERED_PRIVATELY = "Answered privately — only you can see the answer below."
+
+
+def answers_privately(text: str, prefix: str = "!") -> bool:
+    """Whether the text command `text` answers privately (when it succeeds)."""
+    word = text[len(prefix):].split(maxsplit=1)[0].lower() if text.startswith(prefix) and \
+        len(text) > len(prefix) else ""
+    return word in PRIVATE_ANSWERS
+
+
 SLASH_BY_NAME: dict[str, Slash] = {s.name: s for s in SLASH}
 SLASH_OF_COMMAND: dict[str, Slash] = {s.command: s for s in SLASH}
 GROUP_DESCRIPTIONS = {

@@ -483,8 +483,10 @@ class DiscordStandIn:
         bot_user_id: The bot's user id; also the application id, as for any modern app.
         heartbeat_interval_ms: Sent in HELLO.
         interaction_deadline: Seconds after delivery within which Discord accepts the
-            initial callback (3 s on Discord); later callbacks get ``10062 Unknown
-            interaction``. None disables the check.
+            initial callback (3 s on Discord, from the interaction's creation); later
+            callbacks get ``10062 Unknown interaction``. None disables the check.
+        token_lifetime: Seconds an interaction token works for follow-ups and edits
+            (15 minutes on Discord); later calls get ``401 50027 Invalid Webhook Token``.
         bot_permissions: Permissions of the bot's managed role in every guild.
             Administrator by default, so that a careless ``@everyone`` really pings.
         privileged_intents: Privileged intents enabled in the (fake) developer portal;
@@ -499,12 +501,14 @@ class DiscordStandIn:
         bot_user_id: int | None = None,
         heartbeat_interval_ms: int = 41250,
         interaction_deadline: float | None = 3.0,
+        token_lifetime: float = 15 * 60,
         bot_permissions: int = PERM_ADMINISTRATOR,
         privileged_intents: int = PRIVILEGED_INTENTS,
     ) -> None:
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.interaction_deadline = interaction_deadline
+        self.token_lifetime = token_lifetime
         self.bot_permissions = bot_permissions
         self.privileged_intents = privileged_intents
         self._ids = SnowflakeFactory()
@@ -2202,11 +2206,21 @@ class DiscordStandIn:
             raise ApiError(403, 50001, "Missing Access")
         return gid
 
-    def _handle(self, token: str, application_id: str | None = None) -> InteractionHandle:
+    def _handle(self, token: str, application_id: str | None = None, *, call: RestCall | None = None,
+                kind: str = "") -> InteractionHandle:
         handle = self._by_token.get(token)
         if handle is None or (application_id is not None and _as_int(application_id) != self.application_id):
             raise ApiError(404, 10015, "Unknown Webhook")
+        if call is not None:
+            call.interaction, call.kind = handle, kind
+        if time.perf_counter() - handle.created_at > self.token_lifetime:
+            # Interaction tokens are valid for 15 minutes.
+            raise ApiError(401, 50027, "Invalid Webhook Token")
         return handle
+
+    def age(self, handle: InteractionHandle, seconds: float) -> None:
+        """Make `handle` `seconds` older (its 3-second window and 15-minute token age with it)."""
+        handle.created_at -= seconds
 
     # ------------------------------------------------------------------ REST handlers
 
@@ -2388,7 +2402,9 @@ class DiscordStandIn:
         if handle is None or handle.token != token:
             raise ApiError(404, 10062, "Unknown interaction")
         call.interaction, call.kind = handle, "callback"
-        started = handle.sent_at if handle.sent_at is not None else handle.created_at
+        # Discord's three seconds run from the interaction's creation, not from when the
+        # bot's socket got it: an interaction queued during an outage may already be dead.
+        started = handle.created_at
         if self.interaction_deadline is not None and call.received_at - started > self.interaction_deadline:
             # Discord forgets an interaction not acknowledged within 3 seconds.
             raise ApiError(404, 10062, "Unknown interaction")
@@ -2489,16 +2505,23 @@ class DiscordStandIn:
         return 200, result
 
     async def _h_followup(self, call: RestCall, application_id: str, token: str) -> tuple[int, Any]:
-        handle = self._handle(token, application_id)
-        call.interaction, call.kind = handle, "followup"
+        handle = self._handle(token, application_id, call=call, kind="followup")
         if handle.response_type is None:
             # Follow-ups only exist once the interaction was acknowledged.
             raise ApiError(404, 10015, "Unknown Webhook")
         body = self._message_body(call, partial=False)
-        message = self._create_message(
-            handle.channel_id, self.bot_user.id, body, files=call.files, handle=handle
-        )
-        handle.followup_message_ids.append(int(message["id"]))
+        loading = self.messages.get(handle.original_message_id or 0)
+        if (handle.response_type == CALLBACK_DEFERRED_CHANNEL_MESSAGE and loading is not None
+                and loading["flags"] & v.FLAG_LOADING):
+            # Discord: a follow-up right after a type-5 defer edits the loading message
+            # (its ephemeral flag ignored: a message's visibility cannot change).
+            message = self._edit_message(loading, {k: x for k, x in body.items() if k != "flags"},
+                                         call.files)
+        else:
+            message = self._create_message(
+                handle.channel_id, self.bot_user.id, body, files=call.files, handle=handle
+            )
+            handle.followup_message_ids.append(int(message["id"]))
         if call.query.get("wait") in ("1", "true", "True"):
             return 200, self._rest_message(message)
         return 204, None
@@ -2518,15 +2541,13 @@ class DiscordStandIn:
     async def _h_webhook_get(
         self, call: RestCall, application_id: str, token: str, message_id: str
     ) -> tuple[int, Any]:
-        handle = self._handle(token, application_id)
-        call.interaction, call.kind = handle, "get"
+        handle = self._handle(token, application_id, call=call, kind="get")
         return 200, self._rest_message(self._webhook_message(handle, message_id))
 
     async def _h_webhook_edit(
         self, call: RestCall, application_id: str, token: str, message_id: str
     ) -> tuple[int, Any]:
-        handle = self._handle(token, application_id)
-        call.interaction, call.kind = handle, "edit"
+        handle = self._handle(token, application_id, call=call, kind="edit")
         message = self._webhook_message(handle, message_id)
         body = self._message_body(call, partial=True)
         return 200, self._rest_message(self._edit_message(message, body, call.files))
@@ -2534,8 +2555,7 @@ class DiscordStandIn:
     async def _h_webhook_delete(
         self, call: RestCall, application_id: str, token: str, message_id: str
     ) -> tuple[int, Any]:
-        handle = self._handle(token, application_id)
-        call.interaction, call.kind = handle, "delete"
+        handle = self._handle(token, application_id, call=call, kind="delete")
         self._delete_message(self._webhook_message(handle, message_id))
         return 204, None
 

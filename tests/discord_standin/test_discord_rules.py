@@ -1,0 +1,97 @@
+"""Documented Discord behaviour the stand-in follows (issue 13), against unmodified discord.py.
+
+Deferred follow-ups edit the loading message; the 3-second window runs from the
+interaction's creation; interaction tokens expire after 15 minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+import pytest
+from discord import app_commands
+
+from . import DiscordStandIn
+from .fixtures import DEFAULT_WORLD, DiscordClientRunner
+
+pytestmark = [pytest.mark.discord, pytest.mark.timeout(30)]
+
+WORLD = DEFAULT_WORLD
+GUILD = discord.Object(id=WORLD.guild_id)
+EPHEMERAL, LOADING = 64, 128
+
+
+class RulesBot(discord.Client):
+    """/defer: a public defer, then (when the test says so) two follow-ups; /ping."""
+
+    def __init__(self) -> None:
+        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+        self.tree = app_commands.CommandTree(self)
+        self.go = asyncio.Event()
+        self.failures: list[discord.HTTPException] = []
+
+        @self.tree.command(name="defer", description="Defers publicly, then follows up", guild=GUILD)
+        async def defer(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await self.go.wait()
+            try:
+                await interaction.followup.send("the answer", ephemeral=True)
+                await interaction.followup.send("one more thing", ephemeral=True)
+            except discord.HTTPException as exc:
+                self.failures.append(exc)
+
+        @self.tree.command(name="ping", description="Answers pong", guild=GUILD)
+        async def ping(interaction: discord.Interaction) -> None:
+            try:
+                await interaction.response.send_message("pong")
+            except discord.HTTPException as exc:
+                self.failures.append(exc)
+
+    async def setup_hook(self) -> None:
+        await self.tree.sync(guild=GUILD)
+
+
+async def test_a_followup_after_a_defer_edits_the_loading_message(
+    standin: DiscordStandIn, run_discord_client: DiscordClientRunner
+) -> None:
+    bot = await run_discord_client(RulesBot())
+    handle = await standin.send_command("defer", channel_id=WORLD.channel_id, user_id=WORLD.alice_id)
+    assert (await handle.response()).json == {"type": 5}
+    bot.go.set()
+    first, second = await handle.followup(0), await handle.followup(1)
+    # The first follow-up became the loading message: public (its ephemeral flag ignored).
+    original = handle.original_message
+    assert original is not None and original["content"] == "the answer"
+    assert original["flags"] == 0 and first.response["id"] == original["id"]
+    # The next one is a new message, private as asked.
+    assert second.response["id"] != original["id"] and second.response["flags"] == EPHEMERAL
+    public = [m["content"] for m in standin.channel_messages(WORLD.channel_id)]
+    assert public == ["the answer"]
+
+
+async def test_the_three_seconds_run_from_the_interactions_creation(
+    standin: DiscordStandIn, run_discord_client: DiscordClientRunner
+) -> None:
+    await run_discord_client(RulesBot())
+    standin.hold_connections()
+    await standin.disconnect_all(code=4000)
+    handle = await standin.send_command("ping", channel_id=WORLD.channel_id, user_id=WORLD.bob_id)
+    standin.age(handle, 3.5)  # an outage longer than Discord's window
+    standin.release_connections()
+    refused = await handle.response(timeout=10, require_ok=False)
+    assert refused.status == 404 and refused.response["code"] == 10062
+    standin.errors.clear()
+
+
+async def test_interaction_tokens_expire_after_fifteen_minutes(
+    standin: DiscordStandIn, run_discord_client: DiscordClientRunner
+) -> None:
+    bot = await run_discord_client(RulesBot())
+    handle = await standin.send_command("defer", channel_id=WORLD.channel_id, user_id=WORLD.alice_id)
+    await handle.response()
+    standin.age(handle, 15 * 60 + 1)
+    bot.go.set()
+    late = await handle.followup(0, require_ok=False)
+    assert late.status == 401 and late.response["code"] == 50027
+    standin.errors.clear()
