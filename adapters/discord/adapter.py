@@ -130,6 +130,10 @@ class DiscordAdapter:
         self._card_edits: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._dirty: set[tuple[str, str]] = set()
         self._sending = 0
+        # Channels each outbox entry reached already, so a retry does not post there twice.
+        self._delivered: dict[int | None, set[int]] = {}
+        #: Channels the bot may not post in, with what it lacks there (logged once each).
+        self.unpostable: dict[int, str] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -148,6 +152,10 @@ class DiscordAdapter:
                 self._task.result()  # why the gateway stopped
             raise TimeoutError(f"Discord: not ready within {READY_TIMEOUT:.0f} s")
         log.info("discord: ready as %s in %d guild(s)", self.client.user, len(self.client.guilds))
+        for c in self.communities:
+            assert c.discord is not None
+            for channel_id in c.discord.channels:
+                self._may_post(channel_id)  # logs what the bot lacks where, once
 
     async def stop(self) -> None:
         """Finish the delivery in hand and pending card edits, then close the gateway."""
@@ -436,8 +444,54 @@ class DiscordAdapter:
         if message.kind == "notice":
             await self._notice(community, message)
             return
-        for channel_id in community.discord.channels:
+        await self._fan_out(community, message)
+
+    async def _fan_out(self, community: Community, message: Outbound) -> None:
+        """Post an announcement in every channel at once, so no channel waits for another.
+
+        A channel the bot may not post in is skipped (logged once); any other failure
+        (rate limit, 5xx, network) raises after the others are done, so the runtime retries
+        the entry — and the retry skips the channels that already have it.
+        """
+        assert community.discord is not None
+        done = self._delivered.setdefault(message.outbox_id, set()) if message.outbox_id else set()
+        todo = [c for c in community.discord.channels if c not in done and self._may_post(c)]
+        results = await asyncio.gather(*(self._post_once(community, c, message) for c in todo),
+                                       return_exceptions=True)
+        failed = [(c, r) for c, r in zip(todo, results, strict=True) if isinstance(r, BaseException)]
+        done.update(c for c, r in zip(todo, results, strict=True) if not isinstance(r, BaseException))
+        if failed:
+            raise DeliveryIncomplete(message.outbox_id, failed)
+        self._delivered.pop(message.outbox_id, None)
+
+    def _may_post(self, channel_id: int) -> bool:
+        """Whether the bot may post in a channel, as far as discord.py's cache knows."""
+        channel = self.client.get_channel(channel_id)
+        guild = getattr(channel, "guild", None)
+        if channel is None or guild is None or guild.me is None:
+            return channel_id not in self.unpostable
+        missing = tr.missing_permissions(channel.permissions_for(guild.me))  # type: ignore[union-attr]
+        if missing:
+            self._cannot_post(channel_id, ", ".join(missing))
+            return False
+        self.unpostable.pop(channel_id, None)
+        return True
+
+    def _cannot_post(self, channel_id: int, why: str) -> None:
+        """Log once that a channel is out of reach, and say what to grant."""
+        if self.unpostable.get(channel_id) != why:
+            log.warning("discord: cannot post in channel %s: missing %s — grant the bot these "
+                        "permissions there (see the README)", channel_id, why)
+        self.unpostable[channel_id] = why
+
+    async def _post_once(self, community: Community, channel_id: int, message: Outbound) -> None:
+        try:
             await self._post(community, channel_id, message)
+        except discord.Forbidden as exc:
+            # Permanent until an admin changes the channel: skip it, never retry for ever.
+            self._cannot_post(channel_id, tr.FORBIDDEN.get(exc.code, f"access (error {exc.code})"))
+        except discord.NotFound:
+            self._cannot_post(channel_id, "the channel (it does not exist)")
 
     async def _discord_ids(self, members: tuple[int, ...]) -> list[int]:
         ids: list[int] = []
@@ -469,6 +523,10 @@ class DiscordAdapter:
                     last and o.choices and o.ref) else None
             if view is not None:
                 kwargs["view"] = view
+            if o.outbox_id is not None:
+                # Discord returns the message a nonce already made (enforce_nonce), so a
+                # retry after a crash between the post and the outbox's record posts nothing.
+                kwargs["nonce"] = tr.nonce(o.outbox_id, channel_id, i)
             sent = await channel.send(page, **kwargs)
             if last and card is not None:
                 await self.runtime.call(self.core.remember_card, self.platform, str(channel_id),
@@ -483,13 +541,19 @@ class DiscordAdapter:
             try:
                 dm = await self.client.create_dm(discord.Object(id=user_id))
                 for i, page in enumerate(pages):
-                    await dm.send(page, allowed_mentions=discord.AllowedMentions.none(),
-                                  **({"view": view} if view is not None and i == len(pages) - 1 else {}))
+                    extra: dict[str, Any] = {"view": view} if view is not None and i == len(pages) - 1 else {}
+                    if o.outbox_id is not None:
+                        extra["nonce"] = tr.nonce(o.outbox_id, user_id, i)
+                    await dm.send(page, allowed_mentions=discord.AllowedMentions.none(), **extra)
             except discord.Forbidden:
-                # Direct messages closed: tell them in the community's first channel instead.
-                if not community.discord or not community.discord.channels:
+                # Direct messages closed: tell them in the first channel the bot may post in.
+                here = next((c for c in (community.discord.channels if community.discord else [])
+                             if self._may_post(c)), None)
+                if here is None:
+                    log.warning("discord: notice %s to %s lost: direct messages closed and no "
+                                "channel to post in", o.outbox_id, user_id)
                     continue
-                channel = self.client.get_partial_messageable(community.discord.channels[0])
+                channel = self.client.get_partial_messageable(here)
                 only = discord.AllowedMentions(everyone=False, roles=False,
                                                users=[discord.Object(id=user_id)])
                 for page in tr.paginate(f"<@{user_id}> {o.text}"):
@@ -534,6 +598,18 @@ class DiscordAdapter:
                                    allowed_mentions=discord.AllowedMentions.none())
             except discord.NotFound:
                 log.info("discord: card %s of %s was deleted", message_id, card.ref)
+            except discord.Forbidden as exc:
+                # One channel out of reach stops no other card.
+                self._cannot_post(int(space), tr.FORBIDDEN.get(exc.code, f"access (error {exc.code})"))
+
+
+class DeliveryIncomplete(Exception):
+    """Some channels did not get an outbox entry yet (rate limit, 5xx, network): retry it."""
+
+    def __init__(self, outbox_id: int | None, failed: list[tuple[int, BaseException]]) -> None:
+        super().__init__(f"outbox entry {outbox_id}: not delivered in "
+                         + ", ".join(f"{c} ({e!r:.120})" for c, e in failed))
+        self.failed = failed
 
 
 def _view(rows: list[dict[str, Any]]) -> discord.ui.View | None:

@@ -13,6 +13,7 @@ command, so a slash command and a typed command behave identically.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -533,6 +534,26 @@ def allowed_mentions(user_ids: Iterable[int] = ()) -> dict[str, Any]:
     """The ``allowed_mentions`` payload: nobody but `user_ids`; never @everyone, @here or roles."""
     return {"parse": [], "users": [str(int(u)) for u in dict.fromkeys(user_ids)][:100],
             "roles": [], "replied_user": False}
+
+
+# ---------------------------------------------------------------------- permissions and delivery
+
+# What the README tells admins to grant (84992): what posting cards needs.
+NEEDED_PERMISSIONS = (("view_channel", "View Channel"), ("send_messages", "Send Messages"),
+                      ("embed_links", "Embed Links"), ("read_message_history", "Read Message History"))
+# What Discord's 403 codes mean for a channel.
+FORBIDDEN = {50001: "View Channel", 50013: "Send Messages or Embed Links", 50007: "direct messages"}
+
+
+def missing_permissions(permissions: Any) -> list[str]:
+    """Names of the needed permissions a `discord.Permissions` lacks."""
+    return [label for attr, label in NEEDED_PERMISSIONS if not getattr(permissions, attr, False)]
+
+
+def nonce(outbox_id: int, channel_id: int, page: int = 0) -> str:
+    """A message nonce (at most 25 characters) for one page of an outbox entry in one channel."""
+    digest = hashlib.blake2b(f"{outbox_id}:{channel_id}:{page}".encode(), digest_size=12).hexdigest()
+    return digest[:25]
 
 
 # ---------------------------------------------------------------------- inbound

@@ -58,6 +58,9 @@ from .model import (
     INTENT_MESSAGE_CONTENT,
     PERM_ADMINISTRATOR,
     PERM_MENTION_EVERYONE,
+    PERM_READ_MESSAGE_HISTORY,
+    PERM_SEND_MESSAGES,
+    PERM_VIEW_CHANNEL,
     PRIVILEGED_INTENTS,
     Channel,
     Guild,
@@ -65,8 +68,10 @@ from .model import (
     Role,
     SnowflakeFactory,
     User,
+    channel_permissions,
     iso,
 )
+from .ratelimit import RateLimits
 
 __all__ = [
     "Delivery",
@@ -509,6 +514,10 @@ class DiscordStandIn:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.interaction_deadline = interaction_deadline
         self.token_lifetime = token_lifetime
+        # Off unless a test sets limits: `standin.rate_limits.routes[route] = (5, 5.0)`.
+        self.rate_limits = RateLimits()
+        self.closed_dms: set[int] = set()
+        self._nonces: dict[tuple[int, int, str], int] = {}
         self.bot_permissions = bot_permissions
         self.privileged_intents = privileged_intents
         self._ids = SnowflakeFactory()
@@ -766,6 +775,23 @@ class DiscordStandIn:
         payload = member.payload(self.users[user_id])
         payload["guild_id"] = str(guild_id)
         self._dispatch("GUILD_MEMBER_UPDATE", payload, intent=INTENT_GUILD_MEMBERS)
+
+    def set_overwrite(self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0,
+                      member: bool = False) -> None:
+        """Set a channel's permission overwrite for a role (or a member) and dispatch CHANNEL_UPDATE."""
+        channel = self.channels[channel_id]
+        kind = 1 if member else 0
+        channel.overwrites = [o for o in channel.overwrites if (o[0], o[1]) != (target_id, kind)]
+        channel.overwrites.append((target_id, kind, allow, deny))
+        self._dispatch("CHANNEL_UPDATE", channel.payload(), intent=INTENT_GUILDS)
+
+    def bot_role_id(self, guild_id: int) -> int:
+        """The bot's managed role in a guild."""
+        return next(r.id for r in self.guilds[guild_id].roles.values() if r.bot_id == self.bot_user.id)
+
+    def close_dms(self, user_id: int) -> None:
+        """The user accepts no direct messages from the bot: sending one gives 50007."""
+        self.closed_dms.add(user_id)
 
     def dm_channel_id(self, user_id: int) -> int:
         """The DM channel between the bot and ``user_id`` (created on first use)."""
@@ -2093,6 +2119,7 @@ class DiscordStandIn:
             received_at=received_at,
         )
         match = None
+        out_headers: dict[str, str] = {}
         if api_path is not None:
             for method, template, pattern, handler, auth in self._routes:
                 if method != request.method:
@@ -2113,7 +2140,12 @@ class DiscordStandIn:
                 if not body_ok:
                     raise ApiError(400, 50109, "The request body contains invalid JSON.")
                 self._check_spec(call, api_path or "")
-                call.status, call.response = await handler(call, **params)
+                limited = self.rate_limits.check(call.route, params)
+                if limited is not None:
+                    call.status, call.response, out_headers = limited
+                else:
+                    call.status, call.response = await handler(call, **params)
+                    out_headers = self.rate_limits.headers(call.route, params)
             except ApiError as exc:
                 call.status, call.response = exc.status, exc.body
             except Exception as exc:
@@ -2124,12 +2156,12 @@ class DiscordStandIn:
                 call.status, call.response = 400, {"message": f"stand-in internal error: {exc!r}", "code": 0}
         self._record(call)
         if call.response is None:
-            return web.Response(status=call.status)
+            return web.Response(status=call.status, headers=out_headers)
         # discord.py only parses JSON when the header is exactly "application/json".
         return web.Response(
             status=call.status,
             body=_dumps(call.response).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **out_headers},
         )
 
     def _check_spec(self, call: RestCall, api_path: str) -> None:
@@ -2176,10 +2208,18 @@ class DiscordStandIn:
 
     # ------------------------------------------------------------------ REST lookups
 
-    def _channel(self, channel_id: str) -> Channel:
+    def _channel(self, channel_id: str, need: int = PERM_VIEW_CHANNEL) -> Channel:
+        """The channel, if the bot may do what `need` says there (50001/50013 as on Discord)."""
         channel = self.channels.get(_as_int(channel_id) or 0)
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel")
+        guild = self._guild_of(channel.id)
+        if guild is not None:
+            perms = channel_permissions(guild, channel, self.bot_user.id)
+            if not perms & PERM_VIEW_CHANNEL:
+                raise ApiError(403, 50001, "Missing Access")
+            if need & ~perms:
+                raise ApiError(403, 50013, "Missing Permissions")
         return channel
 
     def _guild(self, guild_id: str) -> Guild:
@@ -2563,7 +2603,7 @@ class DiscordStandIn:
         return 200, self._channel_payload(self._channel(channel_id))
 
     async def _h_history(self, call: RestCall, channel_id: str) -> tuple[int, Any]:
-        channel = self._channel(channel_id)
+        channel = self._channel(channel_id, PERM_VIEW_CHANNEL | PERM_READ_MESSAGE_HISTORY)
         messages = self.channel_messages(channel.id)  # oldest first
         limit = max(1, min(100, _as_int(call.query.get("limit")) or 50))
         before, after = _as_int(call.query.get("before")), _as_int(call.query.get("after"))
@@ -2575,13 +2615,26 @@ class DiscordStandIn:
         return 200, [self._rest_message(m) for m in reversed(picked)]
 
     async def _h_post_message(self, call: RestCall, channel_id: str) -> tuple[int, Any]:
-        channel = self._channel(channel_id)
+        channel = self._channel(channel_id, PERM_VIEW_CHANNEL | PERM_SEND_MESSAGES)
+        if channel.type == CHANNEL_DM and channel.recipient_id in self.closed_dms:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
         body = self._message_body(call, partial=False)
+        nonce = body.get("nonce")
+        key = (channel.id, self.bot_user.id, str(nonce))
+        if nonce is not None and body.get("enforce_nonce") and key in self._nonces:
+            # Discord: with enforce_nonce, a nonce used in the last few minutes by the same
+            # author returns the message it created instead of creating another.
+            known = self.messages.get(self._nonces[key])
+            if known is not None:
+                return 200, self._rest_message(known)
         message = self._create_message(channel.id, self.bot_user.id, body, files=call.files)
+        if nonce is not None:
+            self._nonces[key] = int(message["id"])
         return 200, self._rest_message(message)
 
     async def _h_get_message(self, call: RestCall, channel_id: str, message_id: str) -> tuple[int, Any]:
-        return 200, self._rest_message(self._message_in(self._channel(channel_id), message_id))
+        channel = self._channel(channel_id, PERM_VIEW_CHANNEL | PERM_READ_MESSAGE_HISTORY)
+        return 200, self._rest_message(self._message_in(channel, message_id))
 
     async def _h_edit_message(self, call: RestCall, channel_id: str, message_id: str) -> tuple[int, Any]:
         message = self._message_in(self._channel(channel_id), message_id)
@@ -2601,7 +2654,7 @@ class DiscordStandIn:
         return 204, None
 
     async def _h_typing(self, call: RestCall, channel_id: str) -> tuple[int, Any]:
-        self._channel(channel_id)
+        self._channel(channel_id, PERM_VIEW_CHANNEL | PERM_SEND_MESSAGES)
         return 204, None
 
     async def _h_guild(self, call: RestCall, guild_id: str) -> tuple[int, Any]:
