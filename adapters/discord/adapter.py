@@ -194,6 +194,10 @@ class DiscordAdapter:
                 tops.append(group)
             group.add_command(cmd)
         for top in tops:
+            size = tr.command_text_size(top.to_dict(tree))
+            if size > tr.COMMAND_TEXT_MAX:
+                raise ValueError(f"/{top.name}: {size} characters of names, descriptions and values; "
+                                 f"Discord allows {tr.COMMAND_TEXT_MAX}")
             tree.add_command(top, guilds=guilds)
         for g in guilds:
             await tree.sync(guild=g)
@@ -278,7 +282,8 @@ class DiscordAdapter:
             modal = discord.ui.Modal(title=tr.modal_title(pressed),
                                      custom_id=tr.modal_custom_id(interaction.data["custom_id"]))  # type: ignore[index]
             modal.add_item(discord.ui.Label(text=pressed.ask, component=discord.ui.TextInput(
-                custom_id="answer", style=discord.TextStyle.paragraph, max_length=1000)))
+                custom_id="answer", style=discord.TextStyle.paragraph,
+                max_length=min(1000, tr.TEXT_INPUT_MAX))))
             # Stopped, so discord.py does not keep it in memory: on_modal answers it.
             modal.stop()
             try:
@@ -501,7 +506,7 @@ class DiscordAdapter:
         return ids
 
     async def _post(self, community: Community, channel_id: int, o: Outbound) -> None:
-        pinged = await self._discord_ids(o.mentions)
+        pinged = tr.allowed_users(await self._discord_ids(o.mentions))
         text = o.text + (f"\n{tr.mention_line(pinged)}" if pinged else "")
         card: Card | None = None
         if o.ref and o.ref[:1] in "TPF":

@@ -43,6 +43,9 @@ TEXT_INPUT_LABEL_MAX = 45
 TEXT_INPUT_MAX = 4000
 AUTOCOMPLETE_MAX = 25
 CHOICE_NAME_MAX = 100
+CHOICE_VALUE_MAX = 100
+ALLOWED_USERS_MAX = 100
+COMMAND_TEXT_MAX = 8000  # name, description and values of a command with all its options
 
 EPHEMERAL = 1 << 6
 
@@ -442,19 +445,37 @@ COLOURS = {"T": 0x2ECC71, "P": 0x3498DB, "F": 0xF1C40F}
 CLOSED_COLOUR = 0x95A5A6
 
 
+_MORE_FIELDS = ("…", "*(more than a card can hold)*")
+
+
 def card_embed(card: Card) -> dict[str, Any]:
-    """A card as an embed payload within every embed limit (body shortened, never silently)."""
-    fields = [{"name": clip(name or "—", EMBED_FIELD_NAME_MAX),
-               "value": clip(value or "—", EMBED_FIELD_VALUE_MAX), "inline": len(value or "") <= 40}
-              for name, value in card.fields[:EMBED_FIELDS_MAX]]
+    """A card as an embed payload within every embed limit (shortened, never silently).
+
+    The 6,000-character total counts the title, the footer, every field's name and value
+    and the description: fields are shortened first (with a visible marker for any left
+    out), the description gets what remains.
+    """
     footer = f"{card.ref} · closed" if card.closed else f"{card.ref} · this card updates itself"
+    title = clip(card.title, EMBED_TITLE_MAX)
+    budget = EMBED_TOTAL_MAX - len(title) - len(footer) - sum(map(len, _MORE_FIELDS))
+    fields: list[dict[str, Any]] = []
+    for n, (name, value) in enumerate(card.fields):
+        name = clip(name or "—", EMBED_FIELD_NAME_MAX)
+        room = budget - len(name)
+        if room < 20 or (n == EMBED_FIELDS_MAX - 1 and len(card.fields) > EMBED_FIELDS_MAX):
+            # The budget keeps room for this marker, so what is left out is never silent.
+            fields.append({"name": _MORE_FIELDS[0], "value": _MORE_FIELDS[1], "inline": False})
+            break
+        value = clip(value or "—", min(EMBED_FIELD_VALUE_MAX, room))
+        fields.append({"name": name, "value": value, "inline": len(value) <= 40})
+        budget -= len(name) + len(value)
     embed: dict[str, Any] = {
-        "title": clip(card.title, EMBED_TITLE_MAX),
+        "title": title,
         "color": CLOSED_COLOUR if card.closed else COLOURS.get(card.ref[:1], CLOSED_COLOUR),
         "fields": fields,
         "footer": {"text": footer},
     }
-    used = len(embed["title"]) + len(footer) + sum(len(f["name"]) + len(f["value"]) for f in fields)
+    used = len(title) + len(footer) + sum(len(f["name"]) + len(f["value"]) for f in fields)
     room = min(EMBED_DESCRIPTION_MAX, EMBED_TOTAL_MAX - used)
     if card.body and room > 20:
         embed["description"] = clip(card.body, room)
@@ -530,10 +551,24 @@ def mention_line(user_ids: Sequence[int]) -> str:
     return " ".join(f"<@{int(u)}>" for u in dict.fromkeys(user_ids))
 
 
+def allowed_users(user_ids: Iterable[int]) -> list[int]:
+    """The members a message may ping: each once, at most Discord's 100."""
+    return list(dict.fromkeys(int(u) for u in user_ids))[:ALLOWED_USERS_MAX]
+
+
 def allowed_mentions(user_ids: Iterable[int] = ()) -> dict[str, Any]:
     """The ``allowed_mentions`` payload: nobody but `user_ids`; never @everyone, @here or roles."""
-    return {"parse": [], "users": [str(int(u)) for u in dict.fromkeys(user_ids)][:100],
+    return {"parse": [], "users": [str(u) for u in allowed_users(user_ids)],
             "roles": [], "replied_user": False}
+
+
+def command_text_size(command: Mapping[str, Any]) -> int:
+    """Characters Discord counts against a command's 8,000: names, descriptions and values,
+    of the command and of all its options, subcommands and choices."""
+    size = len(str(command.get("name", ""))) + len(str(command.get("description", "")))
+    for choice in command.get("choices") or []:
+        size += len(str(choice.get("name", ""))) + len(str(choice.get("value", "")))
+    return size + sum(command_text_size(o) for o in command.get("options") or [])
 
 
 # ---------------------------------------------------------------------- permissions and delivery
@@ -596,7 +631,7 @@ def autocomplete_choices(items: Iterable[tuple[str, str]]) -> list[dict[str, str
     """Autocomplete results (`T12 · Fix the login crash`), within Discord's limits."""
     out = []
     for ref, title in items:
-        out.append({"name": clip(f"{ref} · {title}", CHOICE_NAME_MAX), "value": ref})
+        out.append({"name": clip(f"{ref} · {title}", CHOICE_NAME_MAX), "value": ref[:CHOICE_VALUE_MAX]})
         if len(out) == AUTOCOMPLETE_MAX:
             break
     return out

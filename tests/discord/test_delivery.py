@@ -143,3 +143,11 @@ async def test_a_notice_to_closed_direct_messages_goes_to_the_channel(discord_bo
     assert [c.response["code"] for c in standin.errors] == [50007]
     assert standin.channel_messages(standin.dm_channel_id(ALICE)) == []
     standin.errors.clear()
+
+
+async def test_registered_commands_fit_discords_limits(discord_bot: BotHarness) -> None:
+    from adapters.discord.translate import command_text_size
+
+    registered = discord_bot.standin.commands(WORLD.guild_id)
+    assert {c["name"] for c in registered} >= {"need", "proposal", "funding", "whoami"}
+    assert max(command_text_size(c) for c in registered) <= 8000

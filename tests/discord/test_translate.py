@@ -126,12 +126,14 @@ def test_embeds_stay_within_discord_limits() -> None:
     huge = Card(ref="F1", title="F1 · " + "t" * 400, body="b" * 9000,
                 fields=tuple((f"f{i}" * 100, "v" * 2000) for i in range(30)))
     embed = tr.card_embed(huge)
-    assert len(embed["title"]) <= 256 and len(embed["fields"]) == 25
+    assert len(embed["title"]) <= 256 and len(embed["fields"]) <= 25
     assert all(len(f["name"]) <= 256 and len(f["value"]) <= 1024 for f in embed["fields"])
+    # Discord counts the fields in the 6,000 total too (issue 13): always within it.
     total = len(embed["title"]) + len(embed["footer"]["text"]) + len(embed.get("description", "")) + \
         sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
-    assert total <= 6000 or "description" not in embed
-    assert all(f["value"].endswith("(truncated)") for f in embed["fields"])
+    assert total <= 6000
+    assert all(f["value"].endswith("(truncated)") for f in embed["fields"][:-1])
+    assert embed["fields"][-1] == {"name": "…", "value": "*(more than a card can hold)*", "inline": False}
     small = tr.card_embed(Card(ref="P1", title="P1 · x", body="b" * 5000))
     assert len(small["description"]) == 4096 and small["description"].endswith("… (truncated)")
 
@@ -198,6 +200,7 @@ def test_pagination_never_loses_text_or_breaks_an_escape(text: str) -> None:
 def test_allowed_mentions_ping_only_the_members_named() -> None:
     assert tr.allowed_mentions() == {"parse": [], "users": [], "roles": [], "replied_user": False}
     assert tr.allowed_mentions([5, 5, 7])["users"] == ["5", "7"]
+    assert len(tr.allowed_mentions(range(1, 300))["users"]) == 100  # Discord's cap
     assert tr.mention_line([5, 7, 5]) == "<@5> <@7>"
     assert tr.escape_markdown("@everyone <@&1>") == "\\@everyone \\<\\@&1\\>"
 
@@ -206,4 +209,21 @@ def test_autocomplete_choices_fit() -> None:
     items = [(f"T{i}", "x" * 200) for i in range(40)]
     out = tr.autocomplete_choices(items)
     assert len(out) == 25 and all(len(c["name"]) <= 100 for c in out)
+    assert all(len(c["value"]) <= 100 for c in tr.autocomplete_choices([("T" + "9" * 150, "x")]))
     assert [n for n, _ in tr.command_suggestions("!cl")] == ["claim", "close", "closecall"]
+
+
+def test_fields_alone_never_push_an_embed_over_six_thousand() -> None:
+    # 25 fields of 250 characters fit each field's limit but not Discord's 6,000 total.
+    card = Card(ref="T1", title="T1 · x", body="", fields=tuple((f"n{i}", "v" * 250) for i in range(25)))
+    embed = tr.card_embed(card)
+    total = len(embed["title"]) + len(embed["footer"]["text"]) + \
+        sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    assert total <= 6000 and embed["fields"][-1]["value"] == "*(more than a card can hold)*"
+
+
+def test_every_slash_command_fits_discords_eight_thousand_characters() -> None:
+    big = {"name": "x", "description": "d" * 100,
+           "options": [{"name": "o", "description": "d" * 100,
+                        "choices": [{"name": "n" * 100, "value": "v" * 100}] * 25}] * 2}
+    assert tr.command_text_size(big) == 1 + 100 + 2 * (1 + 100 + 25 * 200)

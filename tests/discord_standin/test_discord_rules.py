@@ -95,3 +95,22 @@ async def test_interaction_tokens_expire_after_fifteen_minutes(
     late = await handle.followup(0, require_ok=False)
     assert late.status == 401 and late.response["code"] == 50027
     standin.errors.clear()
+
+
+async def test_a_command_over_eight_thousand_characters_is_refused(
+    standin: DiscordStandIn, run_discord_client: DiscordClientRunner
+) -> None:
+    bot = await run_discord_client(RulesBot())
+    group = app_commands.Group(name="big", description="d" * 100)
+    for i in range(25):
+        @app_commands.command(name=f"c{i}", description="d" * 100)
+        @app_commands.describe(text="d" * 100, more="d" * 100, most="d" * 100)
+        async def sub(interaction: discord.Interaction, text: str, more: str, most: str) -> None:
+            await interaction.response.send_message(text)  # pragma: no cover
+
+        group.add_command(sub)
+    bot.tree.add_command(group, guild=GUILD)
+    with pytest.raises(discord.HTTPException) as refused:
+        await bot.tree.sync(guild=GUILD)
+    assert refused.value.status == 400 and "maximum size" in str(refused.value)
+    standin.errors.clear()

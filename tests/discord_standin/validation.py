@@ -314,6 +314,11 @@ def check_autocomplete(data: Any) -> dict[str, Any] | None:
             errors.add(
                 f"data.choices.{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
             )
+        value = choice.get("value")
+        if isinstance(value, str) and not 1 <= len(value) <= 100:
+            errors.add(
+                f"data.choices.{i}.value", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+            )
     return errors.body()
 
 
@@ -376,6 +381,9 @@ def check_commands(commands: Any) -> dict[str, Any] | None:
             if not 1 <= len(cmd.get("description") or "") <= COMMAND_DESCRIPTION_MAX:
                 errors.add(f"{i}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
             _check_command_options(errors, f"{i}.options", cmd.get("options") or [])
+            if command_text_size(cmd) > COMMAND_TEXT_MAX:
+                errors.add(f"{i}", "APPLICATION_COMMAND_TOO_LARGE",
+                           f"Command exceeds maximum size ({COMMAND_TEXT_MAX})")
         elif not 1 <= len(name) <= 32:
             errors.add(f"{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
         if (name, ctype) in seen:
@@ -402,3 +410,15 @@ def numbered(components: list[Any]) -> list[dict[str, Any]]:
                 n = next(counter)
             comp["id"] = n
     return out
+
+
+COMMAND_TEXT_MAX = 8000
+
+
+def command_text_size(command: dict[str, Any]) -> int:
+    """What Discord counts against a command's 8,000 characters: names, descriptions and
+    values of the command, its options, subcommands and choices (documented, not in the spec)."""
+    size = len(str(command.get("name") or "")) + len(str(command.get("description") or ""))
+    for choice in command.get("choices") or []:
+        size += len(str(choice.get("name") or "")) + len(str(choice.get("value") or ""))
+    return size + sum(command_text_size(o) for o in command.get("options") or [] if isinstance(o, dict))
