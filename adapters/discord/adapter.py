@@ -411,15 +411,35 @@ class DiscordAdapter:
                          roles=self.roles_of(message.author, community), direct=guild_id is None)
         replies = await self._run(msg)
         for r in replies:
-            texts = tr.paginate(r.text)
-            for i, t in enumerate(texts):
-                rows = tr.button_rows(r.choices, r.ref, self.prefix) if (
-                    r.choices and r.ref and i == len(texts) - 1) else []
-                view = _view(rows)
-                await message.channel.send(
-                    t, reference=message if i == 0 else None, mention_author=False,
-                    allowed_mentions=discord.AllowedMentions.none(),
-                    **({"view": view} if view is not None else {}))
+            if r.private and guild_id is not None:
+                # Private (a link code, an error, a personal list): never in the channel.
+                await self._reply_privately(message, r)
+                continue
+            await self._reply_in(message.channel, message, r)
+
+    async def _reply_in(self, channel: discord.abc.Messageable, message: discord.Message | None,
+                        r: Outbound) -> None:
+        texts = tr.paginate(r.text)
+        for i, t in enumerate(texts):
+            rows = tr.button_rows(r.choices, r.ref, self.prefix) if (
+                r.choices and r.ref and i == len(texts) - 1) else []
+            view = _view(rows)
+            await channel.send(
+                t, reference=message if i == 0 and message is not None else None, mention_author=False,
+                allowed_mentions=discord.AllowedMentions.none(),
+                **({"view": view} if view is not None else {}))
+
+    async def _reply_privately(self, message: discord.Message, r: Outbound) -> None:
+        """A private answer to a typed command goes by direct message; if the member's
+        direct messages are closed, the channel only hears where to ask instead."""
+        try:
+            dm = await self.client.create_dm(message.author)
+            await self._reply_in(dm, None, r)
+        except discord.Forbidden:
+            await message.channel.send(
+                tr.DMS_CLOSED.format(user=message.author.id), reference=message, mention_author=False,
+                allowed_mentions=discord.AllowedMentions(users=[message.author], everyone=False,
+                                                         roles=False, replied_user=False))
 
     # ------------------------------------------------------------------ the outbox
 

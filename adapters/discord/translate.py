@@ -209,6 +209,8 @@ SLASH: tuple[Slash, ...] = (
 # Core commands whose answer is personal (shown only to the member) when they succeed.
 PRIVATE_ANSWERS = frozenset({"whoami", "link", "mine", "watch", "unwatch", "watching"})
 ANSWERED_PRIVATELY = "Answered privately — only you can see the answer below."
+DMS_CLOSED = ("<@{user}> the answer is private and your direct messages are closed — use the "
+              "slash command instead (type `/`), which answers only you.")
 
 
 def answers_privately(text: str, prefix: str = "!") -> bool:
@@ -261,6 +263,32 @@ def _words(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+_OPTION_LIKE = re.compile(r"^([a-z]+):(.+)$", re.IGNORECASE)
+# Look-alikes the parser reads as plain words: a ratio sign for the colon of `key:value`
+# and a full-width number sign for a leading `#`.
+FREE_COLON, FREE_HASH = "\u2236", "\uff03"
+
+
+def free_text(value: Any, command: str) -> str:
+    """A slash command's free text (a title, a note) that the core reads as words only.
+
+    The core's parser reads `key:value` as an option of `command` and `#word` as a skill
+    wherever they stand on the first line, so `/need offer title:"Innocent slots:50"`
+    would set the slots. Such words keep their look but get a look-alike colon or hash,
+    which the parser leaves alone; nothing else changes.
+    """
+    spec = COMMANDS[command]
+    out = []
+    for word in _words(value).split(" "):
+        m = _OPTION_LIKE.match(word)
+        if m and m.group(1).lower() in spec.options:
+            word = f"{m.group(1)}{FREE_COLON}{m.group(2)}"
+        elif spec.skills and word.startswith("#"):
+            word = FREE_HASH + word[1:]
+        out.append(word)
+    return " ".join(out)
+
+
 def command_text(data: Mapping[str, Any], prefix: str = "!") -> str | None:
     """The text command a slash command stands for, or None if it is not one of ours.
 
@@ -288,7 +316,7 @@ def command_text(data: Mapping[str, Any], prefix: str = "!") -> str | None:
         elif opt.render == "lines":
             lines.append(str(value).strip())
         else:
-            first.append(_words(value))
+            first.append(free_text(value, slash.command))
     return "\n".join([" ".join(first), *lines])
 
 

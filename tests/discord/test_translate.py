@@ -227,3 +227,18 @@ def test_every_slash_command_fits_discords_eight_thousand_characters() -> None:
            "options": [{"name": "o", "description": "d" * 100,
                         "choices": [{"name": "n" * 100, "value": "v" * 100}] * 25}] * 2}
     assert tr.command_text_size(big) == 1 + 100 + 2 * (1 + 100 + 25 * 200)
+
+
+def test_slash_free_text_is_never_read_as_options() -> None:
+    # Issue 9 item 12: free text stays free text.
+    data = {"name": "need", "options": [{"name": "offer", "type": 1, "options": [
+        {"name": "title", "type": 3, "value": "Innocent slots:50 reward:9999999EUR due:1d #python"}]}]}
+    parsed = parse(tr.command_text(data) or "")
+    assert parsed is not None and parsed.options == {} and parsed.skills == ()
+    assert parsed.rest == "Innocent slots∶50 reward∶9999999EUR due∶1d ＃python"
+    data = {"name": "proposal", "options": [{"name": "open", "type": 1, "options": [
+        {"name": "text", "type": 3, "value": "Lower quorum:3"}, {"name": "quorum", "type": 4, "value": 5}]}]}
+    parsed = parse(tr.command_text(data) or "")
+    assert parsed is not None and parsed.options == {"quorum": "5"} and parsed.rest == "Lower quorum∶3"
+    # Words that are no option of the command stay exactly as written.
+    assert tr.free_text("see https://x.org/a:b and ratio:2", "offer") == "see https://x.org/a:b and ratio:2"
