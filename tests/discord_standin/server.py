@@ -34,6 +34,7 @@ import secrets
 import socket
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -339,6 +340,16 @@ class _Connection:
     writer: asyncio.Task[None] | None = None
     closed_by_server: bool = False
     close_code: int | None = None
+    # `compress=zlib-stream`: one zlib context for the socket's life, each frame ending in
+    # Z_SYNC_FLUSH (the 00 00 ff ff suffix clients wait for), as Discord sends them.
+    zlib: Any = None
+
+    async def send(self, text: str) -> None:
+        """Send one gateway payload, compressed when the client asked for it."""
+        if self.zlib is None:
+            await self.ws.send_str(text)
+        else:
+            await self.ws.send_bytes(self.zlib.compress(text.encode()) + self.zlib.flush(zlib.Z_SYNC_FLUSH))
 
 
 class InteractionHandle:
@@ -517,6 +528,8 @@ class DiscordStandIn:
         # Off unless a test sets limits: `standin.rate_limits.routes[route] = (5, 5.0)`.
         self.rate_limits = RateLimits()
         self.closed_dms: set[int] = set()
+        # False withholds HEARTBEAT_ACKs: a client must then treat its connection as a zombie.
+        self.ack_heartbeats = True
         self._nonces: dict[tuple[int, int, str], int] = {}
         self.bot_permissions = bot_permissions
         self.privileged_intents = privileged_intents
@@ -933,7 +946,7 @@ class DiscordStandIn:
         """Send op 7 RECONNECT on every socket (the client closes and RESUMEs)."""
         for conn in list(self._live):
             if conn.session is not None:
-                await conn.ws.send_str(_dumps({"op": OP_RECONNECT, "d": None, "s": None, "t": None}))
+                await conn.send(_dumps({"op": OP_RECONNECT, "d": None, "s": None, "t": None}))
 
     @property
     def live_sessions(self) -> list[GatewaySession]:
@@ -973,13 +986,15 @@ class DiscordStandIn:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0, timeout=2.0)
         await ws.prepare(request)
         conn = _Connection(next(self._conn_ids), ws, request.path, dict(request.query), time.perf_counter())
+        if conn.query.get("compress") == "zlib-stream":
+            conn.zlib = zlib.compressobj()
         self.connections.append(conn)
         self._live.add(conn)
         try:
             await self._gate.wait()
             if ws.closed:
                 return ws
-            await ws.send_str(
+            await conn.send(
                 _dumps(
                     {
                         "op": OP_HELLO,
@@ -1054,7 +1069,7 @@ class DiscordStandIn:
                         if handle.sent_at is None:
                             handle.sent_at = now
                         handle.deliveries.append(Delivery(session.id, frame.seq, conn.id, now))
-                    await ws.send_str(frame.text)
+                    await conn.send(frame.text)
                     if handle is not None:
                         self._notify()
                     continue
@@ -1068,7 +1083,8 @@ class DiscordStandIn:
         data = frame.get("d") if isinstance(frame, dict) else None
         self.gateway_received.append(GatewayFrame(op, data, time.perf_counter(), conn.id))
         if op == OP_HEARTBEAT:
-            await conn.ws.send_str(_dumps({"op": OP_HEARTBEAT_ACK, "d": None, "s": None, "t": None}))
+            if self.ack_heartbeats:
+                await conn.send(_dumps({"op": OP_HEARTBEAT_ACK, "d": None, "s": None, "t": None}))
         elif op == OP_IDENTIFY:
             await self._identify(conn, data or {})
         elif op == OP_RESUME:
@@ -1137,7 +1153,7 @@ class DiscordStandIn:
         ):
             self.resumes.append(ResumeRecord(sid, seq, False, 0, time.perf_counter()))
             # d=false: the session cannot be resumed, the client must IDENTIFY again.
-            await conn.ws.send_str(_dumps({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None}))
+            await conn.send(_dumps({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None}))
             return
         replayed = session.seq - seq
         # Missed events come first, then RESUMED, then anything new: Discord's order.

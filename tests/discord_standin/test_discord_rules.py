@@ -25,8 +25,8 @@ EPHEMERAL, LOADING = 64, 128
 class RulesBot(discord.Client):
     """/defer: a public defer, then (when the test says so) two follow-ups; /ping."""
 
-    def __init__(self) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    def __init__(self, **options: float) -> None:
+        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05, **options)
         self.tree = app_commands.CommandTree(self)
         self.go = asyncio.Event()
         self.failures: list[discord.HTTPException] = []
@@ -114,3 +114,29 @@ async def test_a_command_over_eight_thousand_characters_is_refused(
         await bot.tree.sync(guild=GUILD)
     assert refused.value.status == 400 and "maximum size" in str(refused.value)
     standin.errors.clear()
+
+
+async def test_discord_py_asks_for_zlib_stream_and_gets_it(
+    standin: DiscordStandIn, run_discord_client: DiscordClientRunner
+) -> None:
+    await run_discord_client(RulesBot())
+    conn = standin.connections[-1]
+    assert conn.query.get("compress") == "zlib-stream" and conn.zlib is not None
+    # Everything still flows: a command through the compressed socket is answered.
+    handle = await standin.send_command("ping", channel_id=WORLD.channel_id, user_id=WORLD.bob_id)
+    assert (await handle.response()).data["content"] == "pong"
+
+
+async def test_withheld_heartbeat_acks_make_the_client_reconnect_and_resume(
+    standin: DiscordStandIn, run_discord_client: DiscordClientRunner
+) -> None:
+    standin.heartbeat_interval_ms = 100
+    await run_discord_client(RulesBot(heartbeat_timeout=0.5))
+    session = standin.sessions[-1]
+    standin.ack_heartbeats = False  # a zombie connection, as far as the client can tell
+    await standin.wait_until(lambda: bool(standin.resumes), timeout=10, description="a RESUME")
+    standin.ack_heartbeats = True
+    assert standin.resumes[-1].ok and standin.resumes[-1].session_id == session.id
+    assert standin.connections[0].close_code == 4000  # closed by the client, resumable
+    handle = await standin.send_command("ping", channel_id=WORLD.channel_id, user_id=WORLD.bob_id)
+    assert (await handle.response(timeout=10)).data["content"] == "pong"
