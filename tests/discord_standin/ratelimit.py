@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+# Discord's API answers through Google's front end; discord.py takes a 429 without this
+# header for a Cloudflare ban and gives up instead of waiting.
+VIA = "1.1 google"
 MAJOR = ("channel_id", "guild_id", "application_id", "token")
 # Routes exempt from the global limit (Discord: interaction endpoints).
 NOT_GLOBAL = ("POST /interactions/{interaction_id}/{token}/callback",)
@@ -61,7 +64,7 @@ class RateLimits:
                 self.hits.append((route, "global", True))
                 return 429, {"message": "You are being rate limited.", "retry_after": round(after, 3),
                              "global": True, "code": 0}, {
-                    "Retry-After": f"{after:.3f}", "X-RateLimit-Global": "true",
+                    "Retry-After": f"{after:.3f}", "Via": VIA, "X-RateLimit-Global": "true",
                     "X-RateLimit-Scope": "global"}
             g.used += 1
         key = "/".join(params.get(k, "") for k in MAJOR)
@@ -76,12 +79,17 @@ class RateLimits:
             self.hits.append((route, key, False))
             return 429, {"message": "You are being rate limited.", "retry_after": round(after, 3),
                          "global": False, "code": 0}, {
-                "Retry-After": f"{after:.3f}", "X-RateLimit-Scope": "user",
+                "Retry-After": f"{after:.3f}", "Via": VIA, "X-RateLimit-Scope": "user",
                 **self._headers(route, w, now)}
         w.used += 1
         if w.used == w.limit:
             self.exhausted.append((route, key))
         return None
+
+    def reset(self) -> None:
+        """Forget every bucket's count (limits stay)."""
+        self._windows.clear()
+        self._global = None
 
     def _limit(self, route: str, params: dict[str, str]) -> tuple[int, float] | None:
         for k in MAJOR:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -140,3 +141,45 @@ async def test_withheld_heartbeat_acks_make_the_client_reconnect_and_resume(
     assert standin.connections[0].close_code == 4000  # closed by the client, resumable
     handle = await standin.send_command("ping", channel_id=WORLD.channel_id, user_id=WORLD.bob_id)
     assert (await handle.response(timeout=10)).data["content"] == "pong"
+
+
+async def test_rate_limits_answer_429_with_retry_after_per_bucket_and_globally(
+    standin: DiscordStandIn, run_discord_client: DiscordClientRunner
+) -> None:
+    route = "POST /channels/{channel_id}/messages"
+    standin.rate_limits.routes[route] = (2, 5.0)
+    auth = {"Authorization": f"Bot {standin.token}"}
+    async with aiohttp.ClientSession() as http:
+        async def post(channel: int) -> aiohttp.ClientResponse:
+            async with http.post(f"{standin.api_base}/channels/{channel}/messages", headers=auth,
+                                 json={"content": "hi"}) as r:
+                await r.read()
+                return r
+
+        first, second, third = [await post(WORLD.channel_id) for _ in range(3)]
+        elsewhere = await post(WORLD.other_channel_id)
+    assert [first.status, second.status, third.status, elsewhere.status] == [200, 200, 429, 200]
+    assert first.headers["X-RateLimit-Limit"] == "2" and first.headers["X-RateLimit-Remaining"] == "1"
+    assert second.headers["X-RateLimit-Remaining"] == "0" and "X-RateLimit-Bucket" in second.headers
+    assert float(third.headers["Retry-After"]) > 0 and third.headers["X-RateLimit-Scope"] == "user"
+    assert standin.errors[-1].response["retry_after"] > 0 and standin.errors[-1].response["global"] is False
+    assert elsewhere.headers["X-RateLimit-Remaining"] == "1"  # another channel, another bucket
+    standin.errors.clear()
+
+    # discord.py paces itself by those headers and loses nothing.
+    standin.rate_limits.routes[route] = (2, 0.3)
+    standin.rate_limits.reset()
+    bot = await run_discord_client(RulesBot())
+    needs = bot.get_channel(WORLD.other_channel_id)
+    assert isinstance(needs, discord.TextChannel)
+    await asyncio.gather(*(needs.send(f"m{i}") for i in range(5)))
+    assert len(standin.channel_messages(WORLD.other_channel_id)) == 6
+
+    # The global limit: 429 with global=true, which discord.py waits out too.
+    standin.rate_limits.routes.clear()
+    standin.rate_limits.global_limit = 3
+    await asyncio.gather(*(needs.send(f"g{i}") for i in range(6)))
+    assert len(standin.channel_messages(WORLD.other_channel_id)) == 12
+    assert any(is_global for _, _, is_global in standin.rate_limits.hits)
+    assert all(c.response["global"] is True for c in standin.errors if c.status == 429)
+    standin.errors.clear()
