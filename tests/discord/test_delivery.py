@@ -146,7 +146,7 @@ async def test_a_notice_to_closed_direct_messages_goes_to_the_channel(discord_bo
 
 
 async def test_registered_commands_fit_discords_limits(discord_bot: BotHarness) -> None:
-    from adapters.discord.translate import command_text_size
+    from adapters.discord.commands import command_text_size
 
     registered = discord_bot.standin.commands(WORLD.guild_id)
     assert {c["name"] for c in registered} >= {"need", "proposal", "funding", "whoami"}

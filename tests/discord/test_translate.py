@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.discord import commands as cmds
 from adapters.discord import translate as tr
 from bot.chat.parser import COMMANDS, parse
 from bot.chat.render import esc
@@ -29,8 +30,8 @@ def recorded(name: str) -> dict[str, Any]:
 
 def test_slash_command_payloads_become_text_commands() -> None:
     offer = recorded("command_need_offer")["data"]
-    assert tr.flatten_options(offer)[0] == "need offer"
-    text = tr.command_text(offer)
+    assert cmds.flatten_options(offer)[0] == "need offer"
+    text = cmds.command_text(offer)
     assert text == ("!offer Fix the login crash #python #web reward:50EUR slots:2\n"
                     "Crashes on empty password")
     parsed = parse(text)
@@ -38,15 +39,15 @@ def test_slash_command_payloads_become_text_commands() -> None:
     assert parsed.skills == ("python", "web") and parsed.options == {"reward": "50EUR", "slots": "2"}
     assert parsed.description == "Crashes on empty password"
 
-    assert tr.command_text(recorded("command_need_approve")["data"]) == f"!approve T1 <@{ALICE}> thanks!"
-    assert tr.command_text(recorded("command_proposal_vote")["data"], prefix="?") == \
+    assert cmds.command_text(recorded("command_need_approve")["data"]) == f"!approve T1 <@{ALICE}> thanks!"
+    assert cmds.command_text(recorded("command_proposal_vote")["data"], prefix="?") == \
         "?vote P1 disagree too strict for us"
 
 
 def test_autocomplete_payload_names_the_focused_option() -> None:
     data = recorded("autocomplete_need_claim")["data"]
-    assert tr.focused_option(data) == ("need", "1")
-    assert tr.flatten_options(data)[0] == "need claim"
+    assert cmds.focused_option(data) == ("need", "1")
+    assert cmds.flatten_options(data)[0] == "need claim"
 
 
 def test_button_and_modal_payloads_carry_the_command() -> None:
@@ -69,20 +70,20 @@ def test_modal_values_in_action_rows_too() -> None:
 
 
 def test_every_core_command_has_a_slash_command() -> None:
-    assert {s.command for s in tr.SLASH} == set(COMMANDS)
-    for s in tr.SLASH:
+    assert {s.command for s in cmds.SLASH} == set(COMMANDS)
+    for s in cmds.SLASH:
         assert len(s.path) in (1, 2) and all(p.islower() and len(p) <= 32 for p in s.path)
         assert 1 <= len(s.description) <= 100
         names = [o.name for o in s.options]
         assert len(names) == len(set(names)) <= 25
         assert all(1 <= len(o.description) <= 100 for o in s.options)
-        assert tr.slash_usage(s.command) is not None
+        assert cmds.slash_usage(s.command) is not None
 
 
 def test_usage_hints_get_their_slash_form() -> None:
     line = "✗ T99 does not exist — see !needs · usage: `!claim T12`"
-    assert tr.with_slash_usage(line) == line + " · on Discord `/need claim need:<need>`"
-    assert tr.with_slash_usage("no usage here") == "no usage here"
+    assert cmds.with_slash_usage(line) == line + " · on Discord `/need claim need:<need>`"
+    assert cmds.with_slash_usage("no usage here") == "no usage here"
 
 
 def test_roles_map_from_names_and_ids() -> None:
@@ -210,7 +211,7 @@ def test_autocomplete_choices_fit() -> None:
     out = tr.autocomplete_choices(items)
     assert len(out) == 25 and all(len(c["name"]) <= 100 for c in out)
     assert all(len(c["value"]) <= 100 for c in tr.autocomplete_choices([("T" + "9" * 150, "x")]))
-    assert [n for n, _ in tr.command_suggestions("!cl")] == ["claim", "close", "closecall"]
+    assert [n for n, _ in cmds.command_suggestions("!cl")] == ["claim", "close", "closecall"]
 
 
 def test_fields_alone_never_push_an_embed_over_six_thousand() -> None:
@@ -226,19 +227,19 @@ def test_every_slash_command_fits_discords_eight_thousand_characters() -> None:
     big = {"name": "x", "description": "d" * 100,
            "options": [{"name": "o", "description": "d" * 100,
                         "choices": [{"name": "n" * 100, "value": "v" * 100}] * 25}] * 2}
-    assert tr.command_text_size(big) == 1 + 100 + 2 * (1 + 100 + 25 * 200)
+    assert cmds.command_text_size(big) == 1 + 100 + 2 * (1 + 100 + 25 * 200)
 
 
 def test_slash_free_text_is_never_read_as_options() -> None:
     # Issue 9 item 12: free text stays free text.
     data = {"name": "need", "options": [{"name": "offer", "type": 1, "options": [
         {"name": "title", "type": 3, "value": "Innocent slots:50 reward:9999999EUR due:1d #python"}]}]}
-    parsed = parse(tr.command_text(data) or "")
+    parsed = parse(cmds.command_text(data) or "")
     assert parsed is not None and parsed.options == {} and parsed.skills == ()
     assert parsed.rest == "Innocent slots∶50 reward∶9999999EUR due∶1d ＃python"
     data = {"name": "proposal", "options": [{"name": "open", "type": 1, "options": [
         {"name": "text", "type": 3, "value": "Lower quorum:3"}, {"name": "quorum", "type": 4, "value": 5}]}]}
-    parsed = parse(tr.command_text(data) or "")
+    parsed = parse(cmds.command_text(data) or "")
     assert parsed is not None and parsed.options == {"quorum": "5"} and parsed.rest == "Lower quorum∶3"
     # Words that are no option of the command stay exactly as written.
-    assert tr.free_text("see https://x.org/a:b and ratio:2", "offer") == "see https://x.org/a:b and ratio:2"
+    assert cmds.free_text("see https://x.org/a:b and ratio:2", "offer") == "see https://x.org/a:b and ratio:2"
