@@ -241,7 +241,10 @@ class DiscordAdapter(Outbox):
             return
         msg = self._inbound(interaction, community, text)
         work = asyncio.ensure_future(self._run(msg))
-        done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER)
+        # Discord's three seconds run from the interaction's creation: one delivered late
+        # (after a gateway outage) gets less time before it is deferred.
+        age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+        done, _ = await asyncio.wait({work}, timeout=min(DEFER_AFTER, max(0.0, DEFER_AFTER - age)))
         deferred: bool | None = None  # None: not deferred; else: whether the defer is private
         if not done:
             # The loading message keeps the visibility it is created with, so guess the

@@ -84,3 +84,17 @@ async def test_a_slow_refusal_after_a_public_defer_is_private(discord_bot: BotHa
     original = slow.original_message
     assert original is not None and original["content"].startswith("Answered privately")
     assert private.response["id"] != original["id"]
+
+
+async def test_a_late_delivered_interaction_is_deferred_within_its_three_seconds(
+        discord_bot: BotHarness) -> None:
+    bot, standin = discord_bot, discord_bot.standin
+    with slow_core(bot, "!needs") as release:
+        # Made 2 s ago (queued during an outage): waiting the usual 1.5 s would be too late.
+        late = await standin.send_command("need list", {}, channel_id=CHANNEL, user_id=ALICE,
+                                          created_ago=2.0)
+        deferred = await late.response(timeout=5)
+        assert deferred.ok and deferred.json == {"type": 5}
+        release.set()
+        answer = await late.followup(timeout=10)
+    assert answer.json["content"].startswith("No open needs")

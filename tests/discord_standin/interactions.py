@@ -49,6 +49,7 @@ class InteractionsMixin:
         message: dict[str, Any] | None = None,
         locale: str = "en-US",
         triggering: InteractionHandle | None = None,
+        created_ago: float = 0.0,
     ) -> InteractionHandle:
         """Dispatch a raw INTERACTION_CREATE and return its handle.
 
@@ -72,7 +73,8 @@ class InteractionsMixin:
             raise KeyError(f"unknown user {user_id}")
         if guild is not None and user_id not in guild.members:
             raise ValueError(f"user {user_id} is not a member of guild {guild.id}")
-        iid = self._ids.next()
+        # created_ago: an interaction made that long ago (e.g. queued during an outage).
+        iid = self._ids.past(created_ago) if created_ago else self._ids.next()
         payload: dict[str, Any] = {
             "id": str(iid),
             "application_id": str(self.application_id),
@@ -119,6 +121,7 @@ class InteractionsMixin:
             source_message_id=source_message_id,
         )
         handle.triggering = triggering
+        handle.created_at -= created_ago
         self.interactions[iid] = handle
         self._by_token[handle.token] = handle
         self._dispatch("INTERACTION_CREATE", payload, handle=handle)
@@ -268,6 +271,7 @@ class InteractionsMixin:
         channel_id: int,
         user_id: int,
         locale: str = "en-US",
+        created_ago: float = 0.0,
     ) -> InteractionHandle:
         """A user runs a slash command that the bot registered.
 
@@ -278,6 +282,7 @@ class InteractionsMixin:
             channel_id: Where the command is run.
             user_id: Who runs it.
             locale: The user's locale.
+            created_ago: Seconds since the interaction was made (a late delivery).
 
         Raises:
             LookupError: The command (path) is not registered where it is run.
@@ -285,7 +290,8 @@ class InteractionsMixin:
         """
         data = self._command_data(channel_id, name, options)
         return await self.send_interaction(
-            INTERACTION_APPLICATION_COMMAND, data, channel_id=channel_id, user_id=user_id, locale=locale
+            INTERACTION_APPLICATION_COMMAND, data, channel_id=channel_id, user_id=user_id, locale=locale,
+            created_ago=created_ago,
         )
 
     async def send_autocomplete(

@@ -90,6 +90,11 @@ class SnowflakeFactory:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def past(self, seconds: float) -> int:
+        """A new snowflake whose timestamp lies `seconds` in the past (for late deliveries)."""
+        ms = int((time.time() - seconds) * 1000) - DISCORD_EPOCH_MS
+        return (ms << 22) | (self._worker << 17) | (next(self._increment) & 0xFFF)
+
 
 def snowflake_time(snowflake: int) -> dt.datetime:
     """Return the creation time encoded in ``snowflake``."""
