@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.config import Community, Settings
     from bot.runtime import Runtime
 
-log = logging.getLogger("adapters.discord.adapter")
+log = logging.getLogger(__name__)
 
 
 class Outbox:
