@@ -183,3 +183,14 @@ async def test_rate_limits_answer_429_with_retry_after_per_bucket_and_globally(
     assert any(is_global for _, _, is_global in standin.rate_limits.hits)
     assert all(c.response["global"] is True for c in standin.errors if c.status == 429)
     standin.errors.clear()
+
+
+def test_a_missing_specification_fails_under_ci(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from . import spec
+
+    monkeypatch.setattr(spec, "SPEC_FILE", tmp_path / "openapi.json")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(spec.SpecMissing, match="specification is missing"):
+        spec.load.__wrapped__()
+    monkeypatch.setenv("CI", "false")
+    assert spec.load.__wrapped__() is None  # locally: the stand-in runs unchecked
