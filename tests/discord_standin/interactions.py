@@ -39,6 +39,10 @@ class InteractionsMixin:
 
     # ------------------------------------------------------------------ injection: interactions
 
+    def age(self, handle: InteractionHandle, seconds: float) -> None:
+        """Make `handle` `seconds` older (its 3-second window and 15-minute token age with it)."""
+        handle.created_at -= seconds
+
     async def send_interaction(
         self,
         type: int,

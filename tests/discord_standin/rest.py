@@ -324,7 +324,3 @@ class RestMixin:
             # Interaction tokens are valid for 15 minutes.
             raise ApiError(401, 50027, "Invalid Webhook Token")
         return handle
-
-    def age(self, handle: InteractionHandle, seconds: float) -> None:
-        """Make `handle` `seconds` older (its 3-second window and 15-minute token age with it)."""
-        handle.created_at -= seconds
