@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-import re
 from typing import Any
 
 import discord
 from discord import app_commands
 
+from adapters.discord import commands as cmds
 from adapters.discord import translate as tr
+from adapters.discord.outbox import Outbox
+from adapters.discord.views import CardButton, make_view
 from bot.config import Community, Settings, resolve_env
-from bot.ports import Card, InboundMessage, Outbound
+from bot.ports import InboundMessage, Outbound
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,27 +39,6 @@ DEFER_AFTER = 1.5
 READY_TIMEOUT = 60.0
 NOT_HERE = ("This channel is not part of a community this bot serves — use the bot in one of "
             "the community's channels.")
-
-
-class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=tr.CUSTOM_ID_RE.pattern):
-    """A card's button; its custom id is its whole state (see `translate.custom_id`)."""
-
-    def __init__(self, custom_id: str, label: str = "…", style: int = 2, row: int | None = None) -> None:
-        super().__init__(discord.ui.Button(label=label, custom_id=custom_id,
-                                           style=discord.ButtonStyle(style), row=row))
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any],  # type: ignore[override]
-                             item: discord.ui.Button[Any], match: re.Match[str]) -> CardButton:
-        """Rebuild the button from a press, on any card, before or after a restart."""
-        return cls(item.custom_id or match.group(0), item.label or "…", item.style.value)
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:  # type: ignore[override]
-        """Hand the press to the adapter that owns the client."""
-        pressed = tr.parse_custom_id(self.item.custom_id or "")
-        adapter = getattr(interaction.client, "adapter", None)
-        if pressed is not None and isinstance(adapter, DiscordAdapter):
-            await adapter.on_button(interaction, pressed)
 
 
 class _Client(discord.Client):
@@ -84,7 +64,7 @@ class _Client(discord.Client):
         await self.adapter.on_message(message)
 
 
-class DiscordAdapter:
+class DiscordAdapter(Outbox):
     """Serves the Discord guilds and channels of every community that names them.
 
     Args:
@@ -130,6 +110,10 @@ class DiscordAdapter:
         self._card_edits: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._dirty: set[tuple[str, str]] = set()
         self._sending = 0
+        # Channels each outbox entry reached already, so a retry does not post there twice.
+        self._delivered: dict[int | None, set[int]] = {}
+        #: Channels the bot may not post in, with what it lacks there (logged once each).
+        self.unpostable: dict[int, str] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -148,6 +132,10 @@ class DiscordAdapter:
                 self._task.result()  # why the gateway stopped
             raise TimeoutError(f"Discord: not ready within {READY_TIMEOUT:.0f} s")
         log.info("discord: ready as %s in %d guild(s)", self.client.user, len(self.client.guilds))
+        for c in self.communities:
+            assert c.discord is not None
+            for channel_id in c.discord.channels:
+                self._may_post(channel_id)  # logs what the bot lacks where, once
 
     async def stop(self) -> None:
         """Finish the delivery in hand and pending card edits, then close the gateway."""
@@ -172,90 +160,12 @@ class DiscordAdapter:
     # ------------------------------------------------------------------ slash commands
 
     async def register_commands(self, tree: app_commands.CommandTree[Any]) -> None:
-        """Build every slash command of `translate.SLASH` and sync them to each guild."""
-        guilds = [discord.Object(id=g) for g in self._by_guild]
-        groups: dict[str, app_commands.Group] = {}
-        tops: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = []
-        for slash in tr.SLASH:
-            cmd = app_commands.Command(name=slash.path[-1], description=slash.description,
-                                       callback=self._slash_callback(slash))
-            if len(slash.path) == 1:
-                tops.append(cmd)
-                continue
-            group = groups.get(slash.path[0])
-            if group is None:
-                group = app_commands.Group(name=slash.path[0],
-                                           description=tr.GROUP_DESCRIPTIONS[slash.path[0]])
-                groups[slash.path[0]] = group
-                tops.append(group)
-            group.add_command(cmd)
-        for top in tops:
-            tree.add_command(top, guilds=guilds)
-        for g in guilds:
-            await tree.sync(guild=g)
-
-    def _slash_callback(self, slash: tr.Slash):  # type: ignore[no-untyped-def]
-        """A callback whose signature declares the slash command's typed options.
-
-        discord.py reads options from the callback's signature; the values themselves are
-        read back from the interaction's raw data by `translate.command_text`.
-        """
-        adapter = self
-
-        async def callback(interaction: discord.Interaction[Any], **_options: Any) -> None:
-            await adapter.on_slash(interaction)
-
-        params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                    annotation=discord.Interaction)]
-        descriptions: dict[str, str] = {}
-        choices: dict[str, list[app_commands.Choice[str]]] = {}
-        completers: dict[str, Any] = {}
-        for opt in sorted(slash.options, key=lambda o: not o.required):
-            annotation: Any
-            if opt.kind == "user":
-                annotation = discord.User
-            elif opt.kind == "int":
-                annotation = app_commands.Range[int, opt.min_value, opt.max_value]
-            elif opt.max_length:
-                annotation = app_commands.Range[str, 1, opt.max_length]
-            else:
-                annotation = str
-            params.append(inspect.Parameter(
-                opt.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                default=inspect.Parameter.empty if opt.required else None))
-            descriptions[opt.name] = opt.description
-            if opt.choices:
-                choices[opt.name] = [app_commands.Choice(name=c, value=c) for c in opt.choices]
-            if opt.refs:
-                completers[opt.name] = self._completer(opt.refs)
-        callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
-        if choices:
-            callback.__discord_app_commands_param_choices__ = choices  # type: ignore[attr-defined]
-        if completers:
-            callback.__discord_app_commands_param_autocomplete__ = completers  # type: ignore[attr-defined]
-        return callback
-
-    def _completer(self, refs: str):  # type: ignore[no-untyped-def]
-        adapter = self
-
-        async def complete(interaction: discord.Interaction[Any],
-                           current: str) -> list[app_commands.Choice[str]]:
-            if refs == "cmd":
-                items = tr.command_suggestions(current)
-            else:
-                community = adapter.community_of(interaction.channel_id, interaction.guild_id)
-                if community is None:
-                    return []
-                items = await adapter.runtime.call(adapter.core.suggest, community.id, refs, current)
-            return [app_commands.Choice(name=c["name"], value=c["value"])
-                    for c in tr.autocomplete_choices(items)]
-
-        return complete
+        """Build the slash commands (`commands.SLASH`) and sync them to each guild."""
+        await cmds.register(tree, self, list(self._by_guild))
 
     async def on_slash(self, interaction: discord.Interaction[Any]) -> None:
         """Run a slash command as the text command it stands for."""
-        text = tr.command_text(interaction.data or {}, self.prefix)  # type: ignore[arg-type]
+        text = cmds.command_text(interaction.data or {}, self.prefix)  # type: ignore[arg-type]
         if text is None:
             await self._refuse(interaction, "Unknown command — see /help")
             return
@@ -274,7 +184,8 @@ class DiscordAdapter:
             modal = discord.ui.Modal(title=tr.modal_title(pressed),
                                      custom_id=tr.modal_custom_id(interaction.data["custom_id"]))  # type: ignore[index]
             modal.add_item(discord.ui.Label(text=pressed.ask, component=discord.ui.TextInput(
-                custom_id="answer", style=discord.TextStyle.paragraph, max_length=1000)))
+                custom_id="answer", style=discord.TextStyle.paragraph,
+                max_length=min(1000, tr.TEXT_INPUT_MAX))))
             # Stopped, so discord.py does not keep it in memory: on_modal answers it.
             modal.stop()
             try:
@@ -334,12 +245,18 @@ class DiscordAdapter:
             return
         msg = self._inbound(interaction, community, text)
         work = asyncio.ensure_future(self._run(msg))
-        done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER)
-        deferred = False
+        # Discord's three seconds run from the interaction's creation: one delivered late
+        # (after a gateway outage) gets less time before it is deferred.
+        age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+        done, _ = await asyncio.wait({work}, timeout=min(DEFER_AFTER, max(0.0, DEFER_AFTER - age)))
+        deferred: bool | None = None  # None: not deferred; else: whether the defer is private
         if not done:
+            # The loading message keeps the visibility it is created with, so guess the
+            # answer's from the command: personal commands answer privately, others publicly.
+            private = cmds.answers_privately(text, self.prefix)
             try:
-                await interaction.response.defer(ephemeral=True, thinking=True)
-                deferred = True
+                await interaction.response.defer(ephemeral=private, thinking=True)
+                deferred = private
             except discord.HTTPException as exc:
                 log.warning("discord: could not defer interaction %s: %s", interaction.id, exc)
         try:
@@ -355,32 +272,33 @@ class DiscordAdapter:
             log.info("discord: could not answer interaction %s: %s", interaction.id, exc)
 
     async def _deliver(self, interaction: discord.Interaction[Any], replies: list[Outbound],
-                       deferred: bool) -> None:
+                       deferred: bool | None) -> None:
         pages: list[tuple[str, bool, list[dict[str, Any]]]] = []
         for r in replies:
-            texts = tr.paginate(tr.with_slash_usage(r.text) if r.private else r.text)
+            texts = tr.paginate(cmds.with_slash_usage(r.text) if r.private else r.text)
             rows = tr.button_rows(r.choices, r.ref or "", self.prefix) if r.choices and r.ref else []
             for i, t in enumerate(texts):
                 pages.append((t, r.private, rows if i == len(texts) - 1 else []))
         if not pages:
             pages = [("Nothing to do.", True, [])]
         none = discord.AllowedMentions.none()
-        first_public = not pages[0][1]
         for i, (text, private, rows) in enumerate(pages):
-            view = _view(rows)
+            view = make_view(rows)
             kwargs: dict[str, Any] = {"allowed_mentions": none}
             if view is not None:
                 kwargs["view"] = view
-            if i == 0 and not deferred:
+            if i == 0 and deferred is None:
                 await interaction.response.send_message(text, ephemeral=private, **kwargs)
-            elif i == 0 and private:
-                await interaction.edit_original_response(content=text, **kwargs)
+            elif i == 0 and private and deferred is False:
+                # The public "thinking…" must not show a private answer: it says where the
+                # answer is, and the answer follows as a new, private message.
+                await interaction.edit_original_response(content=cmds.ANSWERED_PRIVATELY,
+                                                         allowed_mentions=none)
+                await interaction.followup.send(text, ephemeral=True, **kwargs)
             else:
+                # Right after a defer, Discord turns the first follow-up into the edit of
+                # the loading message (keeping its visibility); later ones are new messages.
                 await interaction.followup.send(text, ephemeral=private, **kwargs)
-        if deferred and first_public:
-            # The deferral's "thinking…" was private; the public answer went as a follow-up.
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
 
     # ------------------------------------------------------------------ text commands
 
@@ -398,152 +316,32 @@ class DiscordAdapter:
                          roles=self.roles_of(message.author, community), direct=guild_id is None)
         replies = await self._run(msg)
         for r in replies:
-            texts = tr.paginate(r.text)
-            for i, t in enumerate(texts):
-                rows = tr.button_rows(r.choices, r.ref, self.prefix) if (
-                    r.choices and r.ref and i == len(texts) - 1) else []
-                view = _view(rows)
-                await message.channel.send(
-                    t, reference=message if i == 0 else None, mention_author=False,
-                    allowed_mentions=discord.AllowedMentions.none(),
-                    **({"view": view} if view is not None else {}))
+            if r.private and guild_id is not None:
+                # Private (a link code, an error, a personal list): never in the channel.
+                await self._reply_privately(message, r)
+                continue
+            await self._reply_in(message.channel, message, r)
 
-    # ------------------------------------------------------------------ the outbox
+    async def _reply_in(self, channel: discord.abc.Messageable, message: discord.Message | None,
+                        r: Outbound) -> None:
+        texts = tr.paginate(r.text)
+        for i, t in enumerate(texts):
+            rows = tr.button_rows(r.choices, r.ref, self.prefix) if (
+                r.choices and r.ref and i == len(texts) - 1) else []
+            view = make_view(rows)
+            await channel.send(
+                t, reference=message if i == 0 and message is not None else None, mention_author=False,
+                allowed_mentions=discord.AllowedMentions.none(),
+                **({"view": view} if view is not None else {}))
 
-    async def send(self, message: Outbound) -> None:
-        """Deliver an announcement, a notice, or a card update from the outbox."""
-        self._sending += 1
-        self._idle.clear()
+    async def _reply_privately(self, message: discord.Message, r: Outbound) -> None:
+        """A private answer to a typed command goes by direct message; if the member's
+        direct messages are closed, the channel only hears where to ask instead."""
         try:
-            await self._send(message)
-        finally:
-            self._sending -= 1
-            if not self._sending:
-                self._idle.set()
-
-    async def _send(self, message: Outbound) -> None:
-        community = next((c for c in self.communities if c.id == message.community), None)
-        if community is None or community.discord is None:
-            return
-        if self.client.is_closed():
-            log.warning("discord: stopped; %s %s of outbox entry %s not delivered",
-                        message.kind, message.ref or "", message.outbox_id)
-            return
-        if message.kind == "update":
-            if message.ref:
-                self._schedule_card_edit(community.id, message.ref)
-            return
-        if message.kind == "notice":
-            await self._notice(community, message)
-            return
-        for channel_id in community.discord.channels:
-            await self._post(community, channel_id, message)
-
-    async def _discord_ids(self, members: tuple[int, ...]) -> list[int]:
-        ids: list[int] = []
-        for m in members:
-            ids.extend(int(u) for u in await self.runtime.call(self.core.identities, m, self.platform)
-                       if u.isdigit())
-        return ids
-
-    async def _post(self, community: Community, channel_id: int, o: Outbound) -> None:
-        pinged = await self._discord_ids(o.mentions)
-        text = o.text + (f"\n{tr.mention_line(pinged)}" if pinged else "")
-        card: Card | None = None
-        if o.ref and o.ref[:1] in "TPF":
-            shown = await self.runtime.call(self.core.cards_for, self.platform, community.id, o.ref)
-            if not any(space == str(channel_id) for space, _mid, _kind in shown):
-                card = await self.runtime.call(self.core.card, community.id, o.ref)  # type: ignore[assignment]
-        channel = self.client.get_partial_messageable(channel_id)
-        pages = tr.paginate(text)
-        mentions = discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
-                                           users=[discord.Object(id=u) for u in pinged])
-        for i, page in enumerate(pages):
-            last = i == len(pages) - 1
-            kwargs: dict[str, Any] = {"allowed_mentions": mentions}
-            if last and card is not None:
-                kwargs["embed"] = discord.Embed.from_dict(tr.card_embed(card))
-                view = _view(tr.card_components(card, self.prefix))
-            else:
-                view = _view(tr.button_rows(o.choices, o.ref, self.prefix)) if (
-                    last and o.choices and o.ref) else None
-            if view is not None:
-                kwargs["view"] = view
-            sent = await channel.send(page, **kwargs)
-            if last and card is not None:
-                await self.runtime.call(self.core.remember_card, self.platform, str(channel_id),
-                                        str(sent.id), community.id, card.ref)
-
-    async def _notice(self, community: Community, o: Outbound) -> None:
-        if o.member is None:
-            return
-        for user_id in await self._discord_ids((o.member,)):
-            view = _view(tr.button_rows(o.choices, o.ref, self.prefix)) if o.choices and o.ref else None
-            pages = tr.paginate(o.text)
-            try:
-                dm = await self.client.create_dm(discord.Object(id=user_id))
-                for i, page in enumerate(pages):
-                    await dm.send(page, allowed_mentions=discord.AllowedMentions.none(),
-                                  **({"view": view} if view is not None and i == len(pages) - 1 else {}))
-            except discord.Forbidden:
-                # Direct messages closed: tell them in the community's first channel instead.
-                if not community.discord or not community.discord.channels:
-                    continue
-                channel = self.client.get_partial_messageable(community.discord.channels[0])
-                only = discord.AllowedMentions(everyone=False, roles=False,
-                                               users=[discord.Object(id=user_id)])
-                for page in tr.paginate(f"<@{user_id}> {o.text}"):
-                    await channel.send(page, allowed_mentions=only)
-
-    def _schedule_card_edit(self, community: str, ref: str) -> None:
-        """Edit every card of `ref`; a burst of updates is coalesced into one edit each."""
-        key = (community, ref)
-        self._dirty.add(key)
-        task = self._card_edits.get(key)
-        if task is None or task.done():
-            self._card_edits[key] = asyncio.create_task(self._edit_cards(key), name=f"card-{ref}")
-
-    async def _edit_cards(self, key: tuple[str, str]) -> None:
-        community, ref = key
-        try:
-            while key in self._dirty:
-                self._dirty.discard(key)
-                shown = await self.runtime.call(self.core.cards_for, self.platform, community, ref)
-                if not shown:
-                    return
-                card = await self.runtime.call(self.core.card, community, ref)
-                if card is None:
-                    return
-                await self.edit_cards(card, shown)  # type: ignore[arg-type]
-        except Exception:
-            if self.client.is_closed():
-                log.info("discord: stopped before the cards of %s were edited", ref)
-            else:
-                log.exception("discord: could not edit the cards of %s", ref)
-        finally:
-            self._card_edits.pop(key, None)
-
-    async def edit_cards(self, card: Card, shown: list[tuple[str, str, str]]) -> None:
-        """Show `card` on each of the messages that show it."""
-        embed = discord.Embed.from_dict(tr.card_embed(card))
-        rows = tr.card_components(card, self.prefix)
-        for space, message_id, _kind in shown:
-            message = self.client.get_partial_messageable(int(space)).get_partial_message(int(message_id))
-            try:
-                await message.edit(embed=embed, view=_view(rows),
-                                   allowed_mentions=discord.AllowedMentions.none())
-            except discord.NotFound:
-                log.info("discord: card %s of %s was deleted", message_id, card.ref)
-
-
-def _view(rows: list[dict[str, Any]]) -> discord.ui.View | None:
-    """A view of card buttons, stopped so discord.py keeps nothing of it in memory."""
-    if not rows:
-        return None
-    view = discord.ui.View(timeout=None)
-    for r, row in enumerate(rows):
-        for b in row["components"]:
-            view.add_item(CardButton(b["custom_id"], b["label"], b["style"], row=r))
-    view.stop()
-    return view
-
+            dm = await self.client.create_dm(message.author)
+            await self._reply_in(dm, None, r)
+        except discord.Forbidden:
+            await message.channel.send(
+                tr.DMS_CLOSED.format(user=message.author.id), reference=message, mention_author=False,
+                allowed_mentions=discord.AllowedMentions(users=[message.author], everyone=False,
+                                                         roles=False, replied_user=False))

@@ -4,21 +4,18 @@ Nothing here does I/O. Interaction data (the raw ``data`` member of an
 INTERACTION_CREATE, as discord.py keeps it in ``Interaction.data``) becomes the text
 command the core parses; cards become embeds and buttons; long Markdown becomes pages
 under Discord's limits with a visible continuation marker; ``allowed_mentions`` is built
-so that only the members a message is about can be pinged.
-
-The slash commands are declared once, in :data:`SLASH`: the adapter registers them from
-it and :func:`command_text` turns what Discord sends back into the equivalent text
-command, so a slash command and a typed command behave identically.
+so that only the members a message is about can be pinged. The slash commands live in
+:mod:`adapters.discord.commands`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from bot.chat.parser import COMMANDS
 from bot.chat.render import clip, esc
 from bot.ports import Card, Choice, CommunityId, InboundMessage, Platform
 
@@ -42,262 +39,10 @@ TEXT_INPUT_LABEL_MAX = 45
 TEXT_INPUT_MAX = 4000
 AUTOCOMPLETE_MAX = 25
 CHOICE_NAME_MAX = 100
+CHOICE_VALUE_MAX = 100
+ALLOWED_USERS_MAX = 100
 
 EPHEMERAL = 1 << 6
-
-# ---------------------------------------------------------------------- slash commands
-
-OptKind = Literal["str", "int", "user"]
-Render = Literal["word", "key", "skills", "lines", "ref", "mention"]
-
-
-@dataclass(frozen=True)
-class Opt:
-    """One option of a slash command and how it is written in the text command.
-
-    Attributes:
-        name: the option's name on Discord (lowercase).
-        description: shown by Discord's client (at most 100 characters).
-        kind: `str`, `int` or `user`.
-        required: Discord refuses to send the command without it.
-        render: `word` (the value's words as they are), `key` (`name:value`, spaces
-            removed), `skills` (each word as `#word`), `lines` (on the next line: a
-            description), `ref` (the first word only: an id like `T12`) or `mention`
-            (`<@id>` of a user).
-        refs: for ids: the letters autocomplete offers (`T`, `P`, `F`, `B`, `TPFB`), or
-            `cmd` for command names.
-        choices: fixed values to pick from.
-        min_value: for numbers.
-        max_value: for numbers.
-        max_length: for text.
-        key: the text option's key when it differs from `name`.
-    """
-
-    name: str
-    description: str
-    kind: OptKind = "str"
-    required: bool = False
-    render: Render = "word"
-    refs: str = ""
-    choices: tuple[str, ...] = ()
-    min_value: int | None = None
-    max_value: int | None = None
-    max_length: int | None = None
-    key: str | None = None
-
-
-@dataclass(frozen=True)
-class Slash:
-    """A slash command: its path on Discord, the core command it runs, its options.
-
-    Attributes:
-        path: `("need", "claim")` for `/need claim`, `("whoami",)` for `/whoami`.
-        command: the core command (`claim`).
-        options: in the order the text command writes them.
-    """
-
-    path: tuple[str, ...]
-    command: str
-    options: tuple[Opt, ...] = ()
-
-    @property
-    def description(self) -> str:
-        """The core's summary of the command, within Discord's 100 characters."""
-        return clip(COMMANDS[self.command].summary, 100)
-
-    @property
-    def name(self) -> str:
-        """`need claim`."""
-        return " ".join(self.path)
-
-
-def _need(required: bool = True) -> Opt:
-    return Opt("need", "the need, like T12", required=required, render="ref", refs="T")
-
-
-_MEMBER = Opt("member", "whose submitted work (when several are submitted)", kind="user",
-              render="mention")
-_PAGE = Opt("page", "page number", kind="int", render="key", min_value=1, max_value=100000)
-_SKILLS = Opt("skills", "skills, like python web", render="skills", max_length=400)
-
-SLASH: tuple[Slash, ...] = (
-    Slash(("need", "offer"), "offer", (
-        Opt("title", "what is needed (one line)", required=True, max_length=200),
-        _SKILLS,
-        Opt("reward", "reward, like 40EUR", render="key", max_length=30),
-        Opt("due", "due date, like 2026-12-24 or 10d", render="key", max_length=30),
-        Opt("slots", "how many people may work on it at once", kind="int", render="key",
-            min_value=1, max_value=50),
-        Opt("description", "more detail", render="lines", max_length=2000))),
-    Slash(("need", "list"), "needs", (_SKILLS, _PAGE)),
-    Slash(("need", "show"), "task", (_need(),)),
-    Slash(("need", "claim"), "claim", (_need(),)),
-    Slash(("need", "renew"), "renew", (_need(),)),
-    Slash(("need", "release"), "release", (_need(),)),
-    Slash(("need", "submit"), "submit", (
-        _need(), Opt("work", "a link to the work or a short note", required=True, max_length=1000))),
-    Slash(("need", "approve"), "approve", (
-        _need(), _MEMBER, Opt("amount", "reward to credit, like 20EUR", render="key", max_length=30),
-        Opt("note", "a note for the contributor", max_length=1000))),
-    Slash(("need", "changes"), "changes", (
-        _need(), _MEMBER, Opt("note", "what should change", required=True, max_length=1000))),
-    Slash(("need", "refuse"), "refuse", (
-        _need(), _MEMBER, Opt("reason", "why the work is refused", required=True, max_length=1000))),
-    Slash(("need", "cancel"), "cancel", (
-        _need(), Opt("reason", "why the need is cancelled", required=True, max_length=1000))),
-    Slash(("mine",), "mine"),
-    Slash(("watch",), "watch", (Opt("skills", "skills, like python web", required=True,
-                                    render="skills", max_length=400),)),
-    Slash(("unwatch",), "unwatch", (Opt("skills", "skills, like python web", required=True,
-                                        render="skills", max_length=400),)),
-    Slash(("watching",), "watching"),
-    Slash(("proposal", "open"), "propose", (
-        Opt("text", "the proposal (one line)", required=True, max_length=200),
-        Opt("closes", "when it closes, like 48h or 2026-12-01T18:00", render="key", max_length=30),
-        Opt("quorum", "fewest votes for a valid outcome", kind="int", render="key",
-            min_value=1, max_value=100000),
-        Opt("description", "more detail", render="lines", max_length=2000))),
-    Slash(("proposal", "vote"), "vote", (
-        Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),
-        Opt("position", "your position", required=True,
-            choices=("agree", "abstain", "disagree", "block")),
-        Opt("reason", "required to disagree or block", max_length=1000))),
-    Slash(("proposal", "list"), "proposals", (_PAGE,)),
-    Slash(("proposal", "show"), "proposal", (
-        Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),)),
-    Slash(("proposal", "close"), "close", (
-        Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),)),
-    Slash(("funding", "open"), "fund", (
-        Opt("title", "what the call funds (one line)", required=True, max_length=200),
-        Opt("budget", "budget, like 5000EUR", required=True, render="key", max_length=30),
-        Opt("closes", "when it closes, like 2027-01-31 or 14d", required=True, render="key",
-            max_length=30),
-        Opt("points", "each member's allowance", kind="int", render="key", min_value=1,
-            max_value=1_000_000),
-        Opt("description", "more detail", render="lines", max_length=2000))),
-    Slash(("funding", "pitch"), "pitch", (
-        Opt("call", "the funding call, like F1", required=True, render="ref", refs="F"),
-        Opt("title", "what you would do (one line)", required=True, max_length=200),
-        Opt("ask", "how much you ask, like 1200EUR", required=True, render="key", max_length=30),
-        Opt("description", "more detail", render="lines", max_length=2000))),
-    Slash(("funding", "back"), "back", (
-        Opt("pitch", "the pitch, like B4", required=True, render="ref", refs="B"),
-        Opt("points", "points of your allowance (0 withdraws)", kind="int", required=True,
-            min_value=0, max_value=1_000_000))),
-    Slash(("funding", "list"), "calls"),
-    Slash(("funding", "show"), "call", (
-        Opt("call", "the funding call, like F1", required=True, render="ref", refs="F"),)),
-    Slash(("funding", "close"), "closecall", (
-        Opt("call", "the funding call, like F1", required=True, render="ref", refs="F"),)),
-    Slash(("ledger",), "ledger", (
-        Opt("member", "only this member", kind="user", render="mention"),
-        Opt("skill", "only this skill", render="skills", max_length=50))),
-    Slash(("log",), "log", (
-        Opt("object", "only this need, proposal, call or pitch", render="ref", refs="TPFB"),
-        _PAGE)),
-    Slash(("whoami",), "whoami"),
-    Slash(("link",), "link", (Opt("code", "the code !link gave you on the other platform",
-                                  render="ref", max_length=20),)),
-    Slash(("help",), "help", (Opt("command", "one command", render="ref", refs="cmd",
-                                  max_length=20),)),
-)
-
-SLASH_BY_NAME: dict[str, Slash] = {s.name: s for s in SLASH}
-SLASH_OF_COMMAND: dict[str, Slash] = {s.command: s for s in SLASH}
-GROUP_DESCRIPTIONS = {
-    "need": "Needs and claims: offer, list, claim, submit, review",
-    "proposal": "Consent proposals: open, vote, list, close",
-    "funding": "Funding calls: open, pitch, back, close",
-}
-
-
-def flatten_options(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The command path and the leaf options of an application command's ``data``.
-
-    ``{"name": "need", "options": [{"name": "claim", "type": 1, "options": [...]}]}``
-    gives ``("need claim", {"need": "T12"})``; the focused option of an autocomplete
-    is included with its raw text.
-    """
-    path = [str(data.get("name", ""))]
-    options = list(data.get("options") or [])
-    while len(options) == 1 and options[0].get("type") in (1, 2):
-        path.append(str(options[0]["name"]))
-        options = list(options[0].get("options") or [])
-    return " ".join(path), {str(o["name"]): o.get("value") for o in options}
-
-
-def focused_option(data: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(name, text typed so far) of the option being autocompleted, or None."""
-    options = list(data.get("options") or [])
-    while options:
-        nxt: list[dict[str, Any]] = []
-        for o in options:
-            if o.get("focused"):
-                return str(o["name"]), str(o.get("value") or "")
-            if o.get("type") in (1, 2):
-                nxt.extend(o.get("options") or [])
-        options = nxt
-    return None
-
-
-def _words(value: Any) -> str:
-    # A value is one line on Discord; collapse any whitespace run anyway.
-    return " ".join(str(value).split())
-
-
-def command_text(data: Mapping[str, Any], prefix: str = "!") -> str | None:
-    """The text command a slash command stands for, or None if it is not one of ours.
-
-    ``/need approve need:T3 member:@bob note:great`` becomes ``!approve T3 <@bob-id> great``;
-    the core parses it exactly as if it had been typed.
-    """
-    name, values = flatten_options(data)
-    slash = SLASH_BY_NAME.get(name)
-    if slash is None:
-        return None
-    first: list[str] = [f"{prefix}{slash.command}"]
-    lines: list[str] = []
-    for opt in slash.options:
-        value = values.get(opt.name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        if opt.render == "ref":
-            first.append(str(value).split()[0])
-        elif opt.render == "key":
-            first.append(f"{opt.key or opt.name}:{''.join(str(value).split())}")
-        elif opt.render == "skills":
-            first.extend("#" + s.lstrip("#") for s in re.split(r"[\s,]+", str(value)) if s.lstrip("#"))
-        elif opt.render == "mention":
-            first.append(f"<@{int(value)}>")
-        elif opt.render == "lines":
-            lines.append(str(value).strip())
-        else:
-            first.append(_words(value))
-    return "\n".join([" ".join(first), *lines])
-
-
-def slash_usage(command: str) -> str | None:
-    """`/need claim need:<need>` for the core command `claim`, or None."""
-    slash = SLASH_OF_COMMAND.get(command)
-    if slash is None:
-        return None
-    parts = [f"/{slash.name}"]
-    parts.extend(f"{o.name}:<{o.name}>" if o.required else f"[{o.name}]" for o in slash.options)
-    return " ".join(parts)
-
-
-_USAGE_RE = re.compile(r"usage: `(?P<prefix>\S{1,3}?)(?P<cmd>[a-z]+)(?P<rest>[^`]*)`")
-
-
-def with_slash_usage(text: str) -> str:
-    """Add the slash form beside the text usage the core's errors end with."""
-
-    def sub(m: re.Match[str]) -> str:
-        slash = slash_usage(m.group("cmd"))
-        return m.group(0) + (f" · on Discord `{slash}`" if slash else "")
-
-    return _USAGE_RE.sub(sub, text, count=1)
-
 
 # ---------------------------------------------------------------------- buttons and modals
 
@@ -429,19 +174,37 @@ COLOURS = {"T": 0x2ECC71, "P": 0x3498DB, "F": 0xF1C40F}
 CLOSED_COLOUR = 0x95A5A6
 
 
+_MORE_FIELDS = ("…", "*(more than a card can hold)*")
+
+
 def card_embed(card: Card) -> dict[str, Any]:
-    """A card as an embed payload within every embed limit (body shortened, never silently)."""
-    fields = [{"name": clip(name or "—", EMBED_FIELD_NAME_MAX),
-               "value": clip(value or "—", EMBED_FIELD_VALUE_MAX), "inline": len(value or "") <= 40}
-              for name, value in card.fields[:EMBED_FIELDS_MAX]]
+    """A card as an embed payload within every embed limit (shortened, never silently).
+
+    The 6,000-character total counts the title, the footer, every field's name and value
+    and the description: fields are shortened first (with a visible marker for any left
+    out), the description gets what remains.
+    """
     footer = f"{card.ref} · closed" if card.closed else f"{card.ref} · this card updates itself"
+    title = clip(card.title, EMBED_TITLE_MAX)
+    budget = EMBED_TOTAL_MAX - len(title) - len(footer) - sum(map(len, _MORE_FIELDS))
+    fields: list[dict[str, Any]] = []
+    for n, (name, value) in enumerate(card.fields):
+        name = clip(name or "—", EMBED_FIELD_NAME_MAX)
+        room = budget - len(name)
+        if room < 20 or (n == EMBED_FIELDS_MAX - 1 and len(card.fields) > EMBED_FIELDS_MAX):
+            # The budget keeps room for this marker, so what is left out is never silent.
+            fields.append({"name": _MORE_FIELDS[0], "value": _MORE_FIELDS[1], "inline": False})
+            break
+        value = clip(value or "—", min(EMBED_FIELD_VALUE_MAX, room))
+        fields.append({"name": name, "value": value, "inline": len(value) <= 40})
+        budget -= len(name) + len(value)
     embed: dict[str, Any] = {
-        "title": clip(card.title, EMBED_TITLE_MAX),
+        "title": title,
         "color": CLOSED_COLOUR if card.closed else COLOURS.get(card.ref[:1], CLOSED_COLOUR),
         "fields": fields,
         "footer": {"text": footer},
     }
-    used = len(embed["title"]) + len(footer) + sum(len(f["name"]) + len(f["value"]) for f in fields)
+    used = len(title) + len(footer) + sum(len(f["name"]) + len(f["value"]) for f in fields)
     room = min(EMBED_DESCRIPTION_MAX, EMBED_TOTAL_MAX - used)
     if card.body and room > 20:
         embed["description"] = clip(card.body, room)
@@ -456,6 +219,9 @@ def card_components(card: Card, prefix: str) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------- text
+
+DMS_CLOSED = ("<@{user}> the answer is private and your direct messages are closed — use the "
+              "slash command instead (type `/`), which answers only you.")
 
 _CONT_NEXT = "\n*(continued below · {i}/{n})*"
 _CONT_PREV = "*(continued · {i}/{n})*\n"
@@ -517,10 +283,36 @@ def mention_line(user_ids: Sequence[int]) -> str:
     return " ".join(f"<@{int(u)}>" for u in dict.fromkeys(user_ids))
 
 
+def allowed_users(user_ids: Iterable[int]) -> list[int]:
+    """The members a message may ping: each once, at most Discord's 100."""
+    return list(dict.fromkeys(int(u) for u in user_ids))[:ALLOWED_USERS_MAX]
+
+
 def allowed_mentions(user_ids: Iterable[int] = ()) -> dict[str, Any]:
     """The ``allowed_mentions`` payload: nobody but `user_ids`; never @everyone, @here or roles."""
-    return {"parse": [], "users": [str(int(u)) for u in dict.fromkeys(user_ids)][:100],
+    return {"parse": [], "users": [str(u) for u in allowed_users(user_ids)],
             "roles": [], "replied_user": False}
+
+
+
+# ---------------------------------------------------------------------- permissions and delivery
+
+# What the README tells admins to grant (84992): what posting cards needs.
+NEEDED_PERMISSIONS = (("view_channel", "View Channel"), ("send_messages", "Send Messages"),
+                      ("embed_links", "Embed Links"), ("read_message_history", "Read Message History"))
+# What Discord's 403 codes mean for a channel.
+FORBIDDEN = {50001: "View Channel", 50013: "Send Messages or Embed Links", 50007: "direct messages"}
+
+
+def missing_permissions(permissions: Any) -> list[str]:
+    """Names of the needed permissions a `discord.Permissions` lacks."""
+    return [label for attr, label in NEEDED_PERMISSIONS if not getattr(permissions, attr, False)]
+
+
+def nonce(outbox_id: int, channel_id: int, page: int = 0) -> str:
+    """A message nonce (at most 25 characters) for one page of an outbox entry in one channel."""
+    digest = hashlib.blake2b(f"{outbox_id}:{channel_id}:{page}".encode(), digest_size=12).hexdigest()
+    return digest[:25]
 
 
 # ---------------------------------------------------------------------- inbound
@@ -563,13 +355,7 @@ def autocomplete_choices(items: Iterable[tuple[str, str]]) -> list[dict[str, str
     """Autocomplete results (`T12 · Fix the login crash`), within Discord's limits."""
     out = []
     for ref, title in items:
-        out.append({"name": clip(f"{ref} · {title}", CHOICE_NAME_MAX), "value": ref})
+        out.append({"name": clip(f"{ref} · {title}", CHOICE_NAME_MAX), "value": ref[:CHOICE_VALUE_MAX]})
         if len(out) == AUTOCOMPLETE_MAX:
             break
     return out
-
-
-def command_suggestions(typed: str) -> list[tuple[str, str]]:
-    """Command names for `/help`'s autocomplete."""
-    t = typed.strip().lstrip("!/").lower()
-    return [(n, s.summary) for n, s in COMMANDS.items() if n.startswith(t)][:AUTOCOMPLETE_MAX]

@@ -20,17 +20,19 @@ from bot.runtime import Runtime
 from bot.service.core import Core
 from bot.store.db import make_engine, upgrade
 from tests.conftest import START
-from tests.discord_standin import DiscordStandIn, InteractionHandle, RestCall
+from tests.discord_standin import DiscordStandIn, InteractionHandle, RestCall, point_discord_py_at
 from tests.discord_standin.fixtures import (
     DEFAULT_WORLD,
     DiscordWorld,
     discord_world,
+    pytest_terminal_summary,
     run_discord_client,
-    standin,
+    seed_default_world,
     standin_hygiene,
 )
 
-__all__ = ["discord_bot", "discord_world", "run_discord_client", "standin", "standin_hygiene"]
+__all__ = ["discord_bot", "discord_world", "pytest_terminal_summary", "run_discord_client", "standin",
+           "standin_hygiene"]
 
 WORLD = DEFAULT_WORLD
 CHANNEL = WORLD.channel_id
@@ -164,6 +166,25 @@ class BotHarness:
 def fields(embed: dict[str, Any]) -> dict[str, str]:
     """An embed's fields by name."""
     return {f["name"]: f["value"] for f in embed.get("fields", [])}
+
+
+# The permissions the README tells admins to grant the bot (View Channels, Send Messages,
+# Embed Links, Read Message History): the adapter is tested holding exactly these.
+README_PERMISSIONS = 84992
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[DiscordStandIn]:
+    """The stand-in of `tests.discord_standin.fixtures`, the bot holding only README_PERMISSIONS."""
+    server = DiscordStandIn(bot_permissions=README_PERMISSIONS)
+    seed_default_world(server)
+    await server.start()
+    pointer = point_discord_py_at(server)
+    try:
+        yield server
+    finally:
+        pointer.restore()
+        await server.stop()
 
 
 @pytest.fixture

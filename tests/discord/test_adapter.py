@@ -238,8 +238,12 @@ async def test_a_slow_core_is_deferred_and_does_not_block_the_gateway(
     answer = await slow.followup(timeout=10)
     assert answer.json["content"].startswith("No open needs")
     assert not answer.json.get("flags", 0) & EPHEMERAL  # a public answer to everyone
-    await bot.standin.wait_until(lambda: any(c.kind == "delete" for c in slow.calls),
-                                 description="the private 'thinking' removed")
+    # On Discord that follow-up edits the loading message: it is the answer, shown to
+    # everyone, and nothing deletes it (issue 13: the old adapter deleted its own answer).
+    shown = slow.original_message
+    assert shown is not None and shown["content"].startswith("No open needs")
+    assert not shown["flags"] & EPHEMERAL
+    assert not any(c.kind == "delete" for c in slow.calls)
 
 
 # ---------------------------------------------------------------------- replies

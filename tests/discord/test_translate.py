@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.discord import commands as cmds
 from adapters.discord import translate as tr
 from bot.chat.parser import COMMANDS, parse
 from bot.chat.render import esc
@@ -29,8 +30,8 @@ def recorded(name: str) -> dict[str, Any]:
 
 def test_slash_command_payloads_become_text_commands() -> None:
     offer = recorded("command_need_offer")["data"]
-    assert tr.flatten_options(offer)[0] == "need offer"
-    text = tr.command_text(offer)
+    assert cmds.flatten_options(offer)[0] == "need offer"
+    text = cmds.command_text(offer)
     assert text == ("!offer Fix the login crash #python #web reward:50EUR slots:2\n"
                     "Crashes on empty password")
     parsed = parse(text)
@@ -38,15 +39,15 @@ def test_slash_command_payloads_become_text_commands() -> None:
     assert parsed.skills == ("python", "web") and parsed.options == {"reward": "50EUR", "slots": "2"}
     assert parsed.description == "Crashes on empty password"
 
-    assert tr.command_text(recorded("command_need_approve")["data"]) == f"!approve T1 <@{ALICE}> thanks!"
-    assert tr.command_text(recorded("command_proposal_vote")["data"], prefix="?") == \
+    assert cmds.command_text(recorded("command_need_approve")["data"]) == f"!approve T1 <@{ALICE}> thanks!"
+    assert cmds.command_text(recorded("command_proposal_vote")["data"], prefix="?") == \
         "?vote P1 disagree too strict for us"
 
 
 def test_autocomplete_payload_names_the_focused_option() -> None:
     data = recorded("autocomplete_need_claim")["data"]
-    assert tr.focused_option(data) == ("need", "1")
-    assert tr.flatten_options(data)[0] == "need claim"
+    assert cmds.focused_option(data) == ("need", "1")
+    assert cmds.flatten_options(data)[0] == "need claim"
 
 
 def test_button_and_modal_payloads_carry_the_command() -> None:
@@ -69,20 +70,20 @@ def test_modal_values_in_action_rows_too() -> None:
 
 
 def test_every_core_command_has_a_slash_command() -> None:
-    assert {s.command for s in tr.SLASH} == set(COMMANDS)
-    for s in tr.SLASH:
+    assert {s.command for s in cmds.SLASH} == set(COMMANDS)
+    for s in cmds.SLASH:
         assert len(s.path) in (1, 2) and all(p.islower() and len(p) <= 32 for p in s.path)
         assert 1 <= len(s.description) <= 100
         names = [o.name for o in s.options]
         assert len(names) == len(set(names)) <= 25
         assert all(1 <= len(o.description) <= 100 for o in s.options)
-        assert tr.slash_usage(s.command) is not None
+        assert cmds.slash_usage(s.command) is not None
 
 
 def test_usage_hints_get_their_slash_form() -> None:
     line = "✗ T99 does not exist — see !needs · usage: `!claim T12`"
-    assert tr.with_slash_usage(line) == line + " · on Discord `/need claim need:<need>`"
-    assert tr.with_slash_usage("no usage here") == "no usage here"
+    assert cmds.with_slash_usage(line) == line + " · on Discord `/need claim need:<need>`"
+    assert cmds.with_slash_usage("no usage here") == "no usage here"
 
 
 def test_roles_map_from_names_and_ids() -> None:
@@ -126,12 +127,14 @@ def test_embeds_stay_within_discord_limits() -> None:
     huge = Card(ref="F1", title="F1 · " + "t" * 400, body="b" * 9000,
                 fields=tuple((f"f{i}" * 100, "v" * 2000) for i in range(30)))
     embed = tr.card_embed(huge)
-    assert len(embed["title"]) <= 256 and len(embed["fields"]) == 25
+    assert len(embed["title"]) <= 256 and len(embed["fields"]) <= 25
     assert all(len(f["name"]) <= 256 and len(f["value"]) <= 1024 for f in embed["fields"])
+    # Discord counts the fields in the 6,000 total too (issue 13): always within it.
     total = len(embed["title"]) + len(embed["footer"]["text"]) + len(embed.get("description", "")) + \
         sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
-    assert total <= 6000 or "description" not in embed
-    assert all(f["value"].endswith("(truncated)") for f in embed["fields"])
+    assert total <= 6000
+    assert all(f["value"].endswith("(truncated)") for f in embed["fields"][:-1])
+    assert embed["fields"][-1] == {"name": "…", "value": "*(more than a card can hold)*", "inline": False}
     small = tr.card_embed(Card(ref="P1", title="P1 · x", body="b" * 5000))
     assert len(small["description"]) == 4096 and small["description"].endswith("… (truncated)")
 
@@ -198,6 +201,7 @@ def test_pagination_never_loses_text_or_breaks_an_escape(text: str) -> None:
 def test_allowed_mentions_ping_only_the_members_named() -> None:
     assert tr.allowed_mentions() == {"parse": [], "users": [], "roles": [], "replied_user": False}
     assert tr.allowed_mentions([5, 5, 7])["users"] == ["5", "7"]
+    assert len(tr.allowed_mentions(range(1, 300))["users"]) == 100  # Discord's cap
     assert tr.mention_line([5, 7, 5]) == "<@5> <@7>"
     assert tr.escape_markdown("@everyone <@&1>") == "\\@everyone \\<\\@&1\\>"
 
@@ -206,4 +210,36 @@ def test_autocomplete_choices_fit() -> None:
     items = [(f"T{i}", "x" * 200) for i in range(40)]
     out = tr.autocomplete_choices(items)
     assert len(out) == 25 and all(len(c["name"]) <= 100 for c in out)
-    assert [n for n, _ in tr.command_suggestions("!cl")] == ["claim", "close", "closecall"]
+    assert all(len(c["value"]) <= 100 for c in tr.autocomplete_choices([("T" + "9" * 150, "x")]))
+    assert [n for n, _ in cmds.command_suggestions("!cl")] == ["claim", "close", "closecall"]
+
+
+def test_fields_alone_never_push_an_embed_over_six_thousand() -> None:
+    # 25 fields of 250 characters fit each field's limit but not Discord's 6,000 total.
+    card = Card(ref="T1", title="T1 · x", body="", fields=tuple((f"n{i}", "v" * 250) for i in range(25)))
+    embed = tr.card_embed(card)
+    total = len(embed["title"]) + len(embed["footer"]["text"]) + \
+        sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    assert total <= 6000 and embed["fields"][-1]["value"] == "*(more than a card can hold)*"
+
+
+def test_every_slash_command_fits_discords_eight_thousand_characters() -> None:
+    big = {"name": "x", "description": "d" * 100,
+           "options": [{"name": "o", "description": "d" * 100,
+                        "choices": [{"name": "n" * 100, "value": "v" * 100}] * 25}] * 2}
+    assert cmds.command_text_size(big) == 1 + 100 + 2 * (1 + 100 + 25 * 200)
+
+
+def test_slash_free_text_is_never_read_as_options() -> None:
+    # Issue 9 item 12: free text stays free text.
+    data = {"name": "need", "options": [{"name": "offer", "type": 1, "options": [
+        {"name": "title", "type": 3, "value": "Innocent slots:50 reward:9999999EUR due:1d #python"}]}]}
+    parsed = parse(cmds.command_text(data) or "")
+    assert parsed is not None and parsed.options == {} and parsed.skills == ()
+    assert parsed.rest == "Innocent slots∶50 reward∶9999999EUR due∶1d ＃python"
+    data = {"name": "proposal", "options": [{"name": "open", "type": 1, "options": [
+        {"name": "text", "type": 3, "value": "Lower quorum:3"}, {"name": "quorum", "type": 4, "value": 5}]}]}
+    parsed = parse(cmds.command_text(data) or "")
+    assert parsed is not None and parsed.options == {"quorum": "5"} and parsed.rest == "Lower quorum∶3"
+    # Words that are no option of the command stay exactly as written.
+    assert cmds.free_text("see https://x.org/a:b and ratio:2", "offer") == "see https://x.org/a:b and ratio:2"

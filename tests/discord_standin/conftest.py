@@ -1,5 +1,11 @@
 """Fixtures for the stand-in's own tests (defined in :mod:`.fixtures` for reuse)."""
 
-from .fixtures import discord_world, run_discord_client, standin, standin_hygiene
+from .fixtures import (
+    discord_world,
+    pytest_terminal_summary,
+    run_discord_client,
+    standin,
+    standin_hygiene,
+)
 
-__all__ = ["discord_world", "run_discord_client", "standin", "standin_hygiene"]
+__all__ = ["discord_world", "pytest_terminal_summary", "run_discord_client", "standin", "standin_hygiene"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from . import DiscordStandIn, point_discord_py_at
+from . import DiscordStandIn, point_discord_py_at, spec
 
 if TYPE_CHECKING:
     import discord
@@ -170,3 +170,16 @@ def standin_hygiene(request: pytest.FixtureRequest) -> Iterator[None]:
             f"discord.py called routes the stand-in does not know: {server.unknown_routes}"
         )
         assert server.internal_errors == [], f"stand-in internal errors: {server.internal_errors}"
+        # Every body the bot sent is one Discord's own specification accepts…
+        assert server.spec_refused == [], f"refused by Discord's OpenAPI schema: {server.spec_refused}"
+        # …and every answer the stand-in gave is one Discord could give.
+        assert server.spec_response_errors == [], (
+            f"stand-in answers outside Discord's OpenAPI schema: {server.spec_response_errors}"
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many request bodies were checked against Discord's specification."""
+    line = spec.summary_line()
+    if line is not None:
+        terminalreporter.write_line(line)

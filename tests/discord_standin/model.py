@@ -90,6 +90,11 @@ class SnowflakeFactory:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def past(self, seconds: float) -> int:
+        """A new snowflake whose timestamp lies `seconds` in the past (for late deliveries)."""
+        ms = int((time.time() - seconds) * 1000) - DISCORD_EPOCH_MS
+        return (ms << 22) | (self._worker << 17) | (next(self._increment) & 0xFFF)
+
 
 def snowflake_time(snowflake: int) -> dt.datetime:
     """Return the creation time encoded in ``snowflake``."""
@@ -179,6 +184,8 @@ class Channel:
     topic: str | None = None
     recipient_id: int | None = None
     last_message_id: int | None = None
+    # Permission overwrites: (id, type 0 role / 1 member, allow, deny), as Discord keeps them.
+    overwrites: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def payload(self, *, include_guild_id: bool = True) -> dict[str, Any]:
         """Return the channel object (``include_guild_id`` is False inside GUILD_CREATE)."""
@@ -195,7 +202,9 @@ class Channel:
             "type": self.type,
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": [
+                {"id": str(i), "type": t, "allow": str(a), "deny": str(d)} for i, t, a, d in self.overwrites
+            ],
             "parent_id": _opt_str(self.parent_id),
             "nsfw": False,
             "flags": 0,
@@ -270,6 +279,29 @@ class Guild:
                 if role is not None:
                     perms |= role.permissions
         return ALL_PERMISSIONS if perms & PERM_ADMINISTRATOR else perms
+
+
+def channel_permissions(guild: Guild, channel: Channel, user_id: int) -> int:
+    """A member's permissions in a channel, overwrites applied in Discord's documented order.
+
+    (@everyone's overwrite, then the member's roles' overwrites together, then the
+    member's own; administrators and the owner hold everything.)
+    """
+    perms = guild.permissions_of(user_id)
+    if perms == ALL_PERMISSIONS:
+        return perms
+    by_id = {(i, t): (a, d) for i, t, a, d in channel.overwrites}
+    allow, deny = by_id.get((guild.id, 0), (0, 0))
+    perms = (perms & ~deny) | allow
+    member = guild.members.get(user_id)
+    roles = member.roles if member is not None else []
+    allow = deny = 0
+    for role_id in roles:
+        a, d = by_id.get((role_id, 0), (0, 0))
+        allow, deny = allow | a, deny | d
+    perms = (perms & ~deny) | allow
+    a, d = by_id.get((user_id, 1), (0, 0))
+    return (perms & ~d) | a
 
 
 def _opt_str(value: int | None) -> str | None:

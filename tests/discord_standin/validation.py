@@ -8,6 +8,8 @@ error that names the offending field.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from typing import Any
 
@@ -312,6 +314,11 @@ def check_autocomplete(data: Any) -> dict[str, Any] | None:
             errors.add(
                 f"data.choices.{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
             )
+        value = choice.get("value")
+        if isinstance(value, str) and not 1 <= len(value) <= 100:
+            errors.add(
+                f"data.choices.{i}.value", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+            )
     return errors.body()
 
 
@@ -374,6 +381,9 @@ def check_commands(commands: Any) -> dict[str, Any] | None:
             if not 1 <= len(cmd.get("description") or "") <= COMMAND_DESCRIPTION_MAX:
                 errors.add(f"{i}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
             _check_command_options(errors, f"{i}.options", cmd.get("options") or [])
+            if command_text_size(cmd) > COMMAND_TEXT_MAX:
+                errors.add(f"{i}", "APPLICATION_COMMAND_TOO_LARGE",
+                           f"Command exceeds maximum size ({COMMAND_TEXT_MAX})")
         elif not 1 <= len(name) <= 32:
             errors.add(f"{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
         if (name, ctype) in seen:
@@ -382,3 +392,33 @@ def check_commands(commands: Any) -> dict[str, Any] | None:
             )
         seen.add((name, ctype))
     return errors.body()
+
+
+def numbered(components: list[Any]) -> list[dict[str, Any]]:
+    """Components as Discord stores them: each with a numeric ``id`` (depth first from 1).
+
+    Discord numbers every component the bot left without one, and its message schemas
+    require the id in what it answers.
+    """
+    out = json.loads(json.dumps(components or []))
+    used = {c["id"] for c in _walk_components(out) if isinstance(c.get("id"), int)}
+    counter = itertools.count(1)
+    for comp in _walk_components(out):
+        if not isinstance(comp.get("id"), int):
+            n = next(counter)
+            while n in used:
+                n = next(counter)
+            comp["id"] = n
+    return out
+
+
+COMMAND_TEXT_MAX = 8000
+
+
+def command_text_size(command: dict[str, Any]) -> int:
+    """What Discord counts against a command's 8,000 characters: names, descriptions and
+    values of the command, its options, subcommands and choices (documented, not in the spec)."""
+    size = len(str(command.get("name") or "")) + len(str(command.get("description") or ""))
+    for choice in command.get("choices") or []:
+        size += len(str(choice.get("name") or "")) + len(str(choice.get("value") or ""))
+    return size + sum(command_text_size(o) for o in command.get("options") or [] if isinstance(o, dict))

@@ -1,0 +1,65 @@
+"""Private stays private and free text stays free text on Discord (issue 9 items 2 and 12)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings
+from tests.discord.conftest import CHANNEL, WORLD, BotHarness, discord_settings
+
+pytestmark = [pytest.mark.discord, pytest.mark.timeout(60)]
+
+EPHEMERAL = 64
+BOB, ALICE = WORLD.bob_id, WORLD.alice_id
+
+
+def everything_in(standin, channel: int) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(str(m) for m in standin.channel_messages(channel, include_ephemeral=False))
+
+
+async def test_a_slash_link_code_is_ephemeral(discord_bot: BotHarness) -> None:
+    _, reply = await discord_bot.command(BOB, "link")
+    assert reply.data["flags"] & EPHEMERAL and "Your link code is" in reply.data["content"]
+    assert "link code" not in everything_in(discord_bot.standin, CHANNEL)
+
+
+async def test_slash_free_text_is_not_read_as_options(discord_bot: BotHarness) -> None:
+    bot = discord_bot
+    await bot.command(BOB, "need offer", {"title": "Innocent slots:50 reward:9999999EUR due:1d"})
+    card = await bot.card("T1")
+    assert card["embeds"][0]["title"].startswith("T1 · Innocent slots")
+    fields = {f["name"]: f["value"] for f in card["embeds"][0]["fields"]}
+    assert fields["State"] == "1 of 1 slots free" and "Reward" not in fields
+    await bot.command(BOB, "proposal open", {"text": "Lower quorum:3"})
+    shown = await bot.say(ALICE, "proposal show", {"proposal": "P1"})
+    assert "Lower quorum∶3" in shown and "; quorum 3" not in shown
+
+
+class TestTypedCommands:
+    """Typed `!` commands: a private answer goes by direct message, never to the channel."""
+
+    @pytest.fixture
+    def bot_settings(self, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+        return discord_settings(f"sqlite:///{tmp_path / 'commons.sqlite3'}", text_commands=True)
+
+    async def test_a_typed_link_code_goes_by_direct_message(self, discord_bot: BotHarness) -> None:
+        bot, standin = discord_bot, discord_bot.standin
+        await standin.send_message(CHANNEL, BOB, "!link")
+        dm = standin.dm_channel_id(BOB)
+        code = await bot.posted("Your link code is", channel=dm)
+        assert code.json["content"].startswith("Your link code is")
+        # Barrier: a later public answer in the channel, then nothing private before it.
+        await standin.send_message(CHANNEL, BOB, "!needs")
+        await bot.posted("No open needs")
+        assert "link code" not in everything_in(standin, CHANNEL)
+
+    async def test_closed_direct_messages_get_a_pointer_without_the_code(
+            self, discord_bot: BotHarness) -> None:
+        bot, standin = discord_bot, discord_bot.standin
+        standin.close_dms(BOB)
+        await standin.send_message(CHANNEL, BOB, "!link")
+        pointer = await bot.posted("use the slash command")
+        assert pointer.json["content"].startswith(f"<@{BOB}> the answer is private")
+        assert "link code" not in everything_in(standin, CHANNEL)
+        assert [c.response["code"] for c in standin.errors] == [50007]
+        standin.errors.clear()
