@@ -45,6 +45,11 @@ class Policies(_Model):
     pitch_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
     digest_cron: str = "0 9 * * mon"
     reminder_days: int = Field(2, ge=0, le=30)
+    # The foundation's books (SPEC.md §5): with `pool: true` funding calls are paid from
+    # the commons fund; each receipt puts `operations_share` percent in the operations fund.
+    pool: bool = False
+    operations_share: int = Field(50, ge=0, le=100)
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
 
     @field_validator("digest_cron")
     @classmethod

@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.logs import COMMAND
 from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
-from bot.service import deadlines, digest, funding, misc, needs, proposals
+from bot.service import books, deadlines, digest, funding, misc, needs, proposals, ventures
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.store import sql
@@ -54,6 +54,9 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "proposal": proposals.proposal, "close": proposals.close,
     "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
     "call": funding.call, "closecall": funding.closecall,
+    "venture": ventures.venture, "ventures": ventures.ventures, "revenue": ventures.revenue,
+    "paid": ventures.paid, "receive": books.receive, "spend": books.spend,
+    "reverse": books.reverse, "books": books.books,
     "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": misc.link,
     "help": misc.help_,
 }
@@ -535,10 +538,11 @@ class Core:
         """
         from sqlalchemy import String, cast
 
-        from bot.store.models import FundingCall, Need, Pitch, Proposal
+        from bot.store.models import FundingCall, Need, Pitch, Proposal, Venture
 
         models = {"T": (Need, Need.title), "P": (Proposal, Proposal.text),
-                  "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title)}
+                  "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title),
+                  "V": (Venture, Venture.name)}
         raw = typed.strip()
         letter = raw[:1].upper() if raw[:1].upper() in models and raw[1:].isdigit() else ""
         digits = raw[1:] if letter else (raw if raw.isdigit() else "")
@@ -548,8 +552,10 @@ class Core:
                 if kind not in models or (letter and letter != kind) or len(out) >= limit:
                     continue
                 model, title = models[kind]
+                # A venture is "active" where the other objects are "open".
+                live = "active" if kind == "V" else "open"
                 stmt = select(model.number, title).where(model.community == community,
-                                                         model.state == "open")
+                                                         model.state == live)
                 if digits:
                     stmt = stmt.where(cast(model.number, String).like(f"{digits}%"))
                 elif raw:

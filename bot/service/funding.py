@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select, update
 
 from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import PitchStake, RuleError, allocate, parse_money, parse_when
+from bot.service import books
 from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
 from bot.service.needs import ref as need_ref
@@ -75,6 +76,7 @@ def fund(ctx: Ctx) -> Reply:
     ctx.session.add(call)
     ctx.session.flush()
     r = ref(call)
+    books.reserve(ctx, call, r)
     ctx.event("call.opened", r, title=title, budget=str(budget), closes=closes.isoformat(),
               points=points)
     text = (f"New funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — budget "
@@ -257,6 +259,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.state, p.funded_minor = "unfunded", 0
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
     lines.append(f"Unallocated: {money(rest, c.currency)}")
+    books.settle(ctx, c, r, rest)
     ctx.event("call.closed", r, early=early, unallocated=money(rest, c.currency),
               allocation={pref(p): share for p, _, share in rows})
     ctx.announce("\n".join(lines), ref=r, late=late)

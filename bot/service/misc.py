@@ -234,12 +234,15 @@ def help_(ctx: Ctx) -> Reply:
                              "watching"],
         "Consent proposals": ["propose", "vote", "proposals", "proposal", "close"],
         "Funding": ["fund", "pitch", "back", "calls", "call", "closecall"],
+        "The generative loop": ["venture", "ventures", "revenue", "receive", "spend", "reverse",
+                                "paid", "books"],
         "Transparency": ["ledger", "log", "whoami", "link", "help"],
     }
     lines = []
     for title, names in groups.items():
         lines.append(f"**{title}**")
         lines.extend(f"- `{usage(n, ctx.prefix)}`" for n in names)
-    lines.append(f"Ids: T = need, P = proposal, F = funding call, B = pitch. "
+    lines.append(f"Ids: T = need, P = proposal, F = funding call, B = pitch, V = venture, "
+                 f"R = receipt, S = spend. "
                  f"`{ctx.cmd('help <command>')}` explains one.")
     return Reply("\n".join(lines))

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import RuleError, parse_money, parse_when
 from bot.ports import Choice
+from bot.service import ventures
 from bot.service.context import Ctx, Reply
 from bot.service.refs import load, load_row
 from bot.store import sql
@@ -158,12 +159,15 @@ def offer(ctx: Ctx) -> Reply:
     slots_text = p.options.get("slots", "1")
     if not slots_text.isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
         raise ctx.refuse(f"slots:{slots_text[:10]} is not a number of people from 1 to {MAX_SLOTS}")
+    payer = ventures.offer_payer(ctx, p.options.get("by"), reward is not None and reward.minor > 0)
     need = create_need(ctx, title=title, description=clip(p.description, 2000),
                        skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
                        slots=int(slots_text), due_at=due_at, offered_by=ctx.member.id)
+    ventures.record_payer(ctx, need.id, payer)
     ctx.event("need.offered", ref(need), title=title, skills=list(p.skills),
               reward=str(reward) if reward else None, slots=need.slots,
-              due=due_at.isoformat() if due_at else None)
+              due=due_at.isoformat() if due_at else None,
+              paid_by=payer[2] if payer else None)
     by = ctx.name_of(ctx.member.id)
     text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
     if need.description:
