@@ -10,6 +10,7 @@ other, and the second sees what the first left.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -292,7 +293,9 @@ def digest_lines(ctx: Ctx, since) -> list[str]:  # type: ignore[no-untyped-def]
     p = ctx.session.get(Pool, ctx.cid)
     if p is None:
         return []
-    f = flows(ctx, since, ctx.now)
+    # (since, now]: what the previous digest counted is not counted again.
+    tick = timedelta(microseconds=1)
+    f = flows(ctx, since + tick, ctx.now + tick)
     cur = p.currency
     return [f"**The pool:** {balance_line(ctx, p)}",
             f"Since the last digest: received {money(f['receipt'], cur)}, spent "

@@ -168,3 +168,21 @@ def test_venture_membership_and_paid_needs(chat):
 def test_without_the_pool_calls_need_no_funds(chat):
     assert chat.say("fundco", "!fund Docs budget:100EUR closes:7d").startswith("F1 is open")
     assert "commons fund 0 EUR (reserved by open calls 0 EUR" in chat.say("dave", "!books")
+
+
+def test_the_digest_shows_the_pool_and_what_moved_since_the_last_one(pool_chat):
+    chat = pool_chat
+    chat.say("fundco", "!receive 100EUR from:@bob")
+    chat.outbox()
+    chat.core.post_digest("demo")
+    [digest] = chat.announcements()
+    assert ("**The pool:** Operations fund 50 EUR · commons fund 50 EUR (reserved by open calls "
+            "0 EUR, available 50 EUR) · held in all 100 EUR") in digest
+    assert "Since the last digest: received 100 EUR, spent 0 EUR" in digest
+    chat.clock.advance(timedelta(days=1))
+    chat.say("fundco", "!spend 30EUR hosting")
+    chat.clock.advance(timedelta(days=1))
+    chat.core.post_digest("demo")
+    [digest] = [t for t in chat.announcements() if t.startswith("**Digest")]
+    assert "Since the last digest: received 0 EUR, spent 30 EUR" in digest
+    assert "**The pool:** Operations fund 20 EUR" in digest
