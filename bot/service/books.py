@@ -174,7 +174,7 @@ def reverse(ctx: Ctx) -> Reply:
         p.operations_minor += e.amount_minor
     e.state, e.reversed_at, e.reversed_by, e.reverse_reason = "reversed", ctx.now, ctx.member.id, reason
     ctx.event(f"{e.kind}.reversed", r, reason=reason, amount=money(e.amount_minor, cur),
-              amount_minor=e.amount_minor, operations_minor=e.operations_minor,
+              amount_minor=e.amount_minor, currency=cur, operations_minor=e.operations_minor,
               commons_minor=e.commons_minor)
     ctx.announce(f"The foundation reversed {r} ({money(e.amount_minor, cur)}): {esc(reason)}",
                  ref=r)

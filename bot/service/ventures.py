@@ -374,7 +374,8 @@ def paid(ctx: Ctx) -> Reply:
         ctx.session.add(Payment(contribution_id=item.contribution_id, paid_by=ctx.member.id,
                                 at=ctx.now))
         ctx.event("payable.paid", r, member=item.payee, payer=item.payer,
-                  amount=money(item.amount, item.currency), amount_minor=item.amount)
+                  amount=money(item.amount, item.currency), amount_minor=item.amount,
+                  currency=item.currency)
     total = money(sum(i.amount for i in owed), p.currency)
     ctx.announce(f"{p.payer[0].upper() + p.payer[1:]} paid {ctx.name_of(p.payee)} {total} for {r}.",
                  ref=r)

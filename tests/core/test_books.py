@@ -186,3 +186,34 @@ def test_the_digest_shows_the_pool_and_what_moved_since_the_last_one(pool_chat):
     [digest] = [t for t in chat.announcements() if t.startswith("**Digest")]
     assert "Since the last digest: received 0 EUR, spent 30 EUR" in digest
     assert "**The pool:** Operations fund 20 EUR" in digest
+
+
+def test_the_books_audit_reproduces_every_balance_and_finds_tampering(pool_chat):
+    from sqlalchemy import update
+
+    from bot.service.books_audit import audit_books
+    from bot.store.models import Pool, PoolEntry
+
+    chat = pool_chat
+    chat.say("bob", "!venture Acme pledge:10%")
+    chat.say("bob", "!revenue V1 1000EUR")
+    chat.say("fundco", "!receive 300EUR from:V1")
+    chat.say("fundco", "!spend 20EUR hosting")
+    chat.say("fundco", "!reverse S1 typo")
+    chat.say("fundco", "!fund Docs budget:100EUR closes:7d")
+    chat.say("carol", "!pitch F1 Guide ask:40EUR")
+    chat.say("bob", "!back B1 5")
+    chat.say("fundco", "!closecall F1")
+    chat.say("carol", "!submit T1 done")
+    chat.say("alice", "!approve T1")
+    chat.say("fundco", "!paid T1")
+    with chat.core.engine.connect() as conn:
+        figures, diffs = audit_books(conn, "demo")
+    assert diffs == [] and figures == 3 + 2 + 1 + 1 + 1
+    with chat.core.engine.begin() as conn:
+        conn.execute(update(Pool).values(commons_minor=Pool.commons_minor + 1))
+        conn.execute(update(PoolEntry).where(PoolEntry.kind == "spend").values(state="recorded"))
+    with chat.core.engine.connect() as conn:
+        _, diffs = audit_books(conn, "demo")
+    assert diffs == ["books: the commons fund is 11001 in the database, the log gives 11000",
+                     "books: S1 is [2000, 2000, 0, 'recorded'] in the database, not what the log says"]
