@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYNAPSE_VENV := .venv-synapse
 
-.PHONY: run test install install-test synapse lint bench clean
+.PHONY: run test install install-test synapse browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +12,11 @@ $(BIN)/python:
 
 # Re-install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[matrix,discord]'
+	$(BIN)/python -m pip install -q -e '.[matrix,discord,web]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[matrix,discord,test]'
+	$(BIN)/python -m pip install -q -e '.[matrix,discord,web,test]'
 	touch $(VENV)/.installed $@
 
 # Synapse lives in its own virtualenv: it is a test peer, not one of our dependencies.
@@ -25,6 +25,13 @@ $(SYNAPSE_VENV)/.installed:
 	$(SYNAPSE_VENV)/bin/python -m pip install -q --upgrade pip
 	$(SYNAPSE_VENV)/bin/python -m pip install -q 'matrix-synapse>=1.100'
 	touch $@
+
+# The board's browser tests drive Debian's chromium through Playwright (never a downloaded
+# browser). Installed only when missing; needs root (or sudo) the first time.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -37,7 +44,7 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install-test synapse
+test: install-test synapse browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	SYNAPSE_PYTHON=$(CURDIR)/$(SYNAPSE_VENV)/bin/python $(BIN)/python -m pytest -q

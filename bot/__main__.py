@@ -1,4 +1,4 @@
-"""The `commons-bot` command line: console, run, scheduler, digest, db upgrade, check-config."""
+"""The `commons-bot` command line: console, run, web, scheduler, digest, db upgrade, check-config."""
 
 from __future__ import annotations
 
@@ -87,6 +87,40 @@ def _platforms(settings: Settings) -> list[str]:
             if getattr(settings, p) is not None and any(getattr(c, p) for c in settings.communities)]
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the public board alone (read-only); it sees what every bot process records."""
+    from bot.bootstrap import setup_logging
+    from bot.store.db import make_engine, upgrade
+
+    settings = _load(args.config)
+    setup_logging(settings.log_level)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    return asyncio.run(_serve_board(settings))
+
+
+async def _serve_board(settings: Settings) -> int:
+    board = _plugin("web")(None, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await board.start()
+    except OSError as exc:
+        print(f"cannot listen on {board.web.listen}: {exc.strerror} — set web.listen in the config",
+              file=sys.stderr)
+        return 2
+    print(f"public board on http://{board.web.listen.rpartition(':')[0] or '0.0.0.0'}:{board.port}/",
+          file=sys.stderr)
+    try:
+        await stop.wait()
+    finally:
+        await board.stop()
+    return 0
+
+
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run only the deadline scheduler: no chat platform, announcements go to the outbox.
 
@@ -139,6 +173,8 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
 
     runtime = Runtime(core)
     adapters = [_plugin(p)(runtime, settings) for p in platforms]
+    # The board runs beside the adapters, live from the core's change hooks.
+    board = _plugin("web")(runtime, settings) if settings.web is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -150,6 +186,9 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
             await a.start()
             runtime.attach(a)
             started.append(a)
+        if board is not None:
+            await board.start()
+            started.append(board)
         # After the adapters attach, so that a platform's first start does not skip the
         # announcements of the deadlines caught up here.
         await scheduler.start()
@@ -173,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the Matrix and/or Discord adapters from the config")
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("web", help="serve the public board (read-only) of every public community")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.set_defaults(fn=cmd_web)
     p = sub.add_parser("scheduler", help="run only the deadline scheduler (no chat platform)")
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.set_defaults(fn=cmd_scheduler)
