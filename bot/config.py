@@ -119,7 +119,7 @@ class Community(_Model):
 class WebSettings(_Model):
     """The public board (`commons-bot web`, or beside the adapters in `commons-bot run`)."""
 
-    # host:port the board listens on.
+    # host:port the board listens on (port 0: any free port).
     listen: str = "127.0.0.1:8080"
     # Where visitors reach the board, e.g. https://commons.example.org; when set, chat
     # replies and announcements link to the pages of the objects they name.
@@ -131,7 +131,7 @@ class WebSettings(_Model):
     @classmethod
     def _host_port(cls, v: str) -> str:
         port = v.rpartition(":")[2]
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("expected host:port like '127.0.0.1:8080'")
         return v
 

@@ -73,6 +73,8 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
 
     app[WATCHER] = Watcher(latest)
     app.on_startup.append(_start)
+    # Open event streams end at shutdown, before the server waits for handlers to finish.
+    app.on_shutdown.append(_end_streams)
     app.on_cleanup.append(_stop)
     r = app.router
     r.add_get("/", _html(index))
@@ -113,8 +115,11 @@ async def _start(app: web.Application) -> None:
     app[WATCHER].start()
 
 
-async def _stop(app: web.Application) -> None:
+async def _end_streams(app: web.Application) -> None:
     await app[WATCHER].stop()
+
+
+async def _stop(app: web.Application) -> None:
     app[POOL].shutdown(wait=False)
 
 
