@@ -40,6 +40,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 _SKILL = re.compile(r"^[\w-]{1,64}$")
 _OBJECT = re.compile(r"^([TPFB]\d{1,9}|@\d{1,12}|digest)$")
+# A community's pages; the id's pattern keeps `.json` out of it.
+C = "/c/{cid:[a-z0-9][a-z0-9_-]{0,31}}"
 Handler = Callable[[web.Request], Awaitable[tuple[str, dict[str, Any]]]]
 
 
@@ -78,21 +80,21 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
     app.on_cleanup.append(_stop)
     r = app.router
     r.add_get("/", _html(index))
-    _page(r, "/c/{cid}/", board_page, json_path="/c/{cid}/board.json")
-    _page(r, "/c/{cid}/needs/{group}", needs_page)
-    _page(r, r"/c/{cid}/T{n:\d{1,9}}", need_page)
-    _page(r, "/c/{cid}/proposals", proposals_page)
-    _page(r, r"/c/{cid}/P{n:\d{1,9}}", proposal_page)
-    _page(r, "/c/{cid}/calls", calls_page)
-    _page(r, r"/c/{cid}/F{n:\d{1,9}}", call_page)
-    r.add_get(r"/c/{cid}/F{n:\d{1,9}}/chart.svg", call_chart)
-    r.add_get(r"/c/{cid}/B{n:\d{1,9}}", pitch_redirect)
-    _page(r, "/c/{cid}/ledger", ledger_page)
-    r.add_get("/c/{cid}/ledger/chart.svg", ledger_chart)
-    _page(r, "/c/{cid}/log", log_page)
-    r.add_get("/c/{cid}/feed.atom", feed)
-    r.add_get("/c/{cid}/skills/{skill}/feed.atom", feed)
-    r.add_get("/c/{cid}/live", live)
+    _page(r, C + "/", board_page, json_path=C + "/board.json")
+    _page(r, C + "/needs/{group:[a-z]+}", needs_page)
+    _page(r, C + r"/T{n:\d{1,9}}", need_page)
+    _page(r, C + "/proposals", proposals_page)
+    _page(r, C + r"/P{n:\d{1,9}}", proposal_page)
+    _page(r, C + "/calls", calls_page)
+    _page(r, C + r"/F{n:\d{1,9}}", call_page)
+    r.add_get(C + r"/F{n:\d{1,9}}/chart.svg", call_chart)
+    r.add_get(C + r"/B{n:\d{1,9}}", pitch_redirect)
+    _page(r, C + "/ledger", ledger_page)
+    r.add_get(C + "/ledger/chart.svg", ledger_chart)
+    _page(r, C + "/log", log_page)
+    r.add_get(C + "/feed.atom", feed)
+    r.add_get(C + "/skills/{skill:[^/{}]+}/feed.atom", feed)
+    r.add_get(C + "/live", live)
     static = r.add_static("/static/", HERE / "static", name="static")
     # Versioned by content, computed once: a new stylesheet is never served from a cache.
     versions: dict[str, str] = {}
@@ -169,7 +171,7 @@ async def _read(app: web.Application, fn: Callable[..., Any], *args: Any, **kw: 
 def _community(request: web.Request) -> str:
     cid = request.match_info["cid"]
     if not request.app[SETTINGS].served_on_web(cid):
-        raise Gone(404, f"No community {cid[:32]!r} is shown here — start from the list of communities.")
+        raise Gone(404, f"No community {cid[:32]} is shown here — start from the list of communities.")
     return cid
 
 
