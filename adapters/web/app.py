@@ -252,8 +252,10 @@ async def board_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     def read(conn: Connection) -> dict[str, Any]:
         groups = {g: board.board(conn, cid, g, skill=skill, limit=10).__dict__
                   for g in ("submitted", "free", "full")}
-        return {"groups": groups, "skills": board.skills(conn, cid),
-                "since": board.latest_event(conn, cid)}
+        # The filter suggests the skills on this page: counting every skill in use would
+        # cost a scan of all open needs on each view.
+        shown = sorted({s for g in groups.values() for n in g["items"] for s in n["skills"]})
+        return {"groups": groups, "skills": shown, "since": board.latest_event(conn, cid)}
 
     data = await _read(request.app, read)
     return "board.html", {**data, "skill": skill, "title": "Board"}

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 
 
 class Watcher:

@@ -112,7 +112,8 @@ def board(conn: Connection, community: str, group: str, *, skill: str | None = N
         return Page([_need(r) for r in rows[:limit]], nxt)
     stmt = stmt.where(N.state == "open")
     if group == "submitted":
-        stmt = stmt.where(waiting)
+        # Driven by the few claims that wait, not by a scan of every open need.
+        stmt = stmt.where(N.id.in_(select(C.need_id).where(C.state == "submitted")))
     else:
         stmt = stmt.where(N.is_full == (true() if group == "full" else false()), ~waiting)
     if after is not None:
@@ -138,15 +139,6 @@ def _due_cursor(text: str) -> tuple[datetime, int]:
         return datetime.strptime(due, "%Y%m%dT%H%M%S"), _int_cursor(number)
     except ValueError:
         raise BadCursor(text) from None
-
-
-def skills(conn: Connection, community: str, limit: int = 30) -> list[str]:
-    """Skills of the community's open needs, the most used first (for the filter)."""
-    rows = conn.execute(
-        select(NS.skill, func.count()).join(Need.__table__, N.id == NS.need_id)
-        .where(N.community == community, N.state == "open")
-        .group_by(NS.skill).order_by(func.count().desc(), NS.skill).limit(limit)).all()
-    return [r[0] for r in rows]
 
 
 def need(conn: Connection, community: str, number: int) -> dict[str, Any] | None:
