@@ -163,12 +163,12 @@ def live_latency(core: Core, port: int, rounds: int) -> float:
     for i in range(rounds):
         # Changes come at any moment, not in step with the board's poll.
         time.sleep(rnd.uniform(0, 0.25))
+        while not client.arrivals.empty():
+            client.arrivals.get_nowait()
         committed.clear()
         say(core, "alice", f"!offer Live change {i} #web")
         got = client.arrivals.get(timeout=10)
         lat.append((got - committed[0]) * 1000)
-        while not client.arrivals.empty():
-            client.arrivals.get_nowait()
     core.change_listeners.pop()
     return statistics.median(lat)
 

@@ -424,12 +424,9 @@ async def live(request: web.Request) -> web.StreamResponse:
     since = request.query.get("since", "")
     since_id = int(since) if since.isdigit() else 0
     w = request.app[WATCHER]
-    q = w.subscribe(cid)
+    q = w.subscribe(cid, since_id)
     try:
         async with sse_response(request, headers={"Cache-Control": "no-cache"}) as resp:
-            top = await _read(request.app, board.latest_event, cid)
-            if top > since_id:
-                await resp.send(str(top), event="change")
             while resp.is_connected():
                 top = await q.get()
                 if top < 0:

@@ -32,6 +32,7 @@ class Watcher:
         self._seen: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -41,10 +42,11 @@ class Watcher:
 
     async def stop(self) -> None:
         """Stop watching and end every open stream."""
+        # A flag rather than Task.cancel(): Python 3.11's wait_for can swallow a cancel.
+        self._stopping = True
+        self._wake.set()
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         for queues in self._queues.values():
             for q in queues:
                 q.put_nowait(-1)
@@ -55,9 +57,12 @@ class Watcher:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
 
-    def subscribe(self, community: str) -> asyncio.Queue[int]:
-        """A queue that receives the community's newest event id each time it grows."""
+    def subscribe(self, community: str, since: int) -> asyncio.Queue[int]:
+        """A queue that receives the community's newest event id each time it grows past
+        `since` (the newest id the page showed)."""
         q: asyncio.Queue[int] = asyncio.Queue(maxsize=8)
+        # The first look after this compares against the oldest page watching.
+        self._seen[community] = min(self._seen.get(community, since), since)
         self._queues.setdefault(community, set()).add(q)
         self._wake.set()
         return q
@@ -72,20 +77,22 @@ class Watcher:
                 self._seen.pop(community, None)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             if not self._queues:
                 await self._wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
             self._wake.clear()
+            if self._stopping:
+                return
             for community in list(self._queues):
                 try:
                     top = await self._latest(community)
                 except Exception:
                     log.exception("could not read the newest event of %s", community)
                     continue
-                if top > self._seen.get(community, top - 1 if top else -1):
+                if top > self._seen.get(community, top):
                     self._seen[community] = top
                     for q in list(self._queues.get(community, ())):
                         if q.full():
