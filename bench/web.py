@@ -132,15 +132,16 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 class SseClient(threading.Thread):
     """Reads `change` events from the board and records when each arrived."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, since: int) -> None:
         super().__init__(daemon=True)
         self.port = port
+        self.since = since
         self.arrivals: queue.Queue[float] = queue.Queue()
         self.ready = threading.Event()
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        conn.request("GET", "/c/demo/live?since=999999999")
+        conn.request("GET", f"/c/demo/live?since={self.since}")
         resp = conn.getresponse()
         self.ready.set()
         while True:
@@ -154,10 +155,12 @@ class SseClient(threading.Thread):
 def live_latency(core: Core, port: int, rounds: int) -> float:
     committed: list[float] = []
     core.change_listeners.append(lambda c, refs: committed.append(time.perf_counter()))
-    client = SseClient(port)
+    with core.engine.connect() as c:
+        since = c.exec_driver_sql("SELECT max(id) FROM events").scalar() or 0
+    client = SseClient(port, since)
     client.start()
     client.ready.wait(10)
-    time.sleep(0.5)  # the stream is open; let the watcher take its first look
+    time.sleep(0.5)  # the stream is open and the watcher has had its first look
     lat = []
     rnd = random.Random(3)
     for i in range(rounds):
