@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("no Matrix or Discord set up in %s; starting the console", args.config)
         return cmd_console(args)
     core = build_core(settings)
-    return asyncio.run(_serve(core, settings, platforms))
+    return asyncio.run(_serve(core, settings, platforms, board=settings.web is not None))
 
 
 def _platforms(settings: Settings) -> list[str]:
@@ -167,14 +167,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type: ignore[no-untyped-def]
+async def _serve(core, settings: Settings, platforms: list[str],  # type: ignore[no-untyped-def]
+                 board: bool = False) -> int:
     from bot.runtime import Runtime
     from bot.scheduling import DeadlineScheduler
 
     runtime = Runtime(core)
     adapters = [_plugin(p)(runtime, settings) for p in platforms]
     # The board runs beside the adapters, live from the core's change hooks.
-    board = _plugin("web")(runtime, settings) if settings.web is not None else None
+    web = _plugin("web")(runtime, settings) if board else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -186,9 +187,9 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
             await a.start()
             runtime.attach(a)
             started.append(a)
-        if board is not None:
-            await board.start()
-            started.append(board)
+        if web is not None:
+            await web.start()
+            started.append(web)
         # After the adapters attach, so that a platform's first start does not skip the
         # announcements of the deadlines caught up here.
         await scheduler.start()
