@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -69,6 +70,7 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
     app[ENGINE] = engine
     app[POOL] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="board")
     app[JINJA] = _jinja()
+    app[CACHE] = PageCache()
 
     async def latest(community: str) -> int:
         return await _read(app, board.latest_event, community)
@@ -127,7 +129,8 @@ async def _stop(app: web.Application) -> None:
 
 def _jinja() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             auto_reload=False)
     env.filters["when"] = when
     env.filters["iso"] = lambda d: d.isoformat() + "Z" if d else ""
     return env
@@ -188,28 +191,79 @@ def _page(router: web.UrlDispatcher, path: str, fn: Handler, *, json_path: str |
     router.add_get(json_path or path + ".json", _json(fn))
 
 
-def _html(fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+class PageCache:
+    """Rendered pages by address, each valid while its community's newest event is the one
+    it was rendered at: every change to what a page shows writes an event, so a page is
+    recomputed only after a change."""
+
+    def __init__(self, size: int = 128, max_chars: int = 64_000) -> None:
+        self._pages: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
+        self._size = size
+        self._max_chars = max_chars
+
+    def get(self, key: tuple[str, str], since: int) -> str | None:
+        """The page rendered at `since`, if it is still held."""
+        hit = self._pages.get(key)
+        if hit is None or hit[0] != since:
+            return None
+        self._pages.move_to_end(key)
+        return hit[1]
+
+    def put(self, key: tuple[str, str], since: int, text: str) -> None:
+        """Hold a page (large ones are not held)."""
+        if len(text) > self._max_chars:
+            return
+        self._pages[key] = (since, text)
+        self._pages.move_to_end(key)
+        while len(self._pages) > self._size:
+            self._pages.popitem(last=False)
+
+
+CACHE = web.AppKey("cache", PageCache)
+
+
+def _cached(kind: str, content_type: str, fn: Handler,
+            render: Callable[[web.Request, str, dict[str, Any]], str]
+            ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        template, ctx = await fn(request)
+        app = request.app
         cid = request.match_info.get("cid")
-        if cid is not None and "since" not in ctx:
-            ctx["since"] = await _read(request.app, board.latest_event, cid)
-        ctx.setdefault("community", cid)
-        ctx.setdefault("name", _name(request.app[SETTINGS], cid))
-        ctx["path"] = request.path
-        text = request.app[JINJA].get_template(template).render(**ctx)
-        return web.Response(text=text, content_type="text/html")
+        since = None
+        if cid is not None and app[SETTINGS].served_on_web(cid):
+            since = await _read(app, board.latest_event, cid)
+            text = app[CACHE].get((kind, request.path_qs), since)
+            if text is not None:
+                return web.Response(text=text, content_type=content_type)
+        template, ctx = await fn(request)
+        if since is not None:
+            ctx["since"] = since
+        loop = asyncio.get_running_loop()
+        text = await loop.run_in_executor(app[POOL], render, request, template, ctx)
+        if since is not None:
+            app[CACHE].put((kind, request.path_qs), since, text)
+        return web.Response(text=text, content_type=content_type)
 
     return handler
+
+
+def _render_html(request: web.Request, template: str, ctx: dict[str, Any]) -> str:
+    cid = request.match_info.get("cid")
+    ctx.setdefault("community", cid)
+    ctx.setdefault("name", _name(request.app[SETTINGS], cid))
+    ctx["path"] = request.path
+    return request.app[JINJA].get_template(template).render(**ctx)
+
+
+def _render_json(request: web.Request, template: str, ctx: dict[str, Any]) -> str:
+    return json.dumps(ctx, default=_json_default, ensure_ascii=False)
+
+
+def _html(fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    return _cached("html", "text/html", fn, _render_html)
 
 
 def _json(fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handler(request: web.Request) -> web.Response:
-        _template, ctx = await fn(request)
-        return web.Response(text=json.dumps(ctx, default=_json_default, ensure_ascii=False),
-                            content_type="application/json")
-
-    return handler
+    return _cached("json", "application/json", fn, _render_json)
 
 
 def _name(settings: Settings, cid: str | None) -> str:
@@ -255,7 +309,7 @@ async def board_page(request: web.Request) -> tuple[str, dict[str, Any]]:
         # The filter suggests the skills on this page: counting every skill in use would
         # cost a scan of all open needs on each view.
         shown = sorted({s for g in groups.values() for n in g["items"] for s in n["skills"]})
-        return {"groups": groups, "skills": shown, "since": board.latest_event(conn, cid)}
+        return {"groups": groups, "skills": shown}
 
     data = await _read(request.app, read)
     return "board.html", {**data, "skill": skill, "title": "Board"}

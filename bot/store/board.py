@@ -12,9 +12,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, exists, false, func, select, true, tuple_
+from sqlalchemy import Connection, bindparam, exists, false, func, select, true, tuple_
 
 from bot.chat.render import money, unescape
 from bot.domain.rules import POSITIONS, AllocationRound, PitchStake, Tally, allocate, consent_outcome
@@ -74,9 +75,12 @@ def names(conn: Connection, ids: set[int | None]) -> dict[int, str]:
     return dict(conn.execute(select(M.id, M.display_name).where(M.id.in_(wanted))).all())
 
 
+_LATEST = select(func.max(E.id)).where(E.community == bindparam("c"))
+
+
 def latest_event(conn: Connection, community: str) -> int:
     """The id of the community's newest event (0 before any): what live pages watch."""
-    return conn.execute(select(func.max(E.id)).where(E.community == community)).scalar() or 0
+    return conn.execute(_LATEST, {"c": community}).scalar() or 0
 
 
 def _need(row: Any, group: str | None = None) -> dict[str, Any]:
@@ -99,32 +103,44 @@ def board(conn: Connection, community: str, group: str, *, skill: str | None = N
     Groups of open needs: `submitted` (work waits for review), `full` (every slot
     taken), `free` (a slot is free).
     """
-    waiting = exists().where(C.need_id == N.id, C.state == "submitted")
-    stmt = select(*_NEED_COLS).where(N.community == community)
-    if skill:
-        stmt = stmt.where(N.id.in_(select(NS.need_id).where(NS.skill == skill)))
+    params: dict[str, Any] = {"c": community, "s": skill, "lim": limit + 1}
+    closed = group in ("done", "cancelled")
+    if after is not None:
+        if closed:
+            params["n"] = _int_cursor(after)
+        else:
+            params["d"], params["n"] = _due_cursor(after)
+    rows = conn.execute(_board_stmt(group, skill is not None, after is not None), params).all()
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = str(last.number) if closed else f"{last.sort_due:%Y%m%dT%H%M%S}.{last.number}"
+    return Page([_need(r, None if closed else group) for r in rows[:limit]], nxt)
+
+
+@cache
+def _board_stmt(group: str, by_skill: bool, paged: bool) -> Any:
+    """The statement of one shape of board query, built once (building one costs about as
+    much as running it)."""
+    stmt = select(*_NEED_COLS).where(N.community == bindparam("c"))
+    if by_skill:
+        stmt = stmt.where(N.id.in_(select(NS.need_id).where(NS.skill == bindparam("s"))))
     if group in ("done", "cancelled"):
         stmt = stmt.where(N.state == group)
-        if after is not None:
-            stmt = stmt.where(N.number < _int_cursor(after))
-        rows = conn.execute(stmt.order_by(N.number.desc()).limit(limit + 1)).all()
-        nxt = str(rows[limit - 1].number) if len(rows) > limit else None
-        return Page([_need(r) for r in rows[:limit]], nxt)
+        if paged:
+            stmt = stmt.where(N.number < bindparam("n"))
+        return stmt.order_by(N.number.desc()).limit(bindparam("lim"))
     stmt = stmt.where(N.state == "open")
     if group == "submitted":
         # Driven by the few claims that wait, not by a scan of every open need.
         stmt = stmt.where(N.id.in_(select(C.need_id).where(C.state == "submitted")))
     else:
+        waiting = exists().where(C.need_id == N.id, C.state == "submitted")
         stmt = stmt.where(N.is_full == (true() if group == "full" else false()), ~waiting)
-    if after is not None:
-        due, number = _due_cursor(after)
-        stmt = stmt.where(tuple_(N.sort_due, N.number) > tuple_(due, number))
-    rows = conn.execute(stmt.order_by(N.sort_due, N.number).limit(limit + 1)).all()
-    nxt = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        nxt = f"{last.sort_due:%Y%m%dT%H%M%S}.{last.number}"
-    return Page([_need(r, group) for r in rows[:limit]], nxt)
+    if paged:
+        stmt = stmt.where(tuple_(N.sort_due, N.number) >
+                          tuple_(bindparam("d", type_=N.sort_due.type), bindparam("n", type_=N.number.type)))
+    return stmt.order_by(N.sort_due, N.number).limit(bindparam("lim"))
 
 
 def _int_cursor(text: str) -> int:
