@@ -56,9 +56,9 @@ def test_a_visitor_sees_the_tour(site, page, request):
     assert "bob" in totals and "50 EUR" in totals
     assert "#python" in page.locator("table.totals").nth(1).inner_text()
     assert page.locator("img.chart").evaluate("img => img.complete && img.naturalWidth > 0")
+    shot(page, "ledger", request)
     page.get_by_role("link", name="T1 Fix the login crash").click()
     assert page.url.endswith("/c/demo/T1")
-    shot(page, "ledger", request)
 
     page.goto(site.url + "/c/demo/log")
     log = page.locator("ol.log").inner_text()
