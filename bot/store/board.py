@@ -15,7 +15,7 @@ from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, false, func, select, true, tuple_
+from sqlalchemy import Connection, String, bindparam, cast, exists, false, func, select, true, tuple_
 
 from bot.chat.render import money, unescape
 from bot.domain.rules import POSITIONS, AllocationRound, PitchStake, Tally, allocate, consent_outcome
@@ -372,10 +372,14 @@ def ledger(conn: Connection, community: str, *, before: str | None = None,
                              .where(K.community == community).group_by(NS.skill, K.currency)).all()
     who = names(conn, {r.member_id for r in rows} | {r.approved_by for r in rows}
                 | {r[0] for r in per_member})
-    series: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for at, minor, cur in conn.execute(select(K.at, K.reward_minor, K.currency)
-                                       .where(K.community == community, K.currency.is_not(None))):
-        series[cur][f"{at:%Y-%m}"] += minor or 0
+    series: dict[str, dict[str, int]] = defaultdict(dict)
+    # The month as the first seven characters of the stored time: the same text on SQLite
+    # and PostgreSQL, summed in the database rather than row by row here.
+    month = func.substr(cast(K.at, String), 1, 7)
+    for cur, m, total in conn.execute(select(K.currency, month, func.coalesce(func.sum(K.reward_minor), 0))
+                                      .where(K.community == community, K.currency.is_not(None))
+                                      .group_by(K.currency, month)):
+        series[cur][m] = int(total)
     items = [{"id": r.id, "member": who.get(r.member_id), "need": f"T{r.number}", "title": r.title,
               "reward": money(r.reward_minor, r.currency) or "no reward",
               "approved_by": who.get(r.approved_by), "at": r.at} for r in rows[:limit]]

@@ -49,6 +49,8 @@ def test_each_page_has_its_json(site):
     assert p1["outcome"] == "not passed" and p1["tally"]["agree"] == 1
     ledger = json.loads(site.served.get("/c/demo/ledger.json")[2])["page"]
     assert ledger["extra"]["members"][0]["amounts"] == ["50 EUR"]
+    assert ledger["extra"]["monthly"] == {"EUR": {"2026-12": 5000}}
+    assert ledger["extra"]["monthly_rows"] == [["2026-12", ["50 EUR"]]]
     log = json.loads(site.served.get("/c/demo/log.json?object=T1")[2])["page"]
     assert {e["object"] for e in log["items"]} == {"T1"}
     need = json.loads(site.served.get("/c/demo/T1.json")[2])["need"]
