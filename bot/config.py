@@ -100,6 +100,12 @@ class DiscordCommunity(_Model):
     text_commands: bool = False
 
 
+class CommunityWeb(_Model):
+    """Whether the public board shows this community (`web.public: false` hides it)."""
+
+    public: bool = True
+
+
 class Community(_Model):
     """One community: its rooms on each platform, its roles and its policies."""
 
@@ -110,6 +116,39 @@ class Community(_Model):
     console: ConsoleCommunity | None = None
     matrix: MatrixCommunity | None = None
     discord: DiscordCommunity | None = None
+    web: CommunityWeb = CommunityWeb()
+
+
+class WebSettings(_Model):
+    """The public board (`commons-bot web`, or beside the adapters in `commons-bot run`)."""
+
+    # host:port the board listens on (port 0: any free port).
+    listen: str = "127.0.0.1:8080"
+    # Where visitors reach the board, e.g. https://commons.example.org; when set, chat
+    # replies and announcements link to the pages of the objects they name.
+    base_url: str | None = None
+    # false: no community is served (each community can also hide itself).
+    public: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        port = v.rpartition(":")[2]
+        if not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("expected host:port like '127.0.0.1:8080'")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", v):
+            raise ValueError("expected an address like 'https://commons.example.org'")
+        return v.rstrip("/") if v else v
+
+    def host_port(self) -> tuple[str, int]:
+        """The host and port to listen on."""
+        host, _, port = self.listen.rpartition(":")
+        return host or "0.0.0.0", int(port)
 
 
 class MatrixSettings(_Model):
@@ -176,6 +215,7 @@ class Settings(_Model):
     matrix: MatrixSettings | None = None
     discord: DiscordSettings | None = None
     http: HttpSettings | None = None
+    web: WebSettings | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
@@ -192,6 +232,14 @@ class Settings(_Model):
             if c.id == community_id:
                 return c
         raise KeyError(community_id)
+
+    def served_on_web(self, community_id: str) -> bool:
+        """Whether the public board may show this community."""
+        web = self.web or WebSettings()
+        try:
+            return web.public and self.community(community_id).web.public
+        except KeyError:
+            return False
 
 
 def _check_secrets(node: Any, path: str, problems: list[str]) -> None:

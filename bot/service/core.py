@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
-from bot.chat.render import MAX_REPLY, clip
+from bot.chat.render import MAX_REPLY, clip, with_page_link
 from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.logs import COMMAND
@@ -246,8 +246,16 @@ class Core:
         return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"], r["ref"]))
                 for r in seen]
 
+    def _link(self, text: str, community: str, ref: str | None) -> str:
+        """Announcements and replies about an object link to its page on the public board."""
+        web = self.settings.web
+        if web is None or not web.base_url or not self.settings.served_on_web(community):
+            return text
+        return with_page_link(text, web.base_url, community, ref)
+
     def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
-        return Outbound(community=msg.community, text=clip(reply.text, MAX_REPLY), kind="reply",
+        text = reply.text if reply.private else self._link(reply.text, msg.community, reply.ref)
+        return Outbound(community=msg.community, text=clip(text, MAX_REPLY), kind="reply",
                         space=msg.space, reply_to=msg.message_id, ref=reply.ref,
                         choices=reply.choices, private=reply.private)
 
@@ -478,7 +486,8 @@ class Core:
 
     def _outbound(self, row: OutboxEntry) -> Outbound:
         payload = row.payload or {}
-        return Outbound(community=CommunityId(row.community), text=row.text,
+        text = self._link(row.text, row.community, row.ref) if row.kind == "announce" else row.text
+        return Outbound(community=CommunityId(row.community), text=text,
                         kind=row.kind,  # type: ignore[arg-type]
                         member=MemberId(row.member_id) if row.member_id else None, ref=row.ref,
                         choices=_choices(payload.get("choices", [])),

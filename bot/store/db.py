@@ -21,13 +21,16 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, read_only: bool = False) -> Engine:
     """Create an engine tuned for the bot.
 
     SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` on every transaction: each
     transaction takes the write lock up front, so two writers never deadlock on a lock
     upgrade and "claim the last slot" is serialised. PostgreSQL transactions lock the rows
     they change with `SELECT … FOR UPDATE` instead (see the service layer).
+
+    A `read_only` engine (the public board) begins plain deferred transactions on SQLite,
+    so its reads never take the write lock, and the database refuses any write from it.
     """
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
@@ -42,7 +45,12 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if read_only:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
+
+        if read_only:
+            return engine
 
         def _begin_immediate(dbapi_conn):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
@@ -54,6 +62,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         # about 7% of a command here.
         engine.dialect.do_begin = _begin_immediate  # type: ignore[method-assign]
         return engine
+    if read_only:
+        return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
+                             execution_options={"postgresql_readonly": True})
     return create_engine(url, pool_size=pool_size, max_overflow=60, pool_pre_ping=True)
 
 
@@ -73,7 +84,7 @@ def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
 
 
 # The newest migration; tests/core/test_config_store.py checks it against Alembic's own view.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002_web"
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -129,6 +129,8 @@ class Claim(Base):
         Index("ix_claims_need", "need_id", "state"),
         Index("ix_claims_member", "member_id", "state"),
         Index("ix_claims_expiry", "state", "expires_at"),
+        # The board's "waiting for review" group starts from the submitted claims.
+        Index("ix_claims_waiting", "state", "need_id"),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"))
