@@ -361,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="start over: empty the database (a SQLite file is kept aside as FILE.old)")
     _register(sub, "run", cmd_run, "run the Matrix and/or Discord adapters from the config")
+    _register(sub, "web", cmd_web, "serve the public board (read-only) of every public community")
     _register(sub, "scheduler", cmd_scheduler, "run only the deadline scheduler (no chat platform)")
     p = _register(sub, "digest", cmd_digest, "post the digest of open needs, proposals and calls now")
     p.add_argument("--community", default=None, help="only this community (default: all)")

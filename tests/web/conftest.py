@@ -123,9 +123,13 @@ def site(db_url) -> Iterator[SimpleNamespace]:  # type: ignore[no-untyped-def]
         core.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian chromium through Playwright (never a downloaded browser)."""
+    """Headless Debian chromium through Playwright (never a downloaded browser).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in this thread while it
+    is open, and tests of other modules call `asyncio.run`.
+    """
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         msg = f"no browser at {CHROMIUM} — `make browser` installs Debian's chromium"
         if IN_CI:
