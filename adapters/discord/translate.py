@@ -198,6 +198,8 @@ SLASH: tuple[Slash, ...] = (
     Slash(("whoami",), "whoami"),
     Slash(("link",), "link", (Opt("code", "the code !link gave you on the other platform",
                                   render="ref", max_length=20),)),
+    Slash(("unlink",), "unlink", (Opt("platform", "matrix, discord or console", required=True,
+                                      render="ref", max_length=16),)),
     Slash(("help",), "help", (Opt("command", "one command", render="ref", refs="cmd",
                                   max_length=20),)),
 )

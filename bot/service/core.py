@@ -24,7 +24,7 @@ from bot.chat.render import MAX_REPLY, clip
 from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
-from bot.service import deadlines, digest, funding, misc, needs, proposals
+from bot.service import deadlines, digest, funding, identity, misc, needs, proposals
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.store import sql
@@ -53,7 +53,8 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "proposal": proposals.proposal, "close": proposals.close,
     "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
     "call": funding.call, "closecall": funding.closecall,
-    "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": misc.link,
+    "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": identity.link,
+    "unlink": identity.unlink,
     "help": misc.help_,
 }
 # Built once: these run for every command, and building a statement costs as much as running it.
@@ -98,6 +99,8 @@ def _take_delivery(dialect: str) -> Any:
 
 _IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
 _MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
+SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
+                   "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
 RETRIES = 8
@@ -112,9 +115,17 @@ def _retryable(exc: DBAPIError) -> bool:
                                    "lock timeout", "busy"))
 
 
-def _to_json(o: Outbound) -> dict:  # type: ignore[type-arg]
-    return {"text": o.text, "private": o.private, "ref": o.ref,
+def _to_json(o: Outbound, secret: bool = False) -> dict:  # type: ignore[type-arg]
+    text = SECRET_REPLAYED if secret else o.text
+    return {"text": text, "private": o.private, "ref": o.ref,
             "choices": [c.__dict__ for c in o.choices]}
+
+
+def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
+    """The command as logs may show it: a `!link` code is a secret, so only its name."""
+    if parsed is not None and parsed.name == "link":
+        return "link …"
+    return msg.text[:200]
 
 
 def _choices(data: list[dict]) -> tuple[Choice, ...]:  # type: ignore[type-arg]
@@ -173,10 +184,10 @@ class Core:
                 if attempt + 1 < RETRIES and (isinstance(exc, IntegrityError) or _retryable(exc)):
                     time.sleep(0.005 * (attempt + 1))
                     continue
-                log.exception("command %r failed", msg.text[:200])
+                log.exception("command %r failed", _shown(msg, parsed))
                 return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
             except Exception:
-                log.exception("command %r failed", msg.text[:200])
+                log.exception("command %r failed", _shown(msg, parsed))
                 return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
         raise AssertionError("unreachable")
 
@@ -198,6 +209,8 @@ class Core:
                 # A member created by this very command was rolled back with it.
                 if tx.conn.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
                     self._member(tx.conn, community, msg, now)
+                for stmt, params in ctx.kept:
+                    tx.connection.execute(stmt, params)
                 reply = Reply("✗ " + exc.message +
                               f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
                               private=True)
@@ -209,7 +222,7 @@ class Core:
                 try:
                     tx.conn.execute(_HANDLED_INSERT, {
                         "platform": msg.platform, "message_id": msg.message_id, "at": now,
-                        "replies": [_to_json(out)]})
+                        "replies": [_to_json(out, reply.secret)]})
                 except IntegrityError:
                     tx.rollback()
                     tx.begin()
