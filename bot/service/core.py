@@ -12,8 +12,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from importlib import import_module
-from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -23,20 +21,18 @@ from bot.chat.parser import Parsed, ParseError, parse, usage
 from bot.chat.render import MAX_REPLY, clip
 from bot.clock import Clock
 from bot.config import Community, Settings
-from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
+from bot.ports import InboundMessage, Outbound
 from bot.service import deadlines, digest, funding, identity, misc, needs, proposals
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
+from bot.service.outbox import Outbox, choices_of
 from bot.store import sql
 from bot.store.db import session_factory
 from bot.store.models import (
     CommunityRow,
     HandledMessage,
     IdentityRow,
-    KeyValue,
     Member,
-    OutboxDelivery,
-    OutboxEntry,
     PostedCard,
 )
 from bot.store.tx import Runner, Tx
@@ -73,30 +69,6 @@ _HANDLED_LOOKUP = select(HandledMessage.replies).where(
 _HANDLED_INSERT = insert(HandledMessage.__table__)
 _MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
 _IDENTITY_INSERT = insert(IdentityRow.__table__)
-_KV = KeyValue.__table__
-_KV_GET = select(_KV.c.value).where(_KV.c.key == bindparam("k"))
-_KV_UPDATE = update(_KV).where(_KV.c.key == bindparam("k")).values(value=bindparam("v"))
-_KV_INSERT = insert(_KV)
-_OUTBOX = OutboxEntry.__table__
-_DELIVERIES = OutboxDelivery.__table__
-_OUTBOX_PENDING = (
-    select(_OUTBOX).where(_OUTBOX.c.id > bindparam("low"), _OUTBOX.c.id.not_in(
-        select(_DELIVERIES.c.outbox_id).where(_DELIVERIES.c.platform == bindparam("p"),
-                                              _DELIVERIES.c.outbox_id > bindparam("low"))))
-    .order_by(_OUTBOX.c.id).limit(bindparam("lim")))
-_TAKE_DELIVERY: dict[str, Any] = {}
-
-
-def _take_delivery(dialect: str) -> Any:
-    """Taking an entry: a delivery row, or nothing when another process has one already.
-
-    Built on first use: importing the PostgreSQL dialect costs a SQLite-only bot 3 MB.
-    """
-    if dialect not in _TAKE_DELIVERY:
-        module = import_module(f"sqlalchemy.dialects.{dialect}")
-        _TAKE_DELIVERY[dialect] = module.insert(_DELIVERIES).on_conflict_do_nothing()
-    return _TAKE_DELIVERY[dialect]
-
 _IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
 _MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
 SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
@@ -106,7 +78,6 @@ INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing w
 RETRIES = 8
 # Deadlines a catch-up fires per transaction (see Core.fire_many).
 FIRE_GROUP = 50
-OUTBOX_WINDOW = 1000
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -128,8 +99,6 @@ def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
     return msg.text[:200]
 
 
-def _choices(data: list[dict]) -> tuple[Choice, ...]:  # type: ignore[type-arg]
-    return tuple(Choice(**c) for c in data)
 
 
 class Core:
@@ -147,6 +116,7 @@ class Core:
         self.clock = clock
         self.prefix = settings.prefix
         self.Session = session_factory(engine)
+        self.outbox = Outbox(engine, clock)
         # Called after each commit with (community, changed object refs), from whatever
         # thread ran the command or deadline; the scheduler uses it to re-arm jobs at once.
         self.change_listeners: list[Callable[[str, frozenset[str]], None]] = []
@@ -236,7 +206,7 @@ class Core:
     def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
         """The replies a message got when it was first handled."""
         seen = tx.conn.execute(_HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
-        return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"], r["ref"]))
+        return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"]))
                 for r in seen]
 
     def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
@@ -433,50 +403,23 @@ class Core:
 
     def outbox_begin(self, platform: str) -> None:
         """On a platform's first start, skip announcements made before it existed."""
-        with self.Session() as s, s.begin():
-            key = f"outbox:{platform}"
-            if s.get(KeyValue, key) is None:
-                top = s.scalar(select(func.max(OutboxEntry.id))) or 0
-                s.add(KeyValue(key=key, value=str(top)))
+        self.outbox.begin(platform)
 
     def take_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
-        """Announcements, notices and updates not yet taken for `platform`, oldest first.
+        """Take entries to send on `platform`, leased to this process (see `Outbox.take`)."""
+        return self.outbox.take(platform, limit)
 
-        Taking one records a delivery row keyed by (entry, platform) in the same
-        transaction: two processes serving the same platform never both take it. The
-        pumps ask every couple of seconds, so this runs on prebuilt statements: an empty
-        outbox costs two small queries.
-        """
-        key = f"outbox:{platform}"
-        with Tx(self.engine) as tx:
-            cursor_value = tx.conn.execute(_KV_GET, {"k": key}).scalar()
-            cursor = int(cursor_value) if cursor_value is not None else 0
-            rows = tx.conn.execute(_OUTBOX_PENDING, {"p": platform, "low": cursor - OUTBOX_WINDOW,
-                                                     "lim": limit}).all()
-            if not rows:
-                return []
-            out: list[Outbound] = []
-            now = self.clock.now()
-            take = _take_delivery(self.engine.dialect.name)
-            for row in rows:
-                # A row another process inserted first is skipped: it took that entry.
-                if tx.conn.execute(take, {"outbox_id": row.id, "platform": platform, "at": now}).rowcount:
-                    out.append(self._outbound(row))
-            top = max(r.id for r in rows)
-            if cursor_value is None:
-                tx.conn.execute(_KV_INSERT, {"key": key, "value": str(top)})
-            elif top > cursor:
-                tx.conn.execute(_KV_UPDATE, {"k": key, "v": str(top)})
-        return out
+    def outbox_sent(self, platform: str, outbox_ids: list[int]) -> None:
+        """The platform accepted these entries (see `Outbox.sent`)."""
+        self.outbox.sent(platform, outbox_ids)
 
-    def _outbound(self, row: OutboxEntry) -> Outbound:
-        payload = row.payload or {}
-        return Outbound(community=CommunityId(row.community), text=row.text,
-                        kind=row.kind,  # type: ignore[arg-type]
-                        member=MemberId(row.member_id) if row.member_id else None, ref=row.ref,
-                        choices=_choices(payload.get("choices", [])),
-                        mentions=tuple(MemberId(m) for m in payload.get("mentions", [])),
-                        outbox_id=row.id, late=row.late)
+    def outbox_failed(self, platform: str, outbox_id: int, error: str) -> bool:
+        """A send failed; True when it will be tried again (see `Outbox.failed`)."""
+        return self.outbox.failed(platform, outbox_id, error)
+
+    def drain_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
+        """Take entries and mark them sent at once (see `Outbox.drain`)."""
+        return self.outbox.drain(platform, limit)
 
     # --- queries for adapters --------------------------------------------------------
 
@@ -554,11 +497,11 @@ class Core:
     def kv_get(self, key: str) -> str | None:
         """Read a small piece of adapter state."""
         with Tx(self.engine) as tx:
-            return tx.conn.execute(_KV_GET, {"k": key}).scalar()
+            return tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
 
     def kv_set(self, key: str, value: str) -> None:
         """Store a small piece of adapter state."""
         # Adapters store their sync position here after every batch: prebuilt statements.
         with Tx(self.engine) as tx:
-            if tx.conn.execute(_KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
-                tx.conn.execute(_KV_INSERT, {"key": key, "value": value})
+            if tx.conn.execute(sql.KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
+                tx.conn.execute(sql.KV_INSERT, {"key": key, "value": value})
