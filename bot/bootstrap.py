@@ -16,7 +16,8 @@ def build_core(settings: Settings, clock: Clock | None = None, *, migrate: bool 
     Without a clock the core reads the real time (shifted only by the test-only
     `COMMONS_CLOCK_OFFSET`, see `bot.clock.clock_from_env`).
     """
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size,
+                         max_overflow=settings.database_max_overflow)
     if migrate:
         upgrade(engine)
     return Core(settings, engine, clock or clock_from_env())

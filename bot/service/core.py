@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import aliased
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
@@ -35,6 +36,7 @@ from bot.store.models import (
     Member,
     PostedCard,
 )
+from bot.store.retry import RETRIES, backoff, retryable
 from bot.store.tx import Runner, Tx
 
 log = logging.getLogger(__name__)
@@ -75,15 +77,8 @@ SECRET_REPLAYED = ("That message was answered already, privately; for a new link
                    "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
-RETRIES = 8
 # Deadlines a catch-up fires per transaction (see Core.fire_many).
 FIRE_GROUP = 50
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower() if exc.orig else str(exc).lower()
-    return any(s in text for s in ("deadlock", "could not serialize", "database is locked",
-                                   "lock timeout", "busy"))
 
 
 def _to_json(o: Outbound, secret: bool = False) -> dict:  # type: ignore[type-arg]
@@ -150,9 +145,9 @@ class Core:
         for attempt in range(RETRIES):
             try:
                 return self._run(msg, parsed, community)
-            except (OperationalError, IntegrityError, DBAPIError) as exc:
-                if attempt + 1 < RETRIES and (isinstance(exc, IntegrityError) or _retryable(exc)):
-                    time.sleep(0.005 * (attempt + 1))
+            except (DBAPIError, PoolTimeout) as exc:
+                if attempt + 1 < RETRIES and retryable(exc):
+                    time.sleep(backoff(attempt))
                     continue
                 log.exception("command %r failed", _shown(msg, parsed))
                 return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
@@ -285,9 +280,9 @@ class Core:
                     ctx.write_log()
                 self._changed(item.community, ctx.changed)
                 return done
-            except (OperationalError, IntegrityError, DBAPIError) as exc:
-                if attempt + 1 < RETRIES and (isinstance(exc, IntegrityError) or _retryable(exc)):
-                    time.sleep(0.005 * (attempt + 1))
+            except (DBAPIError, PoolTimeout) as exc:
+                if attempt + 1 < RETRIES and retryable(exc):
+                    time.sleep(backoff(attempt))
                     continue
                 raise
         return False
