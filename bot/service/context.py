@@ -134,7 +134,8 @@ class Ctx:
         committed. Linked identities share one member, so this covers them too. (SQLite
         takes the database's write lock at BEGIN, which serialises anyway.)
         """
-        self.tx.connection.execute(_MEMBER_LOCK, {"m": self.member.id})
+        if self.tx.connection.dialect.name != "sqlite":
+            self.tx.connection.execute(_MEMBER_LOCK, {"m": self.member.id})
 
     def keep(self, stmt: Any, params: dict[str, Any]) -> None:
         """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
