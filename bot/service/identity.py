@@ -139,7 +139,7 @@ def _redeem(ctx: Ctx, typed: str) -> Reply:
     ctx.session.execute(delete(LinkCode).where(LinkCode.member_id == alone))
     ctx.member = Actor(target.id, target.display_name)
     ctx.event("member.linked", f"@{target.id}", platform=msg.platform)
-    return Reply(f"Linked: this {msg.platform} account is now {esc(target.display_name)}; claims, "
+    return Reply(f"Linked: this {msg.platform} identity is now {esc(target.display_name)}; claims, "
                  "votes and allowances count you once. Undo it with "
                  f"`{ctx.cmd('unlink ' + msg.platform)}`.", private=True)
 

@@ -48,7 +48,7 @@ def test_link_joins_accounts_and_limits_count_the_person_once(chat):
     chat.say("bob", "!claim T2")
     code = _code(chat)
     assert chat.say("bob-d", f"!link {code}", platform="discord").startswith(
-        "Linked: this discord account is now bob")
+        "Linked: this discord identity is now bob")
     # The same need twice, from the other platform: no second pending claim.
     assert chat.say("bob-d", "!claim T1", platform="discord").startswith("✗ you already hold a claim on T1")
     assert chat.say("bob-d", "!claim T3", platform="discord").startswith("You claimed T3")
