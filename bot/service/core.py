@@ -36,7 +36,7 @@ from bot.store.models import (
     Member,
     PostedCard,
 )
-from bot.store.retry import RETRIES, backoff, retryable
+from bot.store.retry import RETRIES, backoff, retryable, retrying
 from bot.store.tx import Runner, Tx
 
 log = logging.getLogger(__name__)
@@ -396,18 +396,22 @@ class Core:
 
     # --- outbox ----------------------------------------------------------------------
 
+    @retrying
     def outbox_begin(self, platform: str) -> None:
         """On a platform's first start, skip announcements made before it existed."""
         self.outbox.begin(platform)
 
+    @retrying
     def take_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
         """Take entries to send on `platform`, leased to this process (see `Outbox.take`)."""
         return self.outbox.take(platform, limit)
 
+    @retrying
     def outbox_sent(self, platform: str, outbox_ids: list[int]) -> None:
         """The platform accepted these entries (see `Outbox.sent`)."""
         self.outbox.sent(platform, outbox_ids)
 
+    @retrying
     def outbox_failed(self, platform: str, outbox_id: int, error: str) -> bool:
         """A send failed; True when it will be tried again (see `Outbox.failed`)."""
         return self.outbox.failed(platform, outbox_id, error)
@@ -418,18 +422,21 @@ class Core:
 
     # --- queries for adapters --------------------------------------------------------
 
+    @retrying
     def card(self, community: str, ref: str) -> object:
         """The current card of `T1`, `P2` or `F1` (a `bot.ports.Card`), or None."""
         with Tx(self.engine) as tx:
             return build_card(tx, self.settings.community(community), self.prefix, ref,
                               self.clock.now())
 
+    @retrying
     def identities(self, member: int, platform: str) -> list[str]:
         """The member's user ids on a platform (to send a notice or a mention)."""
         with self.Session() as s:
             return list(s.scalars(select(IdentityRow.user_id).where(
                 IdentityRow.member_id == member, IdentityRow.platform == platform)))
 
+    @retrying
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
                       kind: str = "card") -> None:
         """Record that a platform message shows `ref` (for edits in place and reactions)."""
@@ -438,6 +445,7 @@ class Core:
                 s.add(PostedCard(platform=platform, message_id=message_id, space=space,
                                  community=community, ref=ref, kind=kind, at=self.clock.now()))
 
+    @retrying
     def cards_for(self, platform: str, community: str, ref: str) -> list[tuple[str, str, str]]:
         """(space, message id, kind) of every message on `platform` showing `ref`."""
         with self.Session() as s:
@@ -445,12 +453,14 @@ class Core:
                 PostedCard.platform == platform, PostedCard.community == community,
                 PostedCard.ref == ref).order_by(PostedCard.at))]
 
+    @retrying
     def card_of_message(self, platform: str, message_id: str) -> tuple[str, str, str] | None:
         """(community, ref, kind) of the card a platform message shows, or None."""
         with self.Session() as s:
             c = s.get(PostedCard, (platform, message_id))
             return (c.community, c.ref, c.kind) if c else None
 
+    @retrying
     def suggest(self, community: str, kinds: str, typed: str = "",
                 limit: int = 25) -> list[tuple[str, str]]:
         """Open objects whose id or title matches what a member is typing (autocomplete).
@@ -489,11 +499,13 @@ class Core:
                 out.extend((f"{kind}{n}", t) for n, t in rows)
         return out
 
+    @retrying
     def kv_get(self, key: str) -> str | None:
         """Read a small piece of adapter state."""
         with Tx(self.engine) as tx:
             return tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
 
+    @retrying
     def kv_set(self, key: str, value: str) -> None:
         """Store a small piece of adapter state."""
         # Adapters store their sync position here after every batch: prebuilt statements.

@@ -9,10 +9,17 @@ internal error.
 
 from __future__ import annotations
 
+import functools
 import random
+import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Tries of one command or deadline; the waits between them add up to about 4 s (7 s at most).
 RETRIES = 12
@@ -45,3 +52,24 @@ def backoff(attempt: int) -> float:
     """Seconds to wait before try `attempt + 2`: doubling from 5 ms up to 1 s, jittered so
     that processes that collided do not collide again in step."""
     return min(_MAX_WAIT, _FIRST_WAIT * 2 ** attempt) * random.uniform(0.5, 1.5)
+
+
+def retrying(fn: Callable[P, T]) -> Callable[P, T]:
+    """Run `fn` again, after `backoff`, when it fails with a `retryable` error.
+
+    For the core's small calls that adapters make (outbox, cards, adapter state): each
+    opens its own transaction, so running it again is running it once more from the start.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except (DBAPIError, PoolTimeout) as exc:
+                if attempt + 1 >= RETRIES or not retryable(exc):
+                    raise
+                time.sleep(backoff(attempt))
+        raise AssertionError("unreachable")
+
+    return wrapper

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -104,3 +105,30 @@ def test_connection_errors_are_retryable():
                     'server closed the connection unexpectedly', 'database is locked'):
         assert retryable(OperationalError("SELECT 1", {}, Exception(message)))
     assert not retryable(OperationalError("SELECT 1", {}, Exception('syntax error at or near "x"')))
+
+
+def test_adapter_calls_wait_out_connection_errors_too():
+    from sqlalchemy.exc import OperationalError
+
+    from bot.store.retry import retrying
+
+    calls: list[int] = []
+
+    @retrying
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("SELECT 1", {}, Exception("FATAL: sorry, too many clients already"))
+        return "answered"
+
+    assert flaky() == "answered" and len(calls) == 3
+
+    @retrying
+    def broken() -> None:
+        calls.append(1)
+        raise OperationalError("SELECT 1", {}, Exception('relation "nope" does not exist'))
+
+    calls.clear()
+    with pytest.raises(OperationalError, match="does not exist"):
+        broken()
+    assert len(calls) == 1
