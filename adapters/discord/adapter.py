@@ -422,9 +422,9 @@ class DiscordAdapter:
         if community is None or community.discord is None:
             return
         if self.client.is_closed():
-            log.warning("discord: stopped; %s %s of outbox entry %s not delivered",
-                        message.kind, message.ref or "", message.outbox_id)
-            return
+            # Raising leaves the entry in the outbox for the next start (or another process).
+            raise ConnectionError(f"discord: stopped; {message.kind} {message.ref or ''} of "
+                                  f"outbox entry {message.outbox_id} not delivered")
         if message.kind == "update":
             if message.ref:
                 self._schedule_card_edit(community.id, message.ref)

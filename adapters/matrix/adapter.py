@@ -747,7 +747,8 @@ class MatrixAdapter:
         poll's end.
         """
         if self.client is None:
-            return
+            # Raising leaves the entry in the outbox, to be tried again once connected.
+            raise MatrixError(f"not connected; outbox entry {message.outbox_id} waits")
         if message.kind == "announce":
             await self._announce(message)
         elif message.kind == "notice":
@@ -771,6 +772,7 @@ class MatrixAdapter:
         card: Card | None = None
         if ref and ref.startswith("P"):
             card = await self.runtime.call(self.core.card, o.community, ref)  # type: ignore[assignment]
+        failed: list[str] = []
         for room_id in self._community_rooms.get(o.community, []):
             try:
                 event_id = await self._send(room_id, "m.room.message", content,
@@ -786,7 +788,13 @@ class MatrixAdapter:
                     await self.runtime.call(self.core.remember_card, PLATFORM, room_id, poll_id,
                                             o.community, ref, "poll")
             except MatrixError as exc:
-                log.warning("matrix: announcement %s not delivered: %s", o.outbox_id, exc)
+                log.warning("matrix: announcement %s not delivered to %s: %s", o.outbox_id,
+                            room_id, exc)
+                failed.append(room_id)
+        if failed:
+            # The outbox sends it again later; the rooms that have it drop the repeat (same
+            # transaction ids), the others get it.
+            raise MatrixError(f"announcement {o.outbox_id} not delivered to {', '.join(failed)}")
         if ref and card is not None and card.closed:
             await self._end_polls(o, ref, card)
 
