@@ -209,6 +209,11 @@ class Settings(_Model):
     """The whole configuration file."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # Connections one process keeps open to PostgreSQL, and how many more it may open at a
+    # busy moment (README, "Database": their sum times the processes must stay under the
+    # server's max_connections).
+    database_pool_size: int = Field(5, ge=1, le=100)
+    database_max_overflow: int = Field(5, ge=0, le=100)
     prefix: str = Field("!", min_length=1, max_length=3)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     communities: list[Community] = Field(min_length=1)

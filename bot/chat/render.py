@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from bot.domain.rules import Money
 
@@ -65,11 +66,15 @@ def clip(text: str, limit: int) -> str:
     return text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
-def money(minor: int | None, currency: str | None) -> str:
-    """`50 EUR`, or an empty string when there is no amount."""
+def money(minor: int | Decimal | None, currency: str | None) -> str:
+    """`50 EUR`, or an empty string when there is no amount.
+
+    `minor` may come from `SUM()` over minor units, which PostgreSQL returns as a
+    `Decimal` (SQLite as an int); a sum of integers is integral, so it converts exactly.
+    """
     if minor is None or currency is None:
         return ""
-    return str(Money(minor, currency))
+    return str(Money(int(minor), currency))
 
 
 def when(at: datetime | None) -> str:

@@ -21,8 +21,22 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 5, read_only: bool = False) -> Engine:
+POOL_SIZE = 5
+MAX_OVERFLOW = 5
+# How long a command waits for a pooled connection before it is retried (see
+# bot.store.retry); the retries, not one long wait, bound the time a member waits.
+POOL_TIMEOUT = 5.0
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+                pool_timeout: float = POOL_TIMEOUT, read_only: bool = False) -> Engine:
     """Create an engine tuned for the bot.
+
+    On PostgreSQL a process holds at most `pool_size + max_overflow` connections (10 by
+    default), so N bot processes need N × 10 of the server's `max_connections` (100 by
+    default, 3 of them reserved for superusers). A connection that cannot be had (the
+    pool is busy, the server refuses with "too many clients", a reset) is retried with
+    backoff by the core, like a lock conflict, rather than answered with an error.
 
     SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` on every transaction: each
     transaction takes the write lock up front, so two writers never deadlock on a lock
@@ -34,7 +48,9 @@ def make_engine(url: str, *, pool_size: int = 5, read_only: bool = False) -> Eng
     """
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=pool_size, max_overflow=max_overflow,
+                               pool_timeout=pool_timeout)
 
         @event.listens_for(engine, "connect")
         def _sqlite_setup(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -63,9 +79,11 @@ def make_engine(url: str, *, pool_size: int = 5, read_only: bool = False) -> Eng
         engine.dialect.do_begin = _begin_immediate  # type: ignore[method-assign]
         return engine
     if read_only:
-        return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
+        return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                             pool_timeout=pool_timeout, pool_pre_ping=True,
                              execution_options={"postgresql_readonly": True})
-    return create_engine(url, pool_size=pool_size, max_overflow=60, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                         pool_timeout=pool_timeout, pool_pre_ping=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

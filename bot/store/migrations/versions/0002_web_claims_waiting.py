@@ -1,7 +1,7 @@
 """claims waiting for review, by state then need (the board's "waiting for review" group)
 
 Revision ID: 0002_web
-Revises: 0001
+Revises: 0002_link
 Create Date: 2026-11-30 04:40:00
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 
 
 revision = '0002_web'
-down_revision = '0001'
+down_revision = '0002_link'
 branch_labels = None
 depends_on = None
 
