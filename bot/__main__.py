@@ -1,4 +1,5 @@
-"""The `commons-bot` command line.
+"""The `commons-bot` command line: console, run, web, scheduler, digest, init, backup, restore, docs,
+check-config, db upgrade.
 
 Each subcommand is one `cmd_*` function plus one `_register` line in `build_parser`.
 Every expected failure (a bad config, an unset variable, an unreachable database, a
@@ -131,7 +132,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     _require_env(settings, args.config)
     _logging(args, settings.log_level)
     core = build_core(settings)
-    return asyncio.run(_serve(core, settings, platforms))
+    return asyncio.run(_serve(core, settings, platforms, board=settings.web is not None))
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the public board alone (read-only); it sees what every bot process records."""
+    from bot.store.db import make_engine, upgrade
+
+    settings = _load(args.config)
+    _logging(args, settings.log_level)
+    engine = make_engine(database_url(settings))
+    upgrade(engine)
+    engine.dispose()
+    return asyncio.run(_serve_board(settings))
+
+
+async def _serve_board(settings: Settings) -> int:
+    board = _plugin("web")(None, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await board.start()
+    except OSError as exc:
+        raise CliError(f"cannot listen on {board.web.listen}: {exc.strerror} — set web.listen in the config",
+                       code=2) from None
+    print(f"public board on http://{board.web.listen.rpartition(':')[0] or '0.0.0.0'}:{board.port}/",
+          file=sys.stderr)
+    try:
+        await stop.wait()
+    finally:
+        await board.stop()
+    return 0
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -225,14 +258,21 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type: ignore[no-untyped-def]
+async def _serve(core, settings: Settings, platforms: list[str],  # type: ignore[no-untyped-def]
+                 board: bool = False) -> int:
     from bot.runtime import Runtime
     from bot.scheduling import DeadlineScheduler
 
     runtime = Runtime(core)
     adapters = [_plugin(p)(runtime, settings) for p in platforms]
-    # Health and metrics on their own listener, when the config asks for one.
-    ops = _plugin("http")(runtime, settings, adapters) if settings.http is not None else None
+    # The board runs beside the adapters, live from the core's change hooks.
+    web = _plugin("web")(runtime, settings) if board else None
+    # Health and metrics when the config asks for them: on the board's listener when both
+    # name the same address, else on their own.
+    ops = None
+    if settings.http is not None:
+        shared = web is not None and settings.web is not None and settings.web.listen == settings.http.listen
+        ops = _plugin("http")(runtime, settings, adapters, *([web.app] if shared else []))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -240,7 +280,7 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
     started = []
     scheduler = DeadlineScheduler(runtime)
     try:
-        if ops is not None:
+        if ops is not None and web is None:
             await ops.start()
         for a in adapters:
             try:
@@ -254,6 +294,11 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
                 raise CliError(problem) from None
             runtime.attach(a)
             started.append(a)
+        if web is not None:
+            await web.start()
+            started.append(web)
+            if ops is not None:
+                await ops.start()
         # After the adapters attach, so that a platform's first start does not skip the
         # announcements of the deadlines caught up here.
         await scheduler.start()
@@ -316,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="start over: empty the database (a SQLite file is kept aside as FILE.old)")
     _register(sub, "run", cmd_run, "run the Matrix and/or Discord adapters from the config")
+    _register(sub, "web", cmd_web, "serve the public board (read-only) of every public community")
     _register(sub, "scheduler", cmd_scheduler, "run only the deadline scheduler (no chat platform)")
     p = _register(sub, "digest", cmd_digest, "post the digest of open needs, proposals and calls now")
     p.add_argument("--community", default=None, help="only this community (default: all)")

@@ -179,7 +179,18 @@ class PitchStake:
     points: int
 
 
-def allocate(budget: int, pitches: list[PitchStake]) -> tuple[dict[int, int], int]:
+@dataclass(frozen=True)
+class AllocationRound:
+    """One pass of the capped allocation: what was left, among whom, and who got their ask."""
+
+    remaining: Fraction
+    total_points: int
+    sharing: tuple[int, ...]
+    capped: tuple[int, ...]
+
+
+def allocate(budget: int, pitches: list[PitchStake],
+             rounds: list[AllocationRound] | None = None) -> tuple[dict[int, int], int]:
     """Divide a budget among pitches in proportion to their points, capping each at its ask.
 
     A pitch whose share would exceed its ask gets exactly its ask; the surplus is divided
@@ -189,6 +200,7 @@ def allocate(budget: int, pitches: list[PitchStake]) -> tuple[dict[int, int], in
     Args:
         budget: the call's budget in minor units.
         pitches: every pitch of the call.
+        rounds: when given, each pass is appended to it (the board explains the steps).
 
     Returns:
         The amount for each pitch id (0 for unfunded) and the unallocated remainder.
@@ -200,6 +212,10 @@ def allocate(budget: int, pitches: list[PitchStake]) -> tuple[dict[int, int], in
     while active:
         total_points = sum(p.points for p in active)
         capped = [p for p in active if remaining * p.points / total_points > p.ask]
+        if rounds is not None:
+            rounds.append(AllocationRound(remaining, total_points,
+                                          tuple(p.pitch_id for p in active),
+                                          tuple(p.pitch_id for p in capped)))
         if not capped:
             for p in active:
                 shares[p.pitch_id] = remaining * p.points / total_points

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bot.chat.parser import Parsed
@@ -52,6 +52,8 @@ class Pending:
 _OUTBOX_INSERT = insert(OutboxEntry.__table__).returning(OutboxEntry.__table__.c.id)
 _OUTBOX_INSERT_MANY = insert(OutboxEntry.__table__)
 _EVENT_INSERT = insert(Event.__table__)
+_MEMBER_LOCK = (select(Member.__table__.c.id).where(Member.__table__.c.id == bindparam("m"))
+                .with_for_update())
 
 
 @dataclass
@@ -70,6 +72,9 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     private: bool = False
     ref: str | None = None
+    # A secret (a link code): private, and its text is never stored, not even to answer
+    # the same message again after a crash.
+    secret: bool = False
 
 
 @dataclass
@@ -93,6 +98,8 @@ class Ctx:
     # Objects (`T12`, `P3`, `F1`, `digest`) whose events this unit of work wrote: after
     # commit the core tells its change listeners (the scheduler re-arms their deadlines).
     changed: set[str] = field(default_factory=set)
+    # Statements that stand even when the command is refused (see `keep`).
+    kept: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def session(self) -> Session:
@@ -117,6 +124,23 @@ class Ctx:
     def cmd(self, text: str) -> str:
         """A command as the member would type it, with the prefix."""
         return f"{self.prefix}{text}"
+
+    def lock_member(self) -> None:
+        """Hold the acting member's row until commit, before checking a per-member limit.
+
+        Under PostgreSQL's READ COMMITTED, counting a member's claims or points and then
+        writing is a race between two connections of the same member; the row lock
+        serialises them, and each statement after it sees what the previous holder
+        committed. Linked identities share one member, so this covers them too. (SQLite
+        takes the database's write lock at BEGIN, which serialises anyway.)
+        """
+        if self.tx.connection.dialect.name != "sqlite":
+            self.tx.connection.execute(_MEMBER_LOCK, {"m": self.member.id})
+
+    def keep(self, stmt: Any, params: dict[str, Any]) -> None:
+        """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
+        is what rate-limits guessing); a refusal otherwise undoes everything."""
+        self.kept.append((stmt, params))
 
     def refuse(self, message: str) -> Refusal:
         """A refusal for the current command (raise it)."""

@@ -140,6 +140,7 @@ def back(ctx: Ctx) -> Reply:
     points = int(pa.words[1])
     if call.state != "open" or call.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed; backing is over — see {ctx.cmd('call ' + r)}")
+    ctx.lock_member()
     spent = ctx.session.scalar(select(func.coalesce(func.sum(Backing.points), 0)).where(
         Backing.call_id == call.id, Backing.member_id == ctx.member.id,
         Backing.pitch_id != p.id)) or 0

@@ -260,6 +260,7 @@ def claim(ctx: Ctx) -> Reply:
         raise ctx.refuse(f"{r} is full ({need.taken} of {need.slots} slots taken) — see "
                          f"{ctx.cmd('needs')} for needs with free slots")
     limit = ctx.policies.max_active_claims
+    ctx.lock_member()
     if ctx.conn.execute(sql.ACTIVE_CLAIMS_OF_MEMBER, {"m": me}).scalar_one() >= limit:
         raise ctx.refuse(f"you already have {limit} active claims — submit or release one first "
                          f"(see {ctx.cmd('mine')})")

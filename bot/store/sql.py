@@ -16,6 +16,7 @@ from bot.store.models import (
     CommunityRow,
     Contribution,
     Event,
+    KeyValue,
     Member,
     Need,
     NeedSkill,
@@ -77,3 +78,8 @@ VOTE_OF_MEMBER = select(V.c.position).where(V.c.proposal_id == bindparam("p"),
 VOTE_INSERT = insert(V)
 VOTE_UPDATE = update(V).where(V.c.proposal_id == bindparam("_p"), V.c.member_id == bindparam("_m"))
 TALLY = select(V.c.position, func.count()).where(V.c.proposal_id == bindparam("p")).group_by(V.c.position)
+
+KV = KeyValue.__table__
+KV_GET = select(KV.c.value).where(KV.c.key == bindparam("k"))
+KV_UPDATE = update(KV).where(KV.c.key == bindparam("k")).values(value=bindparam("v"))
+KV_INSERT = insert(KV)

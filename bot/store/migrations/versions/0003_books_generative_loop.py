@@ -1,14 +1,14 @@
 """the generative loop: ventures, revenue, the pool, receipts and spends, payables
 
 Revision ID: 0003_books
-Revises: 0001
+Revises: 0002_web
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0003_books'
-down_revision = '0001'
+down_revision = '0002_web'
 branch_labels = None
 depends_on = None
 
