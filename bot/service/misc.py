@@ -18,7 +18,7 @@ from bot.store.models import (
     NeedSkill,
 )
 
-_OBJ_RE = re.compile(r"^([TPFB])(\d{1,9})$", re.IGNORECASE)
+_OBJ_RE = re.compile(r"^([TPFBVRS])(\d{1,9})$", re.IGNORECASE)
 
 
 def ledger(ctx: Ctx) -> Reply:
@@ -108,7 +108,8 @@ def log(ctx: Ctx) -> Reply:
     if pa.words:
         m = _OBJ_RE.match(pa.words[0])
         if not m:
-            raise ctx.refuse(f"'{pa.words[0][:20]}' is not an id — write T12, P3, F1 or B4")
+            raise ctx.refuse(f"'{pa.words[0][:20]}' is not an id — write T12, P3, F1, B4, V2, R7 "
+                             "or S3")
         obj = m.group(1).upper() + m.group(2)
         stmt = stmt.where(Event.object == obj)
         scope = f" of {obj}"
