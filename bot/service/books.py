@@ -82,12 +82,11 @@ def receive(ctx: Ctx) -> Reply:
     if is_vref(source):
         v = load_venture(ctx, source)
         venture_id, giver = v.id, f"{vref(v)} {esc(v.name)}"
-        source_ref = vref(v)
     else:
         m = ctx.find_member(source)
         if m is None:
             raise ctx.refuse(f"from:{esc(source[:40])} is neither a venture like V2 nor a member here")
-        member_id, giver, source_ref = m.id, esc(m.display_name), f"member:{m.id}"
+        member_id, giver = m.id, esc(m.display_name)
     p = pool(ctx, lock=True)
     ops, commons = split(amount.minor, ctx.policies.operations_share)
     e = PoolEntry(community=ctx.cid, kind="receipt", number=_next(ctx, "receipt"),
@@ -101,7 +100,8 @@ def receive(ctx: Ctx) -> Reply:
     r = f"R{e.number}"
     cur = amount.currency
     ctx.event("receipt.recorded", r, amount=str(amount), amount_minor=amount.minor, currency=cur,
-              operations_minor=ops, commons_minor=commons, source=source_ref, note=e.note)
+              operations_minor=ops, commons_minor=commons, note=e.note,
+              venture=vref(v) if venture_id is not None else None, member=member_id)
     ctx.announce(f"The foundation received {amount} from {giver} ({r}): {money(ops, cur)} to "
                  f"operations, {money(commons, cur)} to the commons fund.", ref=r)
     return Reply(f"{r} recorded: {amount} from {giver} — operations fund now "
