@@ -75,8 +75,8 @@ def fund(ctx: Ctx) -> Reply:
     ctx.session.add(call)
     ctx.session.flush()
     r = ref(call)
-    ctx.event("call.opened", r, title=title, budget=str(budget), closes=closes.isoformat(),
-              points=points)
+    ctx.event("call.opened", r, title=title, budget_minor=budget.minor, currency=budget.currency,
+              closes=closes.isoformat(), points=points)
     text = (f"New funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — budget "
             f"{budget}, closes {when(closes)}. Pitch with `{ctx.cmd(f'pitch {r} <title> ask:…')}`; "
             f"every member has {points} points to back pitches with `{ctx.cmd('back B… <points>')}`")
@@ -115,7 +115,8 @@ def pitch(ctx: Ctx) -> Reply:
               pitched_by=ctx.member.id, state="open", created_at=ctx.now)
     ctx.session.add(p)
     ctx.session.flush()
-    ctx.event("pitch.added", pref(p), call=r, title=title, ask=str(ask))
+    ctx.event("pitch.added", pref(p), call=r, title=title, ask_minor=ask.minor,
+              currency=ask.currency, pitched_by=ctx.member.id)
     ctx.announce(f"New pitch **{pref(p)}** to {r} by {ctx.name_of(ctx.member.id)}: {esc(title)} — "
                  f"asks {ask}. Back it with `{ctx.cmd(f'back {pref(p)} <points>')}`", ref=r)
     ctx.updated(r)
@@ -155,7 +156,7 @@ def back(ctx: Ctx) -> Reply:
                                 points=points, at=ctx.now))
     else:
         existing.points, existing.at = points, ctx.now
-    ctx.event("pitch.backed", pref(p), call=r, points=points)
+    ctx.event("pitch.backed", pref(p), call=r, member=ctx.member.id, points=points)
     ctx.updated(r)
     left_pts = call.points - spent - points
     if points == 0:
@@ -235,6 +236,12 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
     rows, rest = allocation(ctx, c)
     c.unallocated_minor = rest
     r = ref(c)
+    # Everything the allocation decided, so that a replay can check it (see bot.service.audit).
+    ctx.deadline_event("call.closed", r, c.closes_at, late, early=early,
+                       budget_minor=c.budget_minor, currency=c.currency,
+                       points={pref(p): pts for p, pts, _ in rows},
+                       allocation={pref(p): share for p, _, share in rows},
+                       unallocated_minor=rest)
     lines = [f"{r} closed: {esc(c.title)} — budget {money(c.budget_minor, c.currency)}"]
     if late:
         lines[0] = f"(late: was due {when(c.closes_at)}) " + lines[0]
@@ -245,11 +252,14 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
                                reward=(share, c.currency), slots=1, due_at=None,
                                offered_by=c.posted_by, call_id=c.id, taken=1)
             p.need_id = need.id
+            expires = ctx.now + timedelta(days=ctx.policies.claim_days)
             ctx.session.add(Claim(need_id=need.id, member_id=p.pitched_by, state="active",
-                                  claimed_at=ctx.now,
-                                  expires_at=ctx.now + timedelta(days=ctx.policies.claim_days)))
-            ctx.event("need.offered", need_ref(need), title=p.title, pitch=pref(p), call=r,
-                      reward=money(share, c.currency), claimed_by=p.pitched_by)
+                                  claimed_at=ctx.now, expires_at=expires))
+            ctx.deadline_event("need.offered", need_ref(need), c.closes_at, late, title=p.title,
+                               pitch=pref(p), call=r, amount_minor=share, currency=c.currency,
+                               slots=1, offered_by=c.posted_by)
+            ctx.deadline_event("claim.made", need_ref(need), c.closes_at, late,
+                               member=p.pitched_by, pitch=pref(p), expires=expires.isoformat())
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): funded "
                          f"{money(share, c.currency)} → need {need_ref(need)}, claimed by "
                          f"{ctx.name_of(p.pitched_by)}")
@@ -257,8 +267,6 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.state, p.funded_minor = "unfunded", 0
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
     lines.append(f"Unallocated: {money(rest, c.currency)}")
-    ctx.event("call.closed", r, early=early, unallocated=money(rest, c.currency),
-              allocation={pref(p): share for p, _, share in rows})
     ctx.announce("\n".join(lines), ref=r, late=late)
     ctx.updated(r)
     return True
