@@ -1,4 +1,5 @@
-"""The `commons-bot` command line: console, run, scheduler, digest, db upgrade, check-config."""
+"""The `commons-bot` command line: console, run, scheduler, digest, audit, export, db upgrade,
+check-config."""
 
 from __future__ import annotations
 
@@ -133,6 +134,119 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _communities(settings: Settings, args: argparse.Namespace) -> list[str] | None:
+    """The communities `--community` names (all by default), or None after saying it is unknown."""
+    ids = [c.id for c in settings.communities if args.community in (None, c.id)]
+    if not ids:
+        print(f"{args.config}: no community {args.community!r} — communities: "
+              f"{', '.join(c.id for c in settings.communities)}", file=sys.stderr)
+        return None
+    return ids
+
+
+_NO_SCHEMA = ("the database of {0} cannot be read as a commons-bot database — "
+              "run commons-bot db upgrade --config {0} first")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Replay the event log from nothing and check every figure against the database.
+
+    Prints `audit: N events replayed, M figures match` per community and exits 0, or the
+    first differences and exits 1.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.service.audit import audit
+    from bot.store.reading import reading_engine
+
+    settings = _load(args.config)
+    ids = _communities(settings, args)
+    if ids is None:
+        return 2
+    engine = reading_engine(settings.database_url)
+    failed = False
+    for cid in ids:
+        try:
+            report = audit(engine, cid)
+        except DBAPIError:
+            print(_NO_SCHEMA.format(args.config), file=sys.stderr)
+            return 2
+        prefix = f"{cid}: " if len(ids) > 1 else ""
+        if report.ok:
+            print(prefix + report.summary())
+            continue
+        failed = True
+        print(f"{prefix}audit: {report.events} events replayed, {len(report.differences)} "
+              f"differences ({report.figures} figures match); the first:")
+        for line in report.differences[:10]:
+            print(f"  {line}")
+    engine.dispose()
+    return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Stream one export (events, ledger, needs, proposals, calls) as CSV or JSON Lines."""
+    from datetime import datetime
+
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.store.export import write_export
+    from bot.store.reading import reading_engine
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.rstrip("Zz"))
+        except ValueError:
+            print(f"--since {args.since[:30]!r} is not a date — write it like 2026-12-01 or "
+                  "2026-12-01T18:00 (UTC)", file=sys.stderr)
+            return 2
+        if since.tzinfo is not None:
+            since = (since - since.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    settings = _load(args.config)
+    ids = _communities(settings, args)
+    if ids is None:
+        return 2
+    if len(ids) > 1:
+        print(f"{args.config} has several communities — name one with --community "
+              f"({', '.join(ids)})", file=sys.stderr)
+        return 2
+    engine = reading_engine(settings.database_url)
+    try:
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                n = write_export(engine, ids[0], args.what, args.format, out, since=since)
+            print(f"{n} {args.what} written to {args.out}", file=sys.stderr)
+        else:
+            write_export(engine, ids[0], args.what, args.format, sys.stdout, since=since)
+            sys.stdout.flush()
+    except OSError as exc:
+        print(f"cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except DBAPIError:
+        print(_NO_SCHEMA.format(args.config), file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _add_record_commands(sub) -> None:  # type: ignore[no-untyped-def]
+    """`audit` and `export`: the public record, checked and exported."""
+    p = sub.add_parser("audit", help="replay the event log and check every figure")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--community", default=None, help="only this community (default: all)")
+    p.set_defaults(fn=cmd_audit)
+    p = sub.add_parser("export", help="export the record as CSV or JSON Lines")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--what", required=True, choices=["events", "ledger", "needs", "proposals", "calls"])
+    p.add_argument("--format", default="csv", choices=["csv", "json"])
+    p.add_argument("--community", default=None, help="the community (needed when there are several)")
+    p.add_argument("--since", default=None, help="only records from this UTC date or time on")
+    p.add_argument("--out", default=None, help="a file to write (default: stdout)")
+    p.set_defaults(fn=cmd_export)
+
+
 async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type: ignore[no-untyped-def]
     from bot.runtime import Runtime
     from bot.scheduling import DeadlineScheduler
@@ -180,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.add_argument("--community", default=None, help="only this community (default: all)")
     p.set_defaults(fn=cmd_digest)
+    _add_record_commands(sub)
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
     p.set_defaults(fn=cmd_check_config)
