@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 
 from sqlalchemy import delete, func, select, update
 
 from bot.chat.render import clip, esc, left, money, when
-from bot.domain.rules import PitchStake, RuleError, allocate, parse_money, parse_when
+from bot.domain.rules import (
+    PitchStake,
+    RuleError,
+    allocate,
+    allocation_steps,
+    minor_digits,
+    parse_money,
+    parse_when,
+)
 from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
 from bot.service.needs import ref as need_ref
@@ -207,7 +216,51 @@ def call(ctx: Ctx) -> Reply:
     if rows:
         unalloc = rest if c.state == "open" else (c.unallocated_minor or 0)
         lines.append(f"Unallocated: {money(unalloc, c.currency)}")
+    if rows and c.state == "closed":
+        lines.extend(explain(c, [(pref(p), PitchStake(p.number, p.ask_minor, pts)) for p, pts, _ in rows]))
     return Reply("\n".join(lines), ref=r)
+
+
+def _exact(x: Fraction, currency: str) -> str:
+    """An exact share: whole minor units as money, otherwise six decimals and '…'."""
+    digits = minor_digits(currency)
+    if x.denominator == 1:
+        return money(int(x), currency)
+    major = x / 10**digits
+    whole = int(major)
+    frac = int((major - whole) * 10**6)
+    return f"{whole}.{frac:06d}… {currency}"
+
+
+def explain(c: FundingCall, stakes: list[tuple[str, PitchStake]]) -> list[str]:
+    """The allocation of a closed call step by step, by the rule in `allocation_steps`:
+    each round's amount and points, each share, who was capped at the ask, the rounding."""
+    cur = c.currency
+    refs = {s.pitch_id: ref_ for ref_, s in stakes}
+    asks = {s.pitch_id: s.ask for _, s in stakes}
+    result = allocation_steps(c.budget_minor, [s for _, s in stakes])
+    lines = ["How it was divided (in proportion to points, capped at each ask, the rest "
+             "divided again):"]
+    for i, rnd in enumerate(result.rounds, 1):
+        total = sum(rnd.points.values())
+        parts = []
+        for pid, share in rnd.shares.items():
+            part = (f"{refs[pid]} {_exact(rnd.remaining, cur)} × {rnd.points[pid]}/{total} = "
+                    f"{_exact(share, cur)}")
+            if pid in rnd.capped:
+                part += f", more than its ask: capped at {money(asks[pid], cur)}"
+            parts.append(part)
+        lines.append(f"- Round {i}: {_exact(rnd.remaining, cur)} over {total} points — "
+                     + "; ".join(parts))
+    unbacked = [refs[s.pitch_id] for _, s in stakes if s.points == 0]
+    if unbacked:
+        lines.append(f"- No points, nothing: {', '.join(unbacked)}")
+    allocated = sum(result.amounts.values())
+    funded = ", ".join(f"{refs[pid]} {money(a, cur)}" for pid, a in result.amounts.items() if a)
+    lines.append(f"- Rounded down to the {'cent' if minor_digits(cur) == 2 else 'minor unit'}: "
+                 f"{funded or 'nothing funded'}; unallocated {money(result.unallocated, cur)} "
+                 f"= {money(c.budget_minor, cur)} − {money(allocated, cur)}")
+    return lines
 
 
 def closecall(ctx: Ctx) -> Reply:
