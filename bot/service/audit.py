@@ -1,6 +1,8 @@
 """`commons-bot audit`: replay the event log from nothing and check every figure it derives.
 
-The replay applies each event, in the order it was recorded, to an empty state through the
+The replay applies each event, in the order it was recorded (events are written after the
+row locks of their change are taken, so that is the order the changes were applied), to an
+empty state through the
 same domain rules the bot uses (`bot.domain.rules.allocation_steps`, `consent_outcome`,
 `Tally`), then compares what it derived with what the database holds: ledger totals per
 member and currency, every claim's state, slots taken and need states, votes, tallies and
@@ -141,6 +143,17 @@ class Replay:
 
     def _need_offered(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         self.needs[o] = _Need(slots=int(d.get("slots") or 1), reward=_minor(d, "amount", "reward")[0])
+        if d.get("claimed_by") is not None:
+            # Logged before funded pitches had their own `claim.made`: the claim it made.
+            self.needs[o].claims.append([self.canon(int(d["claimed_by"])), "active"])
+
+    def _claim_made(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
+        if d.get("backfilled"):
+            return  # states the claim an older `need.offered` already made (migration 0002)
+        if o in self.needs:
+            self.needs[o].claims.append([member, "active"])
+        else:
+            self.log_problems.append(f"log: a claim on {o} before {o} was offered")
 
     def _claim(self, o: str, member: int | None, states: tuple[str, ...]) -> list[Any] | None:
         need = self.needs.get(o)
@@ -152,12 +165,6 @@ class Replay:
                 return c
         self.log_problems.append(f"log: {o} has no {'/'.join(states)} claim of member {member}")
         return None
-
-    def _claim_made(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        if o in self.needs:
-            self.needs[o].claims.append([member, "active"])
-        else:
-            self.log_problems.append(f"log: a claim on {o} before {o} was offered")
 
     def _to(self, o: str, member: int | None, states: tuple[str, ...], new: str) -> list[Any] | None:
         c = self._claim(o, member, states)

@@ -93,3 +93,42 @@ def test_a_figure_changed_by_hand_is_reported(chat, db_url, what):
     report = audit(reading_engine(db_url), "demo")
     assert not report.ok
     assert any(d.startswith(expected) for d in report.differences), report.differences
+
+
+def test_the_migration_logs_the_claims_funded_pitches_made_before_and_the_audit_accepts_old_events(db_url):
+    import json as _json
+
+    from bot.clock import ManualClock
+    from bot.service.core import Core
+    from bot.store.db import make_engine, upgrade
+    from tests.conftest import START, Chat, make_settings
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0001")
+    chat = Chat(Core(make_settings(db_url), engine, ManualClock(START)), ManualClock(START))
+    chat.say("alice", "!offer Fix the login crash reward:50EUR")
+    chat.say("bob", "!claim T1")
+    chat.say("bob", "!submit T1 done")
+    chat.say("alice", "!approve T1")
+    chat.say("fundco", "!fund Sprint budget:1000EUR closes:7d")
+    chat.say("carol", "!pitch F1 Spanish docs ask:600EUR")
+    chat.say("bob", "!back B1 60")
+    chat.say("fundco", "!closecall F1")
+    # What the code before revision 0002 wrote: no claim event for the funded pitch, and
+    # amounts as text.
+    with engine.begin() as conn:
+        carol, bob = (conn.execute(text("SELECT id FROM members WHERE display_name = :n"), {"n": n})
+                      .scalar_one() for n in ("carol", "bob"))
+        old = {"title": "Spanish docs", "pitch": "B1", "call": "F1", "reward": "600 EUR",
+               "claimed_by": carol}
+        conn.execute(text("DELETE FROM events WHERE kind = 'claim.made' AND object = 'T2'"))
+        conn.execute(text("UPDATE events SET details = :d WHERE kind = 'need.offered' AND object = 'T2'"),
+                     {"d": _json.dumps(old)})
+        conn.execute(text("UPDATE events SET details = :d WHERE kind = 'claim.approved'"),
+                     {"d": _json.dumps({"member": bob, "reward": "50 EUR", "note": None})})
+    upgrade(engine)
+    assert "carol holds the claim on T2 as the pitcher of B1" in chat.say("dave", "!log T2")
+    assert "alice approved bob's work on T1 — 50 EUR" in chat.say("dave", "!log T1")
+    report = audit(reading_engine(db_url), "demo")
+    assert report.differences == [] and report.figures > 0
+    engine.dispose()
