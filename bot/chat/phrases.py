@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from string import Formatter
 from typing import Any
 
 from bot.domain.rules import Money
@@ -73,10 +74,11 @@ def phrase(kind: str, obj: str, details: Mapping[str, Any] | None, actor_id: int
     """
     d = details or {}
     actor = name(actor_id) if actor_id is not None else "the bot"
-    member = name(d["member"]) if d.get("member") is not None else actor
+    m = d.get("member")
+    member = actor if m is None or m == actor_id else name(m)
     said = _PHRASES.get(kind)
     line = said(obj, d, actor, member, name, text) if said else f"{actor}: {kind} on {obj}"
-    if d.get("late") and d.get("was_due"):
+    if "late" in d and d["late"] and d.get("was_due"):
         line += f" (late: was due {_when(d['was_due'])})"
     return line
 
@@ -148,13 +150,26 @@ class _Fields(dict):  # type: ignore[type-arg]
         return ""
 
 
+_COMPUTED: dict[str, Callable[[Mapping[str, Any], Text], str]] = {
+    "expires": lambda d, text: _when(d.get("expires")),
+    "due_on": lambda d, text: _when(d.get("due")),
+    "skills": lambda d, text: " ".join("#" + text(x) for x in d.get("skills", [])),
+}
+
+
 def _sub(s: str) -> Callable[..., str]:
-    """A phrase that only fills names and fields into `s`."""
+    """A phrase that only fills names and fields into `s` (the fields it names are found once:
+    an export phrases a million events)."""
+    keys = [f for _, f, _, _ in Formatter().parse(s) if f and f not in ("o", "actor", "member")]
+
     def said(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
-        fields = {k: text(str(v)) for k, v in d.items() if isinstance(v, str | int)}
-        return s.format_map(_Fields(fields, o=o, actor=actor, member=member,
-                                    expires=_when(d.get("expires")), due_on=_when(d.get("due")),
-                                    skills=" ".join("#" + text(x) for x in d.get("skills", []))))
+        fields = _Fields(o=o, actor=actor, member=member)
+        for k in keys:
+            if k in _COMPUTED:
+                fields[k] = _COMPUTED[k](d, text)
+            elif (v := d.get(k)) is not None:
+                fields[k] = text(str(v))
+        return s.format_map(fields)
     return said
 
 
@@ -191,11 +206,15 @@ _PHRASES: dict[str, Callable[..., str]] = {
 }
 
 
+class Names(dict):  # type: ignore[type-arg]
+    """Display names by member id; an unknown id reads `member 12`."""
+
+    def __missing__(self, member: int) -> str:
+        return f"member {member}"
+
+
 def event_phrase(row: Any, names: Mapping[int, str]) -> str:
     """The phrase of an event row (anything with `kind`, `object`, `details`, `actor_id`),
     with display names from `names` — the call the board and exports make for each row."""
-    def name(mid: int | None) -> str:
-        if mid is None:
-            return "the bot"
-        return names.get(int(mid), f"member {mid}")
-    return phrase(row.kind, row.object, row.details, row.actor_id, name)
+    lookup = names if isinstance(names, Names) else Names(names)
+    return phrase(row.kind, row.object, row.details, row.actor_id, lookup.__getitem__)

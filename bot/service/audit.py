@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+import orjson
+from sqlalchemy import Connection, Engine, Text, cast, func, select
 
 from bot.chat.render import money
 from bot.domain.rules import (
@@ -41,7 +42,7 @@ from bot.store.models import (
     Proposal,
     Vote,
 )
-from bot.store.reading import read_snapshot
+from bot.store.reading import read_snapshot, stream_tuples
 
 HOLDING = ("active", "submitted", "approved")
 PENDING = ("active", "submitted")
@@ -125,6 +126,7 @@ class Replay:
         self.pitches: dict[str, _Pitch] = {}
         self.merged: dict[int, int] = {}
         self.log_problems: list[str] = []
+        self._handlers: dict[str, Any] = {}
 
     def canon(self, member: int) -> int:
         """The member a (possibly linked) member id counts as now."""
@@ -133,11 +135,18 @@ class Replay:
         return member
 
     def apply(self, seq: int, kind: str, obj: str, actor: int | None, d: dict[str, Any]) -> None:
-        """Apply one event."""
-        handler = getattr(self, "_" + kind.replace(".", "_"), None)
+        """Apply one event (kinds that change nothing derivable, like a reminder, are skipped)."""
+        try:
+            handler = self._handlers[kind]
+        except KeyError:
+            handler = self._handlers[kind] = getattr(self, "_" + kind.replace(".", "_"), None)
         if handler is not None:
             member = d.get("member", actor)
-            handler(seq, obj, self.canon(int(member)) if member is not None else None, d)
+            if member is not None:
+                member = int(member)
+                if self.merged:
+                    member = self.canon(member)
+            handler(seq, obj, member, d)
 
     # --- needs and claims -------------------------------------------------------------
 
@@ -308,20 +317,21 @@ class _Compare:
             self.report.differences.append(f"{what}: the log gives {from_log}, the database holds {in_db}")
 
 
-def _events(conn: Connection, community: str) -> Iterator[Any]:
+def _events(conn: Connection, community: str) -> Iterator[tuple[Any, ...]]:
     e = Event.__table__
-    stmt = (select(e.c.id, e.c.kind, e.c.object, e.c.actor_id, e.c.details)
-            .where(e.c.community == community).order_by(e.c.id)
-            .execution_options(stream_results=True, yield_per=BATCH))
-    yield from conn.execute(stmt)
+    # The details as stored JSON text, parsed here: a replay reads every event once.
+    stmt = (select(e.c.id, e.c.kind, e.c.object, e.c.actor_id, cast(e.c.details, Text))
+            .where(e.c.community == community).order_by(e.c.id))
+    return stream_tuples(conn, stmt, BATCH)
 
 
 def replay(conn: Connection, community: str) -> tuple[Replay, int]:
     """Replay a community's log from an empty state; returns the state and how many events."""
     state = Replay()
+    apply, loads = state.apply, orjson.loads
     n = 0
-    for row in _events(conn, community):
-        state.apply(row.id, row.kind, row.object, row.actor_id, row.details or {})
+    for eid, kind, obj, actor, raw in _events(conn, community):
+        apply(eid, kind, obj, actor, loads(raw) if raw else {})
         n += 1
     return state, n
 

@@ -10,14 +10,14 @@ can serve the same bytes.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, Engine, Text, bindparam, cast, func, select
+import orjson
+from sqlalchemy import Connection, Engine, String, Text, bindparam, cast, func, select, type_coerce
 
-from bot.chat.phrases import PRIVATE, phrase
+from bot.chat.phrases import PRIVATE, Names, phrase
 from bot.domain.rules import minor_digits
 from bot.store.models import (
     Backing,
@@ -30,7 +30,7 @@ from bot.store.models import (
     Proposal,
     Vote,
 )
-from bot.store.reading import read_snapshot
+from bot.store.reading import read_snapshot, stream_tuples
 
 WHATS = ("events", "ledger", "needs", "proposals", "calls")
 FORMATS = ("csv", "json")
@@ -57,16 +57,11 @@ class _Names:
     """Display names by member id, loaded once per export (members are few; events many)."""
 
     def __init__(self, conn: Connection, community: str) -> None:
-        self.names = dict(conn.execute(select(Member.id, Member.display_name)
-                                       .where(Member.community == community)).all())
+        self.names = Names(conn.execute(select(Member.id, Member.display_name)
+                                        .where(Member.community == community)).all())
 
     def __call__(self, member: int | None) -> str:
-        if member is None:
-            return ""
-        return self.names.get(int(member), f"member {member}")
-
-    def phrase_name(self, member: int | None) -> str:
-        return "the bot" if member is None else self(member)
+        return "" if member is None else self.names[member]
 
 
 def _stream(conn: Connection, stmt) -> Iterator[Any]:  # type: ignore[no-untyped-def]
@@ -78,19 +73,30 @@ def _stream(conn: Connection, stmt) -> Iterator[Any]:  # type: ignore[no-untyped
 EVENT_COLUMNS = ("id", "at", "platform", "kind", "object", "actor_id", "actor", "phrase", "details")
 
 
+def _sqlite_iso(text: str) -> str:
+    """SQLAlchemy's SQLite datetime text (`2026-12-01 12:00:00.000000`) as `isoformat` has it."""
+    if text.endswith(".000000"):
+        return f"{text[:10]}T{text[11:19]}"
+    return f"{text[:10]}T{text[11:]}"
+
+
 def _events(conn: Connection, cid: str, since: datetime | None, names: _Names) -> Iterator[tuple]:  # type: ignore[type-arg]
     e = Event.__table__
+    # SQLite keeps times as text: read as stored and reshaped, instead of parsed and printed.
+    sqlite = conn.dialect.name == "sqlite"
+    at_col = type_coerce(e.c.at, String) if sqlite else e.c.at
     # The details as the JSON text stored: parsed once for the phrase, written as stored.
-    stmt = (select(e.c.id, e.c.at, e.c.platform, e.c.kind, e.c.object, e.c.actor_id,
+    stmt = (select(e.c.id, at_col, e.c.platform, e.c.kind, e.c.object, e.c.actor_id,
                    cast(e.c.details, Text))
             .where(e.c.community == cid, e.c.kind.not_in(PRIVATE)).order_by(e.c.id))
     if since is not None:
         stmt = stmt.where(e.c.at >= since)
-    loads, pname = json.loads, names.phrase_name
-    for eid, at, platform, kind, obj, actor, raw in _stream(conn, stmt):
-        details = loads(raw) if raw else {}
-        yield (eid, at.isoformat(), platform, kind, obj, actor, names(actor),
-               phrase(kind, obj, details, actor, pname), raw or "{}")
+    loads, by_id = orjson.loads, names.names
+    name = by_id.__getitem__
+    iso = _sqlite_iso if sqlite else datetime.isoformat
+    for eid, at, platform, kind, obj, actor, raw in stream_tuples(conn, stmt, BATCH):
+        yield (eid, iso(at), platform, kind, obj, actor, by_id[actor] if actor is not None else "",
+               phrase(kind, obj, loads(raw) if raw else None, actor, name), raw or "{}")
 
 
 LEDGER_COLUMNS = ("id", "at", "member_id", "member", "need", "title", "amount", "currency",
@@ -225,15 +231,16 @@ def write_export(engine: Engine, community: str, what: str, fmt: str, out: TextI
                 write(row)
                 n += 1
         else:
-            dumps = json.JSONEncoder(ensure_ascii=False).encode
-            details_at = columns.index("details") if "details" in columns else -1
-            for row in rows(conn, community, since, names):
-                record = dict(zip(columns, row, strict=True))
-                if details_at >= 0:
-                    # Already JSON text: spliced in as the object it is, not re-encoded.
-                    record.pop("details")
-                    out.write(dumps(record)[:-1] + ', "details": ' + row[details_at] + "}\n")
-                else:
-                    out.write(dumps(record) + "\n")
-                n += 1
+            dumps, write = orjson.dumps, out.write
+            if "details" in columns:
+                # The details are JSON text already: spliced in as the object they are.
+                head = columns[:-1]
+                for row in rows(conn, community, since, names):
+                    record = dumps(dict(zip(head, row, strict=False))).decode()
+                    write(record[:-1] + ',"details":' + row[-1] + "}\n")
+                    n += 1
+            else:
+                for row in rows(conn, community, since, names):
+                    write(dumps(dict(zip(columns, row, strict=True))).decode() + "\n")
+                    n += 1
     return n

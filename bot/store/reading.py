@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import count
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 
 from bot.store.db import make_engine, normalise_url
@@ -51,3 +53,30 @@ def read_snapshot(engine: Engine) -> Iterator[Connection]:
         with conn.begin() as tx:
             yield conn
             tx.rollback()
+
+
+def stream_tuples(conn: Connection, stmt: Select[Any], batch: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """The rows of a long read as the driver's plain tuples, `batch` at a time.
+
+    For the exports and the audit, which read a million rows: on the driver's cursor (a
+    server-side cursor on PostgreSQL), without SQLAlchemy's per-row work, so a statement
+    must select only columns the driver returns as they are wanted (text, numbers, and
+    on PostgreSQL times). Its parameters are rendered into the SQL, so they must be values
+    SQLAlchemy can render: the community id, kinds, a time.
+    """
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cur = raw.cursor(name=f"commons_read_{next(_cursor_names)}")
+        cur.itersize = batch
+    else:
+        cur = raw.cursor()
+    try:
+        cur.execute(sql)
+        while rows := cur.fetchmany(batch):
+            yield from rows
+    finally:
+        cur.close()
+
+
+_cursor_names = count(1)
