@@ -221,6 +221,15 @@ def call(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines), ref=r)
 
 
+def _steps(c: FundingCall, rows: list[tuple[Pitch, int, int]]) -> list[dict]:  # type: ignore[type-arg]
+    """The rounds of a call's allocation as the event records them (exact fractions as text)."""
+    refs = {p.number: pref(p) for p, _, _ in rows}
+    result = allocation_steps(c.budget_minor, [PitchStake(p.number, p.ask_minor, pts) for p, pts, _ in rows])
+    return [{"remaining": str(rnd.remaining), "points": {refs[k]: v for k, v in rnd.points.items()},
+             "shares": {refs[k]: str(v) for k, v in rnd.shares.items()},
+             "capped": [refs[k] for k in rnd.capped]} for rnd in result.rounds]
+
+
 def _exact(x: Fraction, currency: str) -> str:
     """An exact share: whole minor units as money, otherwise six decimals and '…'."""
     digits = minor_digits(currency)
@@ -289,10 +298,12 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
     rows, rest = allocation(ctx, c)
     c.unallocated_minor = rest
     r = ref(c)
-    # Everything the allocation decided, so that a replay can check it (see bot.service.audit).
+    # Everything the allocation decided, round by round, so that a replay can check it and
+    # anyone can redo it (see bot.service.audit and `explain`).
     ctx.deadline_event("call.closed", r, c.closes_at, late, early=early,
                        budget_minor=c.budget_minor, currency=c.currency,
                        points={pref(p): pts for p, pts, _ in rows},
+                       steps=_steps(c, rows),
                        allocation={pref(p): share for p, _, share in rows},
                        unallocated_minor=rest)
     lines = [f"{r} closed: {esc(c.title)} — budget {money(c.budget_minor, c.currency)}"]

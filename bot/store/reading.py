@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot.store.db import make_engine, normalise_url
 
@@ -71,10 +72,14 @@ def stream_tuples(conn: Connection, stmt: Select[Any], batch: int = 2000) -> Ite
         cur.itersize = batch
     else:
         cur = raw.cursor()
+    driver_error = conn.dialect.loaded_dbapi.Error
     try:
         cur.execute(sql)
         while rows := cur.fetchmany(batch):
             yield from rows
+    except driver_error as e:
+        # As SQLAlchemy's own execution would raise it, so callers see one kind of error.
+        raise DBAPIError.instance(sql, None, e, driver_error) from e
     finally:
         cur.close()
 

@@ -94,3 +94,26 @@ def test_the_readme_tour_logs_every_change_in_plain_words_and_audits_clean(tmp_p
     assert tampered.returncode == 1
     assert ("ledger of bob (member 2) in EUR (total): the log gives 50 EUR, the database "
             "holds 60 EUR") in tampered.stdout
+
+
+def test_export_to_a_file_and_bad_input_on_the_command_line(tmp_path):
+    assert run_console(tmp_path, "/as alice\n!offer Fix the login crash reward:50EUR\n").returncode == 0
+    out = tmp_path / "events.jsonl"
+    proc = cli(tmp_path, "export", "--what", "events", "--format", "json", "--out", str(out))
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert proc.stderr == f"1 events written to {out}\n"
+    record = json.loads(out.read_text())
+    assert record["phrase"] == "alice offered T1: Fix the login crash — 50 EUR"
+    assert record["details"]["amount_minor"] == 5000
+
+    bad = cli(tmp_path, "export", "--what", "events", "--since", "yesterday")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr == ("--since 'yesterday' is not a date — write it like 2026-12-01 or "
+                          "2026-12-01T18:00 (UTC)\n")
+    unknown = cli(tmp_path, "audit", "--community", "nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr == f"{CONFIG}: no community 'nope' — communities: demo\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = cli(empty, "audit")
+    assert missing.returncode == 2 and "run commons-bot db upgrade" in missing.stderr
