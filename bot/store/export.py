@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from itertools import count
 from typing import Any, TextIO
 
 import orjson
@@ -226,10 +227,11 @@ def write_export(engine: Engine, community: str, what: str, fmt: str, out: TextI
         if fmt == "csv":
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(columns)
-            write = writer.writerow
-            for row in rows(conn, community, since, names):
-                write(row)
-                n += 1
+            # The rows are counted as the writer's own loop pulls them.
+            counter = count()
+            writer.writerows(row for row, _ in zip(rows(conn, community, since, names), counter,
+                                                   strict=False))
+            n = next(counter)
         else:
             dumps, write = orjson.dumps, out.write
             if "details" in columns:
