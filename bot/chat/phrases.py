@@ -39,14 +39,19 @@ def _when(iso: str | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC"
 
 
+# Where events logged before amounts were recorded in minor units kept them as text.
+_LEGACY = {"amount": ("amount_minor", "reward"), "budget": ("budget_minor", "budget"),
+           "ask": ("ask_minor", "ask"), "unallocated": ("unallocated_minor", "unallocated")}
+
+
 def amount_of(details: Mapping[str, Any], key: str = "amount") -> str:
     """`50 EUR` from `<key>_minor` and `currency`, or the older string form; '' if none."""
-    minor = details.get(f"{key}_minor")
+    minor_key, legacy = _LEGACY[key]
+    minor = details.get(minor_key)
     currency = details.get("currency")
     if minor is not None and currency:
         return str(Money(int(minor), currency))
-    legacy = {"amount": "reward", "budget": "budget", "ask": "ask", "unallocated": "unallocated"}
-    value = details.get(legacy.get(key, key))
+    value = details.get(legacy)
     return value if isinstance(value, str) else ""
 
 
