@@ -102,7 +102,7 @@ def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
 
 
 # The newest migration; tests/core/test_config_store.py checks it against Alembic's own view.
-HEAD_REVISION = "0002_web"
+HEAD_REVISION = "0002_record"
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
