@@ -204,7 +204,13 @@ def reserve(ctx: Ctx, call: FundingCall, r: str) -> None:
 
 
 def settle(ctx: Ctx, call: FundingCall, r: str, unallocated: int) -> None:
-    """At close: what was allocated leaves the commons fund, the rest is available again."""
+    """At close: what was allocated leaves the commons fund, the rest is available again.
+
+    Only with `pool: true`, like `reserve`: a community that keeps no pool never reads its
+    tables (`pool` is meant to stay as a community set it while calls are open).
+    """
+    if not ctx.policies.pool:
+        return
     held = ctx.session.get(CallReservation, call.id, with_for_update=True)
     if held is None or held.state != "held":
         return
@@ -271,8 +277,8 @@ def books(ctx: Ctx) -> Reply:
     for e in entries:
         letter = "R" if e.kind == "receipt" else "S"
         state = f" — reversed: {esc(e.reverse_reason)}" if e.state == "reversed" else ""
-        lines.append(f"- {letter}{e.number} {e.kind} {money(e.amount_minor, e.currency)} "
-                     f"{esc(e.note)}{state}")
+        note = f" {esc(e.note)}" if e.note else ""
+        lines.append(f"- {letter}{e.number} {e.kind} {money(e.amount_minor, e.currency)}{note}{state}")
     vs = ctx.session.scalars(select(Venture).where(Venture.community == ctx.cid,
                                                    Venture.state == "active")
                              .order_by(Venture.number).limit(20)).all()

@@ -151,12 +151,30 @@ class Ctx:
         if role not in self.roles:
             raise self.refuse(f"{doing} needs the {role} role — ask a {role} of this community")
 
-    def event(self, kind: str, obj: str, **details: Any) -> None:
-        """Append an event to the public log."""
+    def event(self, kind: str, obj: str, *, happened: datetime | None = None,
+              **details: Any) -> None:
+        """Append an event to the public log.
+
+        Args:
+            kind: what happened (`claim.approved`).
+            obj: the object it happened to (`T12`).
+            happened: when it happened, if not now (a deadline applied late is recorded at
+                the deadline's time).
+            details: the facts it decided, enough to replay it (see `bot.service.audit`).
+        """
         actor = self.member.id if self.member else None
         self.changed.add(obj)
-        self._events.append(dict(community=self.cid, at=self.now, actor_id=actor,
+        self._events.append(dict(community=self.cid, at=happened or self.now, actor_id=actor,
                                  platform=self.platform, kind=kind, object=obj, details=details))
+
+    def deadline_event(self, kind: str, obj: str, deadline: datetime, late: bool,
+                       **details: Any) -> None:
+        """Append the event of a deadline: at the deadline's time and marked late when the
+        bot applies it after downtime, at the time it happens otherwise."""
+        if late:
+            self.event(kind, obj, happened=deadline, late=True, was_due=deadline.isoformat(), **details)
+        else:
+            self.event(kind, obj, **details)
 
     def announce(self, text: str, ref: str | None = None, choices: tuple[Choice, ...] = (),
                  mentions: tuple[int, ...] = (), late: bool = False) -> None:

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import func, select
 
 from bot.chat.parser import COMMANDS, usage
+from bot.chat.phrases import HIDDEN, phrase
 from bot.chat.render import esc, money, when
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page
@@ -68,42 +69,18 @@ def ledger(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines))
 
 
-def describe(kind: str, details: dict) -> str:  # type: ignore[type-arg]
-    """A short human phrase for an event."""
-    d = details or {}
-    phrases = {
-        "need.offered": "offered the need",
-        "need.done": "need done",
-        "need.cancelled": f"cancelled it: {esc(str(d.get('reason', '')))}",
-        "claim.made": "claimed it",
-        "claim.renewed": "renewed their claim",
-        "claim.released": "released their claim",
-        "claim.expired": "claim expired",
-        "claim.submitted": f"submitted: {esc(str(d.get('submission', '')))[:200]}",
-        "claim.approved": "approved the work" + (f" ({d['reward']})" if d.get("reward") else ""),
-        "claim.changes_requested": f"asked for changes: {esc(str(d.get('note', '')))[:200]}",
-        "claim.refused": f"refused the work: {esc(str(d.get('reason', '')))[:200]}",
-        "proposal.opened": "opened the proposal",
-        "proposal.closed": f"closed: {d.get('outcome')}",
-        "vote.cast": f"voted {d.get('position')}",
-        "call.opened": f"opened the call ({d.get('budget')})",
-        "call.closed": f"closed the call (unallocated {d.get('unallocated')})",
-        "pitch.added": f"pitched to {d.get('call')} ({d.get('ask')})",
-        "pitch.backed": f"backed with {d.get('points')} points",
-        "member.linked": f"linked a {esc(str(d.get('platform', '')))} account",
-        "member.unlinked": f"unlinked a {esc(str(d.get('platform', '')))} account",
-        "watch.added": "watches " + " ".join("#" + s for s in d.get("skills", [])),
-        "watch.removed": "stopped watching " + " ".join("#" + s for s in d.get("skills", [])),
-    }
-    return phrases.get(kind, kind)
+def say(ctx: Ctx, e) -> str:  # type: ignore[no-untyped-def]
+    """An event in plain words, as the chat shows it (names and user text escaped)."""
+    return phrase(e.kind, e.object, e.details, e.actor_id, ctx.name_of, esc)
 
 
 def log(ctx: Ctx) -> Reply:
-    """`!log [T12 | P3 | F1] [page:N]`: the event log, newest first."""
+    """`!log [T12 | P3 | F1] [page:N]`: the event log in plain words, newest first by the
+    time each change happened, ties by insertion."""
     pa = ctx.parsed
     assert pa is not None
     page = _page(ctx, pa.options.get("page"))
-    stmt = select(Event).where(Event.community == ctx.cid)
+    stmt = select(Event).where(Event.community == ctx.cid, Event.kind.not_in(HIDDEN))
     scope = ""
     if pa.words:
         m = _OBJ_RE.match(pa.words[0])
@@ -113,14 +90,14 @@ def log(ctx: Ctx) -> Reply:
         obj = m.group(1).upper() + m.group(2)
         stmt = stmt.where(Event.object == obj)
         scope = f" of {obj}"
-    rows = ctx.session.scalars(stmt.order_by(Event.id.desc()).limit(PAGE + 1)
+    # By the time each change happened (a deadline applied late sits at its own time).
+    rows = ctx.session.scalars(stmt.order_by(Event.at.desc(), Event.id.desc()).limit(PAGE + 1)
                                .offset((page - 1) * PAGE)).all()
     if not rows:
         return Reply(f"No events{scope}{' on page ' + str(page) if page > 1 else ''}.")
     lines = [f"Log{scope}, newest first (page {page}):"]
     for e in rows[:PAGE]:
-        actor = ctx.name_of(e.actor_id) if e.actor_id else "the bot"
-        lines.append(f"- {when(e.at)} [{e.platform}] {e.object} {actor}: {describe(e.kind, e.details)}")
+        lines.append(f"- {when(e.at)} [{e.platform}] {say(ctx, e)}")
     if len(rows) > PAGE:
         nxt = f"log {pa.words[0]} page:{page + 1}" if pa.words else f"log page:{page + 1}"
         lines.append(f"More: `{ctx.cmd(nxt)}`")

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from bot.chat.phrases import phrase
 from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import RuleError, parse_money, parse_when
 from bot.ports import Choice
@@ -165,8 +166,9 @@ def offer(ctx: Ctx) -> Reply:
                        slots=int(slots_text), due_at=due_at, offered_by=ctx.member.id)
     ventures.record_payer(ctx, need.id, payer)
     ctx.event("need.offered", ref(need), title=title, skills=list(p.skills),
-              reward=str(reward) if reward else None, slots=need.slots,
-              due=due_at.isoformat() if due_at else None,
+              amount_minor=reward.minor if reward else None,
+              currency=reward.currency if reward else None, slots=need.slots,
+              due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id,
               paid_by=payer[2] if payer else None)
     by = ctx.name_of(ctx.member.id)
     text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
@@ -236,10 +238,8 @@ def task(ctx: Ctx) -> Reply:
     history = ctx.conn.execute(sql.LATEST_EVENTS_OF, {"c": ctx.cid, "o": ref(need), "lim": 5}).all()
     if history:
         lines.append("History:")
-        from bot.service.misc import describe
-
-        lines.extend(f"- {when(e.at)} {ctx.name_of(e.actor_id) if e.actor_id else 'the bot'}: "
-                     f"{describe(e.kind, e.details)}" for e in history)
+        lines.extend(f"- {when(e.at)} {phrase(e.kind, e.object, e.details, e.actor_id, ctx.name_of, esc)}"
+                     for e in history)
     if need.state == "open" and not need.is_full:
         lines.append(f"Claim it with `{ctx.cmd('claim ' + ref(need))}`")
     return Reply("\n".join(lines), choices=need_choices(ctx, need), ref=ref(need))
@@ -422,8 +422,8 @@ def approve(ctx: Ctx) -> Reply:
     if done:
         ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "done", "closed_at": ctx.now})
     reward_text = f" — {money(amount, currency)} enters the ledger" if amount is not None else ""
-    ctx.event("claim.approved", r, member=c.member_id, reward=money(amount, currency) or None,
-              note=note or None)
+    ctx.event("claim.approved", r, member=c.member_id, amount_minor=amount,
+              currency=currency if amount is not None else None, note=note or None)
     if done:
         ctx.event("need.done", r)
     who = ctx.name_of(c.member_id)
@@ -479,13 +479,15 @@ def cancel(ctx: Ctx) -> Reply:
     if not reason:
         raise ctx.refuse("a reason is required to cancel a need")
     need.state, need.closed_at, need.close_reason = "cancelled", ctx.now, clip(reason, 1000)
+    released = []
     for c in _claims(ctx, need):
         c.state, c.closed_at = "released", ctx.now
+        released.append(c.member_id)
         ctx.notice(c.member_id, f"{r} ({esc(need.title)}) was cancelled by "
                                 f"{ctx.name_of(ctx.member.id)}: {esc(need.close_reason)}. "
                                 "Your claim on it is released.", ref=r)
     need.taken = len(_claims(ctx, need, ("approved",)))
-    ctx.event("need.cancelled", r, reason=need.close_reason)
+    ctx.event("need.cancelled", r, reason=need.close_reason, released=released)
     ctx.announce(f"{r} ({esc(need.title)}) is cancelled by {ctx.name_of(ctx.member.id)}: "
                  f"{esc(need.close_reason)}", ref=r)
     ctx.updated(r)

@@ -101,7 +101,7 @@ def vote(ctx: Ctx) -> Reply:
         ctx.conn.execute(sql.VOTE_UPDATE, {"_p": p.id, "_m": me, **values})
     else:
         ctx.conn.execute(sql.VOTE_INSERT, {"proposal_id": p.id, "member_id": me, **values})
-    ctx.event("vote.cast", r, position=position, reason=reason or None)
+    ctx.event("vote.cast", r, member=me, position=position, reason=reason or None)
     ctx.updated(r)
     t = tally(ctx, p)
     return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position}. Counts: {t}.", ref=r)
@@ -184,7 +184,8 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
         return None
     p.state, p.outcome, p.closed_at = "closed", outcome, ctx.now
     r = ref(p)
-    ctx.event("proposal.closed", r, outcome=outcome, counts=t.__dict__, early=early)
+    ctx.deadline_event("proposal.closed", r, p.closes_at, late, outcome=outcome,
+                       counts=t.__dict__, quorum=p.quorum, early=early)
     reasons = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id, Vote.reason != "")
                                   .order_by(Vote.at)).all()
     quorum = f" (quorum {p.quorum})" if p.quorum else ""

@@ -17,8 +17,16 @@ from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, cast, exists, false, func, select, true, tuple_
 
-from bot.chat.render import money, unescape
-from bot.domain.rules import POSITIONS, AllocationRound, PitchStake, Tally, allocate, consent_outcome
+from bot.chat.phrases import HIDDEN, event_phrase
+from bot.chat.render import money
+from bot.domain.rules import (
+    POSITIONS,
+    AllocationRound,
+    PitchStake,
+    Tally,
+    allocation_steps,
+    consent_outcome,
+)
 from bot.store.models import (
     Backing,
     Claim,
@@ -47,15 +55,10 @@ class BadCursor(ValueError):
     """A page cursor that this board did not write."""
 
 
-def phrase(kind: str, details: dict[str, Any] | None) -> str:
-    """An event in plain words: the very phrase `!log` shows, without its Markdown escapes.
-
-    The one place the board renders an event kind, so that it can follow `!log` wherever
-    its phrases live.
-    """
-    from bot.service.misc import describe
-
-    return unescape(describe(kind, details or {}))
+def phrase(row: Any, who: dict[int, str]) -> str:
+    """An event in plain words: the very phrase `!log` and exports show (`bot.chat.phrases`),
+    the one place the board renders an event."""
+    return event_phrase(row, who)
 
 
 @dataclass
@@ -182,7 +185,8 @@ def need(conn: Connection, community: str, number: int) -> dict[str, Any] | None
 
 def history(conn: Connection, community: str, ref: str, limit: int = 500) -> list[dict[str, Any]]:
     """Every event of one object, oldest first."""
-    rows = conn.execute(select(Event.__table__).where(E.community == community, E.object == ref)
+    rows = conn.execute(select(Event.__table__).where(E.community == community, E.object == ref,
+                                                      E.kind.not_in(HIDDEN))
                         .order_by(E.id).limit(limit)).all()
     return _events(conn, rows)
 
@@ -191,7 +195,7 @@ def _events(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
     who = names(conn, {r.actor_id for r in rows})
     return [{"id": r.id, "at": r.at, "actor": who.get(r.actor_id) if r.actor_id else "the bot",
              "platform": r.platform, "kind": r.kind, "object": r.object,
-             "text": phrase(r.kind, r.details)} for r in rows]
+             "text": phrase(r, who)} for r in rows]
 
 
 def log(conn: Connection, community: str, *, obj: str | None = None, member: str | None = None,
@@ -200,7 +204,7 @@ def log(conn: Connection, community: str, *, obj: str | None = None, member: str
 
     A kind ending in a dot (`claim.`) matches the whole family.
     """
-    stmt = select(Event.__table__).where(E.community == community)
+    stmt = select(Event.__table__).where(E.community == community, E.kind.not_in(HIDDEN))
     if obj:
         stmt = stmt.where(E.object == obj)
     if member:
@@ -309,9 +313,9 @@ def call(conn: Connection, community: str, number: int) -> dict[str, Any] | None
     pitches = conn.execute(select(Pitch.__table__, func.coalesce(pts.c.pts, 0).label("points"))
                            .outerjoin(pts, pts.c.pitch_id == PI.id)
                            .where(PI.call_id == row.id).order_by(PI.number)).all()
-    rounds: list[AllocationRound] = []
-    shares, rest = allocate(row.budget_minor, [PitchStake(p.id, p.ask_minor, int(p.points))
-                                               for p in pitches], rounds)
+    allocation = allocation_steps(row.budget_minor, [PitchStake(p.id, p.ask_minor, int(p.points))
+                                                     for p in pitches])
+    shares, rest, rounds = allocation.amounts, allocation.unallocated, allocation.rounds
     is_open = row.state == "open"
     need_numbers = dict(conn.execute(select(N.id, N.number).where(
         N.id.in_([p.need_id for p in pitches if p.need_id]))).all())
@@ -334,15 +338,15 @@ def call(conn: Connection, community: str, number: int) -> dict[str, Any] | None
     return out
 
 
-def _steps(rounds: list[AllocationRound], ref_of: dict[int, str], pitches: dict[int, Any],
+def _steps(rounds: tuple[AllocationRound, ...], ref_of: dict[int, str], pitches: dict[int, Any],
            cur: str) -> list[str]:
     def m(x: Fraction) -> str:
         return money(int(x), cur)
 
     steps = []
     for i, r in enumerate(rounds, 1):
-        among = ", ".join(f"{ref_of[p]} ({int(pitches[p].points)} points)" for p in r.sharing)
-        text = f"Round {i}: {m(r.remaining)} is shared among {among}, {r.total_points} points in all."
+        among = ", ".join(f"{ref_of[p]} ({int(pitches[p].points)} points)" for p in r.points)
+        text = f"Round {i}: {m(r.remaining)} is shared among {among}, {sum(r.points.values())} points in all."
         if r.capped:
             capped = ", ".join(f"{ref_of[p]} (asks {money(pitches[p].ask_minor, cur)})" for p in r.capped)
             text += (f" A share would exceed the ask of {capped}: each gets exactly its ask, "

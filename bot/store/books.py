@@ -6,6 +6,7 @@ members, the pool, funding calls and contributors. Read-only, on the caller's co
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -87,8 +88,8 @@ def flows(conn: Connection, community: str, cur: str) -> list[dict[str, str]]:
     return [{"from": a, "to": b, "amount": money(v, cur)} for (a, b), v in out.items() if v]
 
 
-def entries(conn: Connection, community: str):  # type: ignore[no-untyped-def]
-    """Every receipt and spend, oldest first, as export rows (see ENTRY_COLUMNS)."""
+def entries(conn: Connection, community: str, since: datetime | None = None):  # type: ignore[no-untyped-def]
+    """Every receipt and spend (from `since` on), oldest first, as export rows (ENTRY_COLUMNS)."""
     from bot.store.export import decimal
 
     e = PoolEntry.__table__.c
@@ -98,6 +99,8 @@ def entries(conn: Connection, community: str):  # type: ignore[no-untyped-def]
             .outerjoin(Venture, Venture.id == e.venture_id)
             .outerjoin(Member, Member.id == e.from_member)
             .where(e.community == community).order_by(e.at, e.id))
+    if since is not None:
+        stmt = stmt.where(e.at >= since)
     for (kind, number, at, amount, cur, ops, commons, venture, member, note, state, rev_at,
          reason) in conn.execute(stmt):
         yield (f"{'R' if kind == 'receipt' else 'S'}{number}", kind, at.isoformat(),

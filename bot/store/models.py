@@ -266,6 +266,9 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_feed", "community", "id"),
         Index("ix_events_object", "community", "object", "id"),
+        # The log and the histories read by the time each change happened, ties by insertion.
+        Index("ix_events_time", "community", "at", "id"),
+        Index("ix_events_object_time", "community", "object", "at", "id"),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     community: Mapped[str] = mapped_column(ForeignKey("communities.id"))

@@ -55,8 +55,9 @@ NEXT_NUMBER = {
 }
 
 E = Event.__table__
+# A history reads by the time each change happened, ties by insertion.
 LATEST_EVENTS_OF = (select(E).where(E.c.community == bindparam("c"), E.c.object == bindparam("o"))
-                    .order_by(E.c.id.desc()).limit(bindparam("lim")))
+                    .order_by(E.c.at.desc(), E.c.id.desc()).limit(bindparam("lim")))
 
 MEMBER_NAME = select(Member.__table__.c.display_name).where(Member.__table__.c.id == bindparam("m"))
 WATCHERS = select(Watch.__table__.c.member_id).where(

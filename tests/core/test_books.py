@@ -107,7 +107,7 @@ def test_a_reversal_restores_balances_and_stays_on_record(pool_chat):
         "R1 is reversed — operations fund 0 EUR, commons fund 0 EUR.")
     books = chat.say("dave", "!books")
     assert "S1 spend 30 EUR stickers — reversed: double entry" in books
-    assert "R1 receipt 100 EUR  — reversed: wrong donor" in books
+    assert "R1 receipt 100 EUR — reversed: wrong donor" in books
     assert "reversed 100 EUR of receipts and 30 EUR of spends" in books
     assert chat.say("fundco", "!reverse R9 x").startswith("✗ R9 does not exist")
 
@@ -154,6 +154,9 @@ def test_venture_membership_and_paid_needs(chat):
     assert chat.say("carol", "!venture V1 leave") == (
         "You left V1; it had no other member, so the venture has left.")
     assert "**V1** Acme (left)" in chat.say("erin", "!ventures")
+    logged = chat.say("erin", "!log V1")
+    assert "venture V1 has left: its last member left" in logged
+    assert "bob registered venture V1: Acme, pledging 5% of revenue" in logged
     assert chat.say("carol", "!venture V9").startswith("✗ V9 does not exist — see !ventures")
     assert chat.say("carol", "!venture Nope pledge:120%").startswith("✗ pledge:120% — a percentage")
     assert chat.say("carol", "!venture Nope").startswith("✗ say what the venture gives back")
@@ -191,6 +194,7 @@ def test_the_digest_shows_the_pool_and_what_moved_since_the_last_one(pool_chat):
 def test_the_books_audit_reproduces_every_balance_and_finds_tampering(pool_chat):
     from sqlalchemy import update
 
+    from bot.service.audit import audit
     from bot.service.books_audit import audit_books
     from bot.store.models import Pool, PoolEntry
 
@@ -210,10 +214,11 @@ def test_the_books_audit_reproduces_every_balance_and_finds_tampering(pool_chat)
     with chat.core.engine.connect() as conn:
         figures, diffs = audit_books(conn, "demo")
     assert diffs == [] and figures == 3 + 2 + 1 + 1 + 1
+    report = audit(chat.core.engine, "demo")  # `commons-bot audit`
+    assert report.ok, report.differences
     with chat.core.engine.begin() as conn:
         conn.execute(update(Pool).values(commons_minor=Pool.commons_minor + 1))
         conn.execute(update(PoolEntry).where(PoolEntry.kind == "spend").values(state="recorded"))
-    with chat.core.engine.connect() as conn:
-        _, diffs = audit_books(conn, "demo")
+    diffs = audit(chat.core.engine, "demo").differences
     assert diffs == ["books: the commons fund is 11001 in the database, the log gives 11000",
                      "books: S1 is [2000, 2000, 0, 'recorded'] in the database, not what the log says"]

@@ -1,14 +1,14 @@
 """the generative loop: ventures, revenue, the pool, receipts and spends, payables
 
 Revision ID: 0003_books
-Revises: 0002_web
+Revises: 0002_record
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0003_books'
-down_revision = '0002_web'
+down_revision = '0002_record'
 branch_labels = None
 depends_on = None
 
