@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, cast, exists, false, func, select, true, tuple_
 
 from bot.chat.phrases import HIDDEN, event_phrase
-from bot.chat.render import money, unescape
+from bot.chat.render import money
 from bot.domain.rules import (
     POSITIONS,
     AllocationRound,
