@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import delete, func, select, update
 
-from bot.chat.render import clip, esc, left, money, when
-from bot.domain.rules import PitchStake, RuleError, allocate, parse_money, parse_when
+from bot.chat.render import clip, echo, esc, left, money, quote, when
+from bot.domain.rules import PitchStake, RuleError, allocate, count, parse_money, parse_when
 from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
 from bot.service.needs import ref as need_ref
@@ -59,15 +57,16 @@ def fund(ctx: Ctx) -> Reply:
         budget = parse_money(pa.options["budget"])
         closes = parse_when(pa.options["closes"], ctx.now)
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     if budget.minor <= 0:
         raise ctx.refuse("the budget must be more than zero")
     points = ctx.policies.points
     if "points" in pa.options:
         pt = pa.options["points"]
-        if not pt.isdigit() or not 1 <= int(pt) <= 1_000_000:
-            raise ctx.refuse(f"points:{pt[:10]} is not an allowance — write points:100")
-        points = int(pt)
+        allowance = count(pt, 1, 1_000_000)
+        if allowance is None:
+            raise ctx.refuse(f"points:{echo(pt, 10)} is not an allowance — write points:100")
+        points = allowance
     call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
                        description=clip(pa.description, 2000), budget_minor=budget.minor,
                        currency=budget.currency, points=points, closes_at=closes,
@@ -81,7 +80,7 @@ def fund(ctx: Ctx) -> Reply:
             f"{budget}, closes {when(closes)}. Pitch with `{ctx.cmd(f'pitch {r} <title> ask:…')}`; "
             f"every member has {points} points to back pitches with `{ctx.cmd('back B… <points>')}`")
     if call.description:
-        text += "\n" + esc(clip(call.description, 500))
+        text += "\n" + quote(call.description, 500)
     ctx.announce(text, ref=r)
     return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
 
@@ -105,7 +104,7 @@ def pitch(ctx: Ctx) -> Reply:
     try:
         ask = parse_money(pa.options["ask"])
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     if ask.currency != call.currency:
         raise ctx.refuse(f"{r}'s budget is in {call.currency}; ask in {call.currency}")
     if ask.minor <= 0:
@@ -133,9 +132,9 @@ def back(ctx: Ctx) -> Reply:
     call = ctx.session.scalars(select(FundingCall).where(FundingCall.id == p.call_id)
                                .with_for_update().execution_options(populate_existing=True)).one()
     r = ref(call)
-    if len(pa.words) < 2 or not pa.words[1].isdigit() or len(pa.words[1]) > 9:
+    points = count(pa.words[1], 0, 999_999_999) if len(pa.words) > 1 else None
+    if points is None:
         raise ctx.refuse(f"say how many points, like {ctx.cmd(f'back {pref(p)} 20')}")
-    points = int(pa.words[1])
     if call.state != "open" or call.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed; backing is over — see {ctx.cmd('call ' + r)}")
     spent = ctx.session.scalar(select(func.coalesce(func.sum(Backing.points), 0)).where(
@@ -192,7 +191,7 @@ def call(ctx: Ctx) -> Reply:
     else:
         lines.append(f"{c.state.capitalize()} {when(c.closed_at)}")
     if c.description:
-        lines.append(esc(clip(c.description, 800)))
+        lines.extend([quote(c.description, 800), ""])
     rows, rest = allocation(ctx, c)
     if not rows:
         lines.append(f"No pitches yet — `{ctx.cmd(f'pitch {r} <title> ask:…')}`")
@@ -245,9 +244,10 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
                                reward=(share, c.currency), slots=1, due_at=None,
                                offered_by=c.posted_by, call_id=c.id, taken=1)
             p.need_id = need.id
+            # The community funded this pitcher's work: the claim is theirs until they
+            # release it, it never expires.
             ctx.session.add(Claim(need_id=need.id, member_id=p.pitched_by, state="active",
-                                  claimed_at=ctx.now,
-                                  expires_at=ctx.now + timedelta(days=ctx.policies.claim_days)))
+                                  claimed_at=ctx.now, expires_at=None, reminded=False))
             ctx.event("need.offered", need_ref(need), title=p.title, pitch=pref(p), call=r,
                       reward=money(share, c.currency), claimed_by=p.pitched_by)
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): funded "

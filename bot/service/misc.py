@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from bot.chat.parser import COMMANDS, usage
-from bot.chat.render import esc, money, when
+from bot.chat.render import clip, echo, esc, money, when
 from bot.service.context import Actor, Ctx, Reply
 from bot.service.needs import PAGE, _page
 from bot.store.models import (
@@ -29,7 +29,7 @@ from bot.store.models import (
     Watch,
 )
 
-_OBJ_RE = re.compile(r"^([TPFB])(\d{1,9})$", re.IGNORECASE)
+_OBJ_RE = re.compile(r"^([TPFB])(\d{1,9})$", re.IGNORECASE | re.ASCII)
 LINK_MINUTES = 15
 
 
@@ -46,7 +46,7 @@ def ledger(ctx: Ctx) -> Reply:
     elif pa.words:
         who = ctx.find_member(pa.words[0])
         if who is None:
-            raise ctx.refuse(f"{pa.words[0][:40]} is not a member here — name them as they "
+            raise ctx.refuse(f"{echo(pa.words[0], 40)} is not a member here — name them as they "
                              "appear in the room, or give #skills")
         stmt = stmt.where(Contribution.member_id == who.id)
         scope = " for " + esc(who.display_name)
@@ -91,10 +91,10 @@ def describe(kind: str, details: dict) -> str:  # type: ignore[type-arg]
         "claim.renewed": "renewed their claim",
         "claim.released": "released their claim",
         "claim.expired": "claim expired",
-        "claim.submitted": f"submitted: {esc(str(d.get('submission', '')))[:200]}",
+        "claim.submitted": f"submitted: {esc(clip(str(d.get('submission', '')), 200))}",
         "claim.approved": "approved the work" + (f" ({d['reward']})" if d.get("reward") else ""),
-        "claim.changes_requested": f"asked for changes: {esc(str(d.get('note', '')))[:200]}",
-        "claim.refused": f"refused the work: {esc(str(d.get('reason', '')))[:200]}",
+        "claim.changes_requested": f"asked for changes: {esc(clip(str(d.get('note', '')), 200))}",
+        "claim.refused": f"refused the work: {esc(clip(str(d.get('reason', '')), 200))}",
         "proposal.opened": "opened the proposal",
         "proposal.closed": f"closed: {d.get('outcome')}",
         "vote.cast": f"voted {d.get('position')}",
@@ -119,7 +119,7 @@ def log(ctx: Ctx) -> Reply:
     if pa.words:
         m = _OBJ_RE.match(pa.words[0])
         if not m:
-            raise ctx.refuse(f"'{pa.words[0][:20]}' is not an id — write T12, P3, F1 or B4")
+            raise ctx.refuse(f"'{echo(pa.words[0], 20)}' is not an id — write T12, P3, F1 or B4")
         obj = m.group(1).upper() + m.group(2)
         stmt = stmt.where(Event.object == obj)
         scope = f" of {obj}"
@@ -225,7 +225,7 @@ def help_(ctx: Ctx) -> Reply:
     if pa.words:
         name = pa.words[0].lstrip(ctx.prefix).lower()
         if name not in COMMANDS:
-            raise ctx.refuse(f"there is no command {esc(name[:30])} — {ctx.cmd('help')} lists them")
+            raise ctx.refuse(f"there is no command {echo(name, 30)} — {ctx.cmd('help')} lists them")
         spec = COMMANDS[name]
         return Reply(f"`{usage(name, ctx.prefix)}` — {spec.summary}")
     groups = {
