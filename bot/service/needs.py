@@ -596,7 +596,7 @@ def unwatch(ctx: Ctx) -> Reply:
     rows = ctx.session.scalars(select(Watch).where(Watch.member_id == ctx.member.id,
                                                    Watch.skill.in_(p.skills))).all()
     if not rows:
-        raise ctx.refuse(f"you do not watch {' '.join('#' + s for s in p.skills)} — see "
+        raise ctx.refuse(f"you do not watch {esc(' '.join('#' + s for s in p.skills))} — see "
                          f"{ctx.cmd('watching')}")
     for w in rows:
         ctx.session.delete(w)
