@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -227,6 +228,8 @@ def main() -> None:
         try:
             res = run(urls, total, a.seed, deadline)
         finally:
+            if db == "sqlite":
+                shutil.rmtree(tmp, ignore_errors=True)
             if schemas:
                 eng = create_engine(PG_URL)
                 with eng.begin() as c:
