@@ -506,6 +506,8 @@ class Core:
 
     def card_of_message(self, platform: str, message_id: str) -> tuple[str, str, str] | None:
         """(community, ref, kind) of the card a platform message shows, or None."""
+        if not is_clean_id(message_id):
+            return None  # a reaction may name any id; one that cannot be stored shows no card
         with self.Session() as s:
             c = s.get(PostedCard, (platform, message_id))
             return (c.community, c.ref, c.kind) if c else None

@@ -333,3 +333,9 @@ def test_a_maintainer_still_cannot_approve_their_own_work(chat):
     chat.say("erin", "!claim T1")
     chat.say("erin", "!submit T1 done")
     assert "you cannot approve your own work" in refused(chat.say("erin", "!approve T1"))
+
+
+def test_a_reaction_naming_an_unstorable_message_id_finds_no_card(chat):
+    chat.say("alice", "!offer Docs")
+    assert chat.core.card_of_message("matrix", "$ev\x00") is None
+    assert chat.core.card_of_message("matrix", "$ev\ud800") is None
