@@ -194,7 +194,7 @@ def test_watchers_are_told_of_new_needs_with_their_skills(chat):
     chat.say("bob", "!unwatch #python")
     chat.say("alice", "!offer Another #python")
     assert [o for o in chat.outbox() if o.kind == "notice"] == []
-    assert chat.say("bob", "!unwatch #go").startswith("✗ you do not watch #go")
+    assert chat.say("bob", "!unwatch #go").startswith("✗ you do not watch \\#go")
 
 
 def test_every_change_is_an_event_in_the_log(chat):
