@@ -249,6 +249,7 @@ _PHRASES: dict[str, Callable[..., str]] = {
         f"{amount_of(d, 'ask')}"),
     "pitch.backed": _backed,
     "member.linked": _sub("{actor} linked their {platform} identity"),
+    "member.unlinked": _sub("{actor} unlinked their {platform} identity"),
     "watch.added": _sub("{actor} watches {skills}"),
     "watch.removed": _sub("{actor} stopped watching {skills}"),
     "digest.posted": _sub("the bot posted the digest of open needs, proposals and calls"),

@@ -12,10 +12,10 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from bot.domain.rules import Money, RuleError, parse_money
+from bot.domain.rules import Money, RuleError, parse_money, shown
 
-_PERCENT_RE = re.compile(r"^(\d{1,3})(?:[.,](\d{1,2}))?%$")
-_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_PERCENT_RE = re.compile(r"^(\d{1,3})(?:[.,](\d{1,2}))?%$", re.ASCII)
+_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,14 @@ def parse_pledge(text: str) -> Pledge:
     if m:
         bp = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
         if not 0 < bp <= 10_000:
-            raise RuleError(f"pledge:{text} — a percentage pledge is more than 0% and at most 100%")
+            raise RuleError(f"pledge:{shown(text)} — a percentage pledge is more than 0% and at most 100%")
         return Pledge(basis_points=bp)
     if text.lower().endswith("/month"):
         amount = parse_money(text[: -len("/month")])
         if amount.minor <= 0:
             raise RuleError("a flat pledge must be more than zero a month")
         return Pledge(monthly=amount)
-    raise RuleError(f"pledge:{text[:30]} is not a pledge — write pledge:10% or pledge:200EUR/month")
+    raise RuleError(f"pledge:{shown(text)} is not a pledge — write pledge:10% or pledge:200EUR/month")
 
 
 def percent(value: Fraction) -> str:
@@ -81,7 +81,7 @@ def parse_period(text: str | None, now: datetime) -> str:
         return current
     m = _PERIOD_RE.match(text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
-        raise RuleError(f"period:{text[:20]} is not a month — write period:{current}")
+        raise RuleError(f"period:{shown(text, 20)} is not a month — write period:{current}")
     if text.strip() > current:
         raise RuleError(f"period:{text.strip()} has not begun — give {current} or an earlier month")
     return text.strip()

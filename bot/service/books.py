@@ -14,14 +14,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.chat.render import esc, money
+from bot.chat.render import echo, esc, money
 from bot.domain.books import Balances, parse_period, period_bounds, split
 from bot.domain.rules import Money, RuleError, parse_money
 from bot.service.context import Ctx, Reply
 from bot.service.ventures import is_vref, load_venture, payables, venture_line, vref
 from bot.store.models import CallReservation, FundingCall, Pool, PoolEntry, Venture
 
-_ENTRY_RE = re.compile(r"^([RS])#?(\d{1,9})$", re.IGNORECASE)
+_ENTRY_RE = re.compile(r"^([RS])#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
 _KIND = {"R": "receipt", "S": "spend"}
 
 
@@ -55,7 +55,7 @@ def _amount(ctx: Ctx, word: str | None, example: str) -> Money:
     try:
         amount = parse_money(word)
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     if amount.currency != cur:
         raise ctx.refuse(f"the pool keeps its books in {cur}; give the amount in {cur}")
     if amount.minor <= 0:
@@ -85,7 +85,7 @@ def receive(ctx: Ctx) -> Reply:
     else:
         m = ctx.find_member(source)
         if m is None:
-            raise ctx.refuse(f"from:{esc(source[:40])} is neither a venture like V2 nor a member here")
+            raise ctx.refuse(f"from:{echo(source, 40)} is neither a venture like V2 nor a member here")
         member_id, giver = m.id, esc(m.display_name)
     p = pool(ctx, lock=True)
     ops, commons = split(amount.minor, ctx.policies.operations_share)
@@ -262,7 +262,7 @@ def books(ctx: Ctx) -> Reply:
     try:
         period = parse_period(pa.options.get("period"), ctx.now)
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     p = pool(ctx, lock=False)
     cur = p.currency
     f = flows(ctx, *period_bounds(period))

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot.chat.render import clip, esc, left, when
-from bot.domain.rules import POSITIONS, RuleError, Tally, consent_outcome, parse_when
+from bot.chat.render import clip, echo, esc, left, quote, when
+from bot.domain.rules import POSITIONS, RuleError, Tally, consent_outcome, count, parse_when
 from bot.ports import Choice
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page, next_number
@@ -55,13 +55,13 @@ def propose(ctx: Ctx) -> Reply:
         closes = (parse_when(pa.options["closes"], ctx.now) if "closes" in pa.options
                   else ctx.now + timedelta(hours=ctx.policies.proposal_hours))
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     quorum = None
     if "quorum" in pa.options:
         q = pa.options["quorum"]
-        if not q.isdigit() or not 1 <= int(q) <= 100000:
-            raise ctx.refuse(f"quorum:{q[:10]} is not a number of votes — write quorum:5")
-        quorum = int(q)
+        quorum = count(q, 1, 100000)
+        if quorum is None:
+            raise ctx.refuse(f"quorum:{echo(q, 10)} is not a number of votes — write quorum:5")
     p = Proposal(community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
                  description=clip(pa.description, 2000), author_id=ctx.member.id,
                  closes_at=closes, quorum=quorum, state="open", nudged=False, created_at=ctx.now)
@@ -73,7 +73,7 @@ def propose(ctx: Ctx) -> Reply:
             f"Closes {when(closes)}{f', quorum {quorum}' if quorum else ''}. "
             f"Vote with `{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`")
     if p.description:
-        body += "\n" + esc(clip(p.description, 500))
+        body += "\n" + quote(p.description, 500)
     ctx.announce(body, ref=r, choices=choices(ctx, p))
     return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
 
@@ -137,7 +137,7 @@ def proposal(ctx: Ctx) -> Reply:
     lines = [f"**{r}** {esc(p.text)} — by {ctx.name_of(p.author_id)}", f"Status: {status}",
              f"Counts: {t}" + (f"; quorum {p.quorum}" if p.quorum else "")]
     if p.description:
-        lines.append(esc(clip(p.description, 1000)))
+        lines.extend([quote(p.description, 1000), ""])
     votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
     for v in votes[:40]:
         lines.append(f"- {ctx.name_of(v.member_id)}: {v.position}"

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from sqlalchemy import delete, func, select
 
-from bot.chat.render import esc, money
+from bot.chat.render import echo, esc, money
 from bot.domain.books import Pledge, parse_period, parse_pledge, percent, period_bounds
 from bot.domain.rules import Money, RuleError, parse_money
 from bot.service.context import Ctx, Reply
@@ -27,7 +27,7 @@ from bot.store.models import (
     VentureMember,
 )
 
-_VREF_RE = re.compile(r"^V#?(\d{1,9})$", re.IGNORECASE)
+_VREF_RE = re.compile(r"^V#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
 
 
 def vref(v: Venture) -> str:
@@ -51,9 +51,9 @@ def load_venture(ctx: Ctx, token: str | None, *, lock: bool = False) -> Venture:
     """The venture `V2` names, or a refusal saying how to find one."""
     if not token:
         raise ctx.refuse("which venture? give its id like V2")
-    m = _VREF_RE.match(token.strip()) or re.match(r"^(\d{1,9})$", token.strip())
+    m = _VREF_RE.match(token.strip()) or re.match(r"^(\d{1,9})$", token.strip(), re.ASCII)
     if not m:
-        raise ctx.refuse(f"'{esc(token[:20])}' is not a venture id — write it like V2")
+        raise ctx.refuse(f"'{echo(token, 20)}' is not a venture id — write it like V2")
     stmt = select(Venture).where(Venture.community == ctx.cid, Venture.number == int(m.group(1)))
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
@@ -88,7 +88,7 @@ def venture(ctx: Ctx) -> Reply:
             return _add(ctx, v, pa.words[2] if len(pa.words) > 2 else None)
         if action == "leave":
             return _leave(ctx, v)
-        raise ctx.refuse(f"'{esc(action[:20])}' is not something to do with a venture — "
+        raise ctx.refuse(f"'{echo(action, 20)}' is not something to do with a venture — "
                          f"write {ctx.cmd(f'venture {vref(v)} add @member')} or "
                          f"{ctx.cmd(f'venture {vref(v)} leave')}")
     return _register(ctx)
@@ -107,7 +107,7 @@ def _register(ctx: Ctx) -> Reply:
     try:
         pledge = parse_pledge(pa.options["pledge"])
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     currency = ctx.policies.currency
     if pledge.monthly is not None and pledge.monthly.currency != currency:
         raise ctx.refuse(f"the pool keeps its books in {currency}; pledge in {currency}")
@@ -140,7 +140,7 @@ def _add(ctx: Ctx, v: Venture, who: str | None) -> Reply:
         raise ctx.refuse(f"whom to add? write {ctx.cmd(f'venture {r} add @member')}")
     m = ctx.find_member(who)
     if m is None:
-        raise ctx.refuse(f"{esc(who[:40])} is not a member here — they need to say something "
+        raise ctx.refuse(f"{echo(who, 40)} is not a member here — they need to say something "
                          "to the bot first")
     if m.id in members_of(ctx, v):
         raise ctx.refuse(f"{esc(m.display_name)} is already a member of {r}")
@@ -180,7 +180,7 @@ def revenue(ctx: Ctx) -> Reply:
         amount = parse_money(pa.words[1])
         period = parse_period(pa.options.get("period"), ctx.now)
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     if amount.currency != currency:
         raise ctx.refuse(f"the pool keeps its books in {currency}; declare in {currency}")
     if amount.minor <= 0:
@@ -356,7 +356,7 @@ def paid(ctx: Ctx) -> Reply:
     if len(pa.words) > 1:
         m = ctx.find_member(pa.words[1])
         if m is None:
-            raise ctx.refuse(f"{esc(pa.words[1][:40])} is not a member here")
+            raise ctx.refuse(f"{echo(pa.words[1], 40)} is not a member here")
         owed = [p for p in owed if p.payee == m.id]
     if not owed:
         raise ctx.refuse(f"nothing is owed on {r}: a reward is payable once the work is approved, "

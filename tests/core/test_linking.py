@@ -138,4 +138,4 @@ def test_unlink_gives_the_account_back_and_the_record_stays(chat):
     assert chat.say("bob-d", "!mine", platform="discord").startswith("Nothing on your plate")
     assert "discord" not in chat.say("bob", "!whoami")
     assert chat.say("bob", "!unlink console").startswith("✗ your console account is your only one")
-    assert "unlinked a discord account" in chat.say("carol", "!log")
+    assert "bob unlinked their discord identity" in chat.say("carol", "!log")

@@ -23,7 +23,7 @@ def test_a_visitor_sees_the_tour(site, page, request):
     main = page.locator("main").inner_text()
     assert "done" in page.locator("dd.state").inner_text()
     assert "https://example.org/pr/12" in main and "alice: thanks!" in main
-    assert "approved the work (50 EUR)" in main
+    assert "alice approved bob's work on T1 — 50 EUR" in main
     shot(page, "need", request)
 
     page.goto(site.url + "/c/demo/P1")
