@@ -132,6 +132,11 @@ class Parsed:
         return " ".join(self.words)
 
 
+# After this word the rest of the first line is words only: no options, no skills
+# (`!offer -- Rename slots:2 to seats:2`; the Discord adapter puts free text there).
+LITERAL = "--"
+
+
 def usage(name: str, prefix: str = "!") -> str:
     """The usage line of a command, with the prefix."""
     return f"{prefix}{COMMANDS[name].usage}"
@@ -163,7 +168,14 @@ def parse(text: str, prefix: str = "!") -> Parsed | None:
     words: list[str] = []
     options: dict[str, str] = {}
     skills: list[str] = []
+    literal = False
     for tok in tokens[1:]:
+        if literal:
+            words.append(tok)
+            continue
+        if tok == LITERAL:
+            literal = True
+            continue
         m = _OPTION_RE.match(tok)
         if m and m.group(1).lower() in spec.options:
             key = m.group(1).lower()

@@ -188,7 +188,7 @@ def test_a_claim_past_its_expiry_cannot_be_renewed_or_submitted(chat):
     assert "your claim on T1 expired on" in refused(chat.say("bob", "!renew T1"))
     assert "your claim on T1 expired on" in refused(chat.say("bob", "!submit T1 https://x.example"))
     chat.core.process_due()
-    assert "claim expired" in chat.say("carol", "!task T1")
+    assert "bob's claim on T1 expired" in chat.say("carol", "!task T1")
 
 
 @pytest.mark.parametrize("member, text", [

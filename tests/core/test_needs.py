@@ -221,3 +221,12 @@ def test_a_redelivered_message_is_answered_the_same_and_runs_once(chat):
     assert "1 of 1 slots taken" in chat.say("carol", "!task T1") or "full" in chat.say("carol", "!task T1")
     with chat.core.Session() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "claim.made")) == 1
+
+
+def test_words_after_the_literal_marker_are_never_options(chat):
+    """`--` ends the options: the rest of the line is the title, exactly as written."""
+    reply = chat.say("alice", "!offer reward:5EUR -- Rename slots:2 to #seats:2")
+    assert reply.startswith("T1 is offered"), reply
+    task = chat.say("bob", "!task T1")
+    assert "Rename slots:2 to #seats:2" in task.replace("\\", "") and "5 EUR" in task
+    assert "1 of 1 free" in task
