@@ -23,6 +23,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import Connection, Engine
 
+from adapters.web.downloads import add_download_routes
 from adapters.web.live import Watcher
 from bot.chat.render import when
 from bot.config import Settings
@@ -99,6 +100,9 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
     r.add_get(C + "/feed.atom", feed)
     r.add_get(C + "/skills/{skill:[^/{}]+}/feed.atom", feed)
     r.add_get(C + "/live", live)
+    add_download_routes(app, C, _community, POOL, ENGINE,
+                        {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                         "Referrer-Policy": "same-origin"})
     static = r.add_static("/static/", HERE / "static", name="static")
     # Versioned by content, computed once: a new stylesheet is never served from a cache.
     versions: dict[str, str] = {}

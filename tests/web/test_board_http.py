@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -189,3 +191,18 @@ def test_tour_helper_fills_every_kind_of_object(db_url):
         assert isinstance(chat.clock.now(), datetime)
     finally:
         core.engine.dispose()
+
+
+def test_the_ledger_and_the_log_download_as_the_exports_write_them(site):
+    """CSV and JSON Lines downloads: the same rows and phrases as `commons-bot export`."""
+    status, headers, body = site.served.get("/c/demo/ledger.csv")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    assert headers["X-Content-Type-Options"] == "nosniff" and "attachment" in headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert any(r["member"] == "bob" and r["need"] == "T1" and r["amount"] == "50.00" for r in rows), rows
+    status, headers, body = site.served.get("/c/demo/log.jsonl")
+    assert status == 200 and headers["Content-Type"].startswith("application/x-ndjson")
+    events = [json.loads(line) for line in body.splitlines()]
+    assert any(e["phrase"] == "alice offered T1: Fix the login crash — 50 EUR" for e in events), events[:3]
+    assert not any(e["kind"].startswith("watch.") for e in events)
+    assert site.served.get("/c/hidden/log.csv")[0] == 404
