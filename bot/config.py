@@ -32,8 +32,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DecisionName = Literal["consent", "significant", "quorum", "emergency", "advice"]
+
+
+class Decision(_Model):
+    """One decision type a community uses (SPEC.md §6); its rule is fixed by its name."""
+
+    hours: int | None = Field(None, ge=1, le=24 * 365)
+
+
 class Policies(_Model):
-    """Rules a community chooses (SPEC.md §4)."""
+    """Rules a community chooses (SPEC.md §4 and §6)."""
 
     claim_days: int = Field(14, ge=1, le=365)
     max_active_claims: int = Field(3, ge=1, le=100)
@@ -45,6 +54,30 @@ class Policies(_Model):
     pitch_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
     digest_cron: str = "0 9 * * mon"
     reminder_days: int = Field(2, ge=0, le=30)
+    # Decision types members may choose with `type:`; none listed: all five, with SPEC.md's
+    # durations. `consent` is always available (it is the default) and lasts
+    # `proposal_hours` unless given here.
+    decisions: dict[DecisionName, Decision] = {}
+
+    def decision_hours(self, kind: str) -> int | None:
+        """How long a proposal of that type stays open, or None when the community does not
+        use the type."""
+        from bot.domain.rules import DECISION_HOURS
+
+        chosen = self.decisions.get(kind)  # type: ignore[call-overload]
+        if chosen is not None and chosen.hours is not None:
+            return chosen.hours
+        if kind == "consent":
+            return self.proposal_hours
+        if kind in DECISION_HOURS and (not self.decisions or chosen is not None):
+            return DECISION_HOURS[kind]
+        return None
+
+    def decision_types(self) -> list[str]:
+        """The decision types available, consent first."""
+        from bot.domain.rules import DECISION_TYPES
+
+        return [k for k in DECISION_TYPES if self.decision_hours(k) is not None]
 
     @field_validator("digest_cron")
     @classmethod

@@ -21,6 +21,7 @@ from discord import app_commands
 
 from bot.chat.parser import COMMANDS
 from bot.chat.render import clip
+from bot.domain.rules import DECISION_TYPES
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter
@@ -134,6 +135,10 @@ SLASH: tuple[Slash, ...] = (
     Slash(("watching",), "watching"),
     Slash(("proposal", "open"), "propose", (
         Opt("text", "the proposal (one line)", required=True, max_length=200),
+        Opt("type", "the decision type (default consent; /help propose gives each rule)",
+            render="key", choices=DECISION_TYPES),
+        Opt("deciders", "advice only: the decision makers, like @alice,@bob", render="key",
+            max_length=300),
         Opt("closes", "when it closes, like 48h or 2026-12-01T18:00", render="key", max_length=30),
         Opt("quorum", "fewest votes for a valid outcome", kind="int", render="key",
             min_value=1, max_value=100000),
@@ -148,6 +153,14 @@ SLASH: tuple[Slash, ...] = (
         Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),)),
     Slash(("proposal", "close"), "close", (
         Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),)),
+    Slash(("proposal", "decide"), "decide", (
+        Opt("proposal", "the advice proposal, like P3", required=True, render="ref", refs="P"),
+        Opt("decision", "what you decide", required=True, choices=("passed", "not passed")),
+        Opt("statement", "the decision and why", required=True, max_length=1000))),
+    Slash(("proposal", "outcome"), "outcome", (
+        Opt("proposal", "the closed proposal, like P3", required=True, render="ref", refs="P"),
+        Opt("statement", "what was decided", required=True, max_length=1000),
+        Opt("review", "when to review it, like 90d or 2027-06-01", render="key", max_length=30))),
     Slash(("funding", "open"), "fund", (
         Opt("title", "what the call funds (one line)", required=True, max_length=200),
         Opt("budget", "budget, like 5000EUR", required=True, render="key", max_length=30),
@@ -199,7 +212,7 @@ SLASH_BY_NAME: dict[str, Slash] = {s.name: s for s in SLASH}
 SLASH_OF_COMMAND: dict[str, Slash] = {s.command: s for s in SLASH}
 GROUP_DESCRIPTIONS = {
     "need": "Needs and claims: offer, list, claim, submit, review",
-    "proposal": "Consent proposals: open, vote, list, close",
+    "proposal": "Proposals: open, vote, list, show, close, decide, outcome",
     "funding": "Funding calls: open, pitch, back, close",
 }
 

@@ -50,14 +50,21 @@ COMMANDS: dict[str, Spec] = {
     "watch": _spec("watch #skill…", "be told of new needs with these skills", skills=True),
     "unwatch": _spec("unwatch #skill…", "stop watching these skills", skills=True),
     "watching": _spec("watching", "the skills you watch"),
-    "propose": _spec("propose <text> [closes:48h | closes:2026-12-01T18:00] [quorum:5]",
-                     "open a consent proposal; further lines are its description",
-                     "closes quorum", multiline=True),
+    "propose": _spec("propose <text> [type:consent|significant|quorum|emergency|advice] "
+                     "[closes:48h | closes:2026-12-01T18:00] [quorum:5] [deciders:@a,@b]",
+                     "open a proposal (a consent decision unless type: says otherwise); further "
+                     "lines are its description", "type closes quorum deciders", multiline=True),
     "vote": _spec("vote P3 agree|abstain|disagree|block [reason]",
                   "record or replace your vote; disagree and block need a reason"),
     "proposals": _spec("proposals [page:N]", "open proposals with counts and time left", "page"),
     "proposal": _spec("proposal P3", "a proposal's counts, every vote and who has not voted"),
     "close": _spec("close P3", "the author or a maintainer: close a proposal now"),
+    "decide": _spec("decide P3 passed|not passed <statement>",
+                    "the decision makers of an advice proposal: record the decision after the "
+                    "advice period"),
+    "outcome": _spec("outcome P3 <statement> [review:90d]",
+                     "the author or a maintainer: state a closed proposal's outcome, with a date "
+                     "to review it", "review"),
     "fund": _spec("fund <title> budget:5000EUR closes:2027-01-31 [points:100]",
                   "the foundation: open a funding call; further lines are its description",
                   "budget closes points", multiline=True),

@@ -58,12 +58,17 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
             return None
         t = proposals.tally(ctx, p)
         status = (f"open, {left(p.closes_at, now)}" if p.state == "open"
+                  else "waiting for the decision makers" if p.state == "deciding"
                   else f"closed: {p.outcome}")
         fields = [("Agree", str(t.agree)), ("Abstain", str(t.abstain)),
                   ("Disagree", str(t.disagree)), ("Block", str(t.block)), ("Status", status),
                   ("Closes", when(p.closes_at))]
         if p.quorum:
             fields.append(("Quorum", str(p.quorum)))
+        fields.append(("Rule", proposals.rule_of(ctx, p)))
+        if p.statement:
+            fields.append(("Outcome", esc(clip(p.statement, 500))
+                           + (f" (review {when(p.review_at)})" if p.review_at else "")))
         author = session.get(Member, p.author_id)
         fields.append(("Author", esc(author.display_name) if author else "?"))
         return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),

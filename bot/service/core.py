@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.logs import COMMAND
 from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
-from bot.service import deadlines, digest, funding, misc, needs, proposals
+from bot.service import deadlines, decisions, digest, funding, misc, needs, proposals
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.store import sql
@@ -51,7 +51,8 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "cancel": needs.cancel, "mine": needs.mine, "watch": needs.watch, "unwatch": needs.unwatch,
     "watching": needs.watching,
     "propose": proposals.propose, "vote": proposals.vote, "proposals": proposals.proposals,
-    "proposal": proposals.proposal, "close": proposals.close,
+    "proposal": proposals.proposal, "close": proposals.close, "decide": decisions.decide,
+    "outcome": decisions.outcome,
     "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
     "call": funding.call, "closecall": funding.closecall,
     "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": misc.link,

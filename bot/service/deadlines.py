@@ -28,12 +28,13 @@ from bot.config import Community, Settings
 from bot.domain import cron
 from bot.service import digest
 from bot.service.context import Ctx
+from bot.service.decisions import remind_review
 from bot.service.funding import close_call
 from bot.service.proposals import close_proposal
 from bot.store.models import Claim, FundingCall, KeyValue, Member, Need, Proposal, Vote
 
-KINDS = ("claim_reminder", "claim_expiry", "proposal_nudge", "proposal_close", "call_close",
-         "need_due", "digest")
+KINDS = ("claim_reminder", "claim_expiry", "proposal_nudge", "proposal_close", "proposal_review",
+         "call_close", "need_due", "digest")
 NUDGE_BEFORE = timedelta(hours=24)
 NEED_DUE_BEFORE = timedelta(days=2)
 LATE_AFTER = timedelta(minutes=5)
@@ -95,6 +96,11 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
                 .where(Proposal.state == "open", Proposal.closes_at <= until,
                        Proposal.community == cid)
                 .order_by(Proposal.closes_at, Proposal.id))
+    if kind == "proposal_review":
+        return (select(Proposal.id, Proposal.review_at)
+                .where(Proposal.reviewed.is_(False), Proposal.review_at <= until,
+                       Proposal.community == cid)
+                .order_by(Proposal.review_at, Proposal.id))
     if kind == "call_close":
         return (select(FundingCall.id, FundingCall.closes_at)
                 .where(FundingCall.state == "open", FundingCall.closes_at <= until,
@@ -110,7 +116,8 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
 
 
 _ID_COLUMN = {"claim_reminder": Claim.id, "claim_expiry": Claim.id, "proposal_nudge": Proposal.id,
-              "proposal_close": Proposal.id, "call_close": FundingCall.id, "need_due": Need.id}
+              "proposal_close": Proposal.id, "proposal_review": Proposal.id,
+              "call_close": FundingCall.id, "need_due": Need.id}
 
 
 def _run(session: Session, kind: str, community: Community, stmt: Select) -> list[Due]:  # type: ignore[type-arg]
@@ -217,8 +224,9 @@ def for_refs(session: Session, community: Community, refs: Iterable[str], now: d
     if prop_nums:
         prop_ids = list(session.scalars(select(Proposal.id).where(Proposal.community == cid,
                                                                   Proposal.number.in_(prop_nums))))
-        keys |= {(k, i) for i in prop_ids for k in ("proposal_nudge", "proposal_close")}
-        for kind in ("proposal_nudge", "proposal_close"):
+        prop_kinds = ("proposal_nudge", "proposal_close", "proposal_review")
+        keys |= {(k, i) for i in prop_ids for k in prop_kinds}
+        for kind in prop_kinds:
             stmt = _select(kind, community, now, until)
             if stmt is not None and prop_ids:
                 items += _run(session, kind, community, stmt.where(Proposal.id.in_(prop_ids)))
@@ -361,6 +369,10 @@ def _proposal_close(ctx: Ctx, item: Due, late: bool) -> bool:
     return close_proposal(ctx, p, late=late) is not None
 
 
+def _proposal_review(ctx: Ctx, item: Due, late: bool) -> bool:
+    return remind_review(ctx, item.obj_id, late)
+
+
 def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
     c = ctx.session.scalars(select(FundingCall).where(FundingCall.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
@@ -405,6 +417,7 @@ _FIRE = {
     "claim_expiry": _claim_expiry,
     "proposal_nudge": _proposal_nudge,
     "proposal_close": _proposal_close,
+    "proposal_review": _proposal_review,
     "call_close": _call_close,
     "need_due": _need_due,
     "digest": _digest,

@@ -21,6 +21,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    false as sa_false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -160,6 +163,7 @@ class Proposal(Base):
     __table_args__ = (
         UniqueConstraint("community", "number"),
         Index("ix_proposals_due", "state", "closes_at"),
+        Index("ix_proposals_review", "reviewed", "review_at"),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
@@ -174,6 +178,13 @@ class Proposal(Base):
     nudged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Decision type (SPEC.md §6); `advice` is decided by `deciders` (member ids, spaces).
+    decision: Mapped[str] = mapped_column(String(16), default="consent", server_default="consent")
+    deciders: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # The outcome statement (`!outcome`, `!decide`) and when the community reviews it.
+    statement: Mapped[str | None] = mapped_column(Text, nullable=True)
+    review_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Vote(Base):
