@@ -110,6 +110,7 @@ SLASH: tuple[Slash, ...] = (
         Opt("due", "due date, like 2026-12-24 or 10d", render="key", max_length=30),
         Opt("slots", "how many people may work on it at once", kind="int", render="key",
             min_value=1, max_value=50),
+        Opt("if", "open it only if this proposal passes, like P3", render="key", max_length=20),
         Opt("description", "more detail", render="lines", max_length=2000))),
     Slash(("need", "list"), "needs", (_SKILLS, _PAGE)),
     Slash(("need", "show"), "task", (_need(),)),
@@ -168,6 +169,7 @@ SLASH: tuple[Slash, ...] = (
             max_length=30),
         Opt("points", "each member's allowance", kind="int", render="key", min_value=1,
             max_value=1_000_000),
+        Opt("if", "open it only if this proposal passes, like P3", render="key", max_length=20),
         Opt("description", "more detail", render="lines", max_length=2000))),
     Slash(("funding", "pitch"), "pitch", (
         Opt("call", "the funding call, like F1", required=True, render="ref", refs="F"),

@@ -31,9 +31,10 @@ def _spec(usage: str, summary: str, options: str = "", skills: bool = False,
 
 COMMANDS: dict[str, Spec] = {
     "offer": _spec(
-        "offer <title> [#skill…] [reward:40EUR] [due:2026-12-24 | due:10d] [slots:2]",
-        "offer a need (a task anyone may claim); further lines are its description",
-        "reward due slots", skills=True, multiline=True),
+        "offer <title> [#skill…] [reward:40EUR] [due:2026-12-24 | due:10d] [slots:2] [if:P3]",
+        "offer a need (a task anyone may claim); with if:P3 it opens only when P3 passes; "
+        "further lines are its description",
+        "reward due slots if", skills=True, multiline=True),
     "needs": _spec("needs [#skill…] [page:N]", "open needs, free slots first, most urgent first",
                    "page", skills=True),
     "task": _spec("task T12", "a need with its claims, submissions, reviews and history"),
@@ -65,9 +66,10 @@ COMMANDS: dict[str, Spec] = {
     "outcome": _spec("outcome P3 <statement> [review:90d]",
                      "the author or a maintainer: state a closed proposal's outcome, with a date "
                      "to review it", "review"),
-    "fund": _spec("fund <title> budget:5000EUR closes:2027-01-31 [points:100]",
-                  "the foundation: open a funding call; further lines are its description",
-                  "budget closes points", multiline=True),
+    "fund": _spec("fund <title> budget:5000EUR closes:2027-01-31 [points:100] [if:P3]",
+                  "the foundation: open a funding call (with if:P3, only when P3 passes); "
+                  "further lines are its description",
+                  "budget closes points if", multiline=True),
     "pitch": _spec("pitch F1 <title> ask:1200EUR",
                    "pitch work to a funding call; further lines are its description",
                    "ask", multiline=True),

@@ -21,7 +21,7 @@ _REF = re.compile(r"^([TPF])(\d+)$")
 def build_card(tx: Tx, community: Community, prefix: str, ref: str,
                now: datetime) -> Card | None:
     """The card of `ref` as it is now, or None if there is no such object."""
-    from bot.service import funding, needs, proposals
+    from bot.service import funding, held, needs, proposals
 
     m = _REF.match(ref or "")
     if not m:
@@ -66,6 +66,9 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         if p.quorum:
             fields.append(("Quorum", str(p.quorum)))
         fields.append(("Rule", proposals.rule_of(ctx, p)))
+        holds = held.held_lines(ctx, p)
+        if holds:
+            fields.append(("Opens if it passes", clip("; ".join(holds), 900)))
         if p.statement:
             fields.append(("Outcome", esc(clip(p.statement, 500))
                            + (f" (review {when(p.review_at)})" if p.review_at else "")))

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select, update
 
 from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import PitchStake, RuleError, allocate, parse_money, parse_when
+from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
 from bot.service.needs import ref as need_ref
@@ -68,13 +69,22 @@ def fund(ctx: Ctx) -> Reply:
         if not pt.isdigit() or not 1 <= int(pt) <= 1_000_000:
             raise ctx.refuse(f"points:{pt[:10]} is not an allowance — write points:100")
         points = int(pt)
+    cond = held.condition(ctx)
     call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
                        description=clip(pa.description, 2000), budget_minor=budget.minor,
                        currency=budget.currency, points=points, closes_at=closes,
-                       posted_by=ctx.member.id, state="open", created_at=ctx.now)
+                       posted_by=ctx.member.id, state=held.HELD if cond else "open",
+                       created_at=ctx.now, if_proposal_id=cond.id if cond else None)
     ctx.session.add(call)
     ctx.session.flush()
     r = ref(call)
+    if cond is not None:
+        ctx.event("call.proposed", r, title=title, budget=str(budget), closes=closes.isoformat(),
+                  points=points, held_by=f"P{cond.number}")
+        ctx.announce(f"Proposed funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — "
+                     f"budget {budget}, {held.held_phrase(cond)}.", ref=r)
+        ctx.updated(f"P{cond.number}")
+        return Reply(f"{r} is proposed: {held.held_phrase(cond)}.", ref=r)
     ctx.event("call.opened", r, title=title, budget=str(budget), closes=closes.isoformat(),
               points=points)
     text = (f"New funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — budget "

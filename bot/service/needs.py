@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import RuleError, parse_money, parse_when
 from bot.ports import Choice
+from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.refs import load, load_row
 from bot.store import sql
@@ -94,15 +95,16 @@ def next_number(ctx: Ctx, counter: str) -> int:
 
 def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ...],
                 reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
-                call_id: int | None = None, taken: int = 0):
+                call_id: int | None = None, taken: int = 0, state: str = "open",
+                if_proposal_id: int | None = None):
     """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row."""
     values = dict(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
                   description=description, skills=" ".join(skills),
                   reward_minor=reward[0] if reward else None,
                   reward_currency=reward[1] if reward else None, slots=slots, taken=taken,
                   is_full=taken >= slots, due_at=due_at, sort_due=due_at or FAR_FUTURE,
-                  due_reminded=False, offered_by=offered_by, call_id=call_id, state="open",
-                  created_at=ctx.now, closed_at=None, close_reason=None)
+                  due_reminded=False, offered_by=offered_by, call_id=call_id, state=state,
+                  if_proposal_id=if_proposal_id, created_at=ctx.now, closed_at=None, close_reason=None)
     values["id"] = ctx.conn.execute(sql.NEED_INSERT, values).scalar_one()
     if skills:
         ctx.conn.execute(sql.NEED_SKILL_INSERT, [{"need_id": values["id"], "skill": s} for s in skills])
@@ -158,13 +160,24 @@ def offer(ctx: Ctx) -> Reply:
     slots_text = p.options.get("slots", "1")
     if not slots_text.isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
         raise ctx.refuse(f"slots:{slots_text[:10]} is not a number of people from 1 to {MAX_SLOTS}")
+    cond = held.condition(ctx)
     need = create_need(ctx, title=title, description=clip(p.description, 2000),
                        skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
-                       slots=int(slots_text), due_at=due_at, offered_by=ctx.member.id)
+                       slots=int(slots_text), due_at=due_at, offered_by=ctx.member.id,
+                       state=held.HELD if cond else "open",
+                       if_proposal_id=cond.id if cond else None)
+    by = ctx.name_of(ctx.member.id)
+    if cond is not None:
+        ctx.event("need.proposed", ref(need), title=title, skills=list(p.skills),
+                  reward=str(reward) if reward else None, slots=need.slots,
+                  due=due_at.isoformat() if due_at else None, held_by=f"P{cond.number}")
+        ctx.announce(f"Proposed need {need_line(need)} — offered by {by}, {held.held_phrase(cond)}.",
+                     ref=ref(need))
+        ctx.updated(f"P{cond.number}")
+        return Reply(f"{ref(need)} is proposed: {held.held_phrase(cond)}.", ref=ref(need))
     ctx.event("need.offered", ref(need), title=title, skills=list(p.skills),
               reward=str(reward) if reward else None, slots=need.slots,
               due=due_at.isoformat() if due_at else None)
-    by = ctx.name_of(ctx.member.id)
     text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
     if need.description:
         text += "\n" + esc(clip(need.description, 500))
@@ -468,7 +481,7 @@ def cancel(ctx: Ctx) -> Reply:
     r = ref(need)
     if need.offered_by != ctx.member.id and "maintainer" not in ctx.roles:
         raise ctx.refuse(f"only the offerer of {r} or a maintainer can cancel it")
-    if need.state != "open":
+    if need.state not in ("open", held.HELD):
         raise ctx.refuse(f"{r} is already {need.state}")
     reason = " ".join(p.words[1:]).strip()
     if not reason:

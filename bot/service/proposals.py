@@ -22,6 +22,7 @@ from bot.domain.rules import (
     parse_when,
 )
 from bot.ports import Choice
+from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page, next_number
 from bot.service.refs import load, load_row
@@ -223,6 +224,9 @@ def proposal(ctx: Ctx) -> Reply:
                      + (f" (review {when(p.review_at)})" if p.review_at else ""))
     if p.description:
         lines.append(esc(clip(p.description, 1000)))
+    holds = held.held_lines(ctx, p)
+    if holds:
+        lines.append("Opens if it passes: " + "; ".join(holds))
     votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
     for v in votes[:40]:
         lines.append(f"- {ctx.name_of(v.member_id)}: {v.position}"
@@ -293,6 +297,7 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
     text = f"{r} closed: {outcome} ({counts_of(t)}) — {esc(p.text)}{quorum}"
     text += f"\nWhy: {decision_explained(p.decision, t, outcome, p.quorum, voters)}."
     _announce_closing(ctx, p, text, late)
+    held.settle(ctx, p, outcome == "passed")
     return outcome
 
 

@@ -109,6 +109,9 @@ class Need(Base):
     due_reminded: Mapped[bool] = mapped_column(Boolean, default=False)
     offered_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
     call_id: Mapped[int | None] = mapped_column(ForeignKey("funding_calls.id"), nullable=True)
+    # `!offer … if:P3`: held as `proposed` until that proposal closes.
+    if_proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), nullable=True,
+                                                       index=True)
     state: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -216,6 +219,9 @@ class FundingCall(Base):
     points: Mapped[int] = mapped_column(Integer, default=100)
     closes_at: Mapped[datetime] = mapped_column(DateTime)
     posted_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    # `!fund … if:P3`: held as `proposed` until that proposal closes.
+    if_proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), nullable=True,
+                                                       index=True)
     state: Mapped[str] = mapped_column(String(16), default="open")
     unallocated_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)

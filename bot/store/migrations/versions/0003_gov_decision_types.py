@@ -1,4 +1,5 @@
-"""governance depth: decision types, deciders, outcome statements and reviews
+"""governance depth: decision types, deciders, outcome statements and reviews; needs and
+funding calls held until a proposal passes
 
 Revision ID: 0003_gov
 Revises: 0001
@@ -24,9 +25,22 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reviewed", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
         batch.create_index("ix_proposals_review", ["reviewed", "review_at"])
+    for table in ("needs", "funding_calls"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("if_proposal_id",
+                                       sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                                       nullable=True))
+            batch.create_foreign_key(f"fk_{table}_if_proposal_id_proposals", "proposals",
+                                     ["if_proposal_id"], ["id"])
+            batch.create_index(f"ix_{table}_if_proposal_id", ["if_proposal_id"])
 
 
 def downgrade() -> None:
+    for table in ("needs", "funding_calls"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_index(f"ix_{table}_if_proposal_id")
+            batch.drop_constraint(f"fk_{table}_if_proposal_id_proposals", type_="foreignkey")
+            batch.drop_column("if_proposal_id")
     with op.batch_alter_table("proposals") as batch:
         batch.drop_index("ix_proposals_review")
         for column in ("reviewed", "review_at", "statement", "deciders", "decision"):
