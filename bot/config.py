@@ -41,6 +41,29 @@ class Decision(_Model):
     hours: int | None = Field(None, ge=1, le=24 * 365)
 
 
+class ApprovalRule(_Model):
+    """`{over: 500EUR, count: 2}`: a claim on a need whose reward is over the amount is
+    approved when that many different maintainers approve it."""
+
+    over: str
+    count: int = Field(ge=1, le=20)
+
+    @field_validator("over")
+    @classmethod
+    def _amount(cls, v: str) -> str:
+        return _amount(v)
+
+
+def _amount(v: str) -> str:
+    from bot.domain.rules import RuleError, parse_money
+
+    try:
+        parse_money(v)
+    except RuleError as exc:
+        raise ValueError(f"expected an amount like 500EUR: {exc}") from None
+    return v
+
+
 class Policies(_Model):
     """Rules a community chooses (SPEC.md §4 and §6)."""
 
@@ -58,6 +81,15 @@ class Policies(_Model):
     # durations. `consent` is always available (it is the default) and lasts
     # `proposal_hours` unless given here.
     decisions: dict[DecisionName, Decision] = {}
+    # N-of-M approvals: [{over: 500EUR, count: 2}]; the highest rule a reward is over holds.
+    approvals: list[ApprovalRule] = []
+    # The offerer of a need may not approve its claims when its reward is over this amount.
+    author_cannot_approve_over: str | None = None
+
+    @field_validator("author_cannot_approve_over")
+    @classmethod
+    def _limit(cls, v: str | None) -> str | None:
+        return None if v is None else _amount(v)
 
     def decision_hours(self, kind: str) -> int | None:
         """How long a proposal of that type stays open, or None when the community does not

@@ -237,6 +237,27 @@ def decision_explained(kind: str, tally: Tally, outcome: str, quorum: int | None
     return f"{tally.agree} agree, {tally.disagree} disagree — {rule}"
 
 
+# --- approvals (SPEC.md section 6) --------------------------------------------------------
+
+
+def approvals_needed(reward: Money | None, rules: list[tuple[Money, int]]) -> int:
+    """How many different maintainers approve a claim on a need with this reward.
+
+    Each rule `(over, count)` holds for rewards in its currency above `over`; the highest
+    count that holds wins; with none, one approval is enough.
+    """
+    counts = [count for over, count in rules
+              if reward is not None and reward.currency == over.currency and reward.minor > over.minor]
+    return max(counts, default=1)
+
+
+def offerer_may_approve(reward: Money | None, limit: Money | None) -> bool:
+    """Whether a need's offerer may approve its claims under `author_cannot_approve_over`."""
+    if limit is None or reward is None or reward.currency != limit.currency:
+        return True
+    return reward.minor <= limit.minor
+
+
 # --- funding -------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ _REF = re.compile(r"^([TPF])(\d+)$")
 def build_card(tx: Tx, community: Community, prefix: str, ref: str,
                now: datetime) -> Card | None:
     """The card of `ref` as it is now, or None if there is no such object."""
-    from bot.service import funding, held, needs, proposals
+    from bot.service import approvals, funding, held, needs, proposals
 
     m = _REF.match(ref or "")
     if not m:
@@ -43,8 +43,13 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
             fields.append(("Skills", esc(" ".join("#" + s for s in n.skills.split()))))
         if n.due_at:
             fields.append(("Due", when(n.due_at)))
-        holders = [f"{ctx.name_of(c.member_id)} ({c.state})" for c in
-                   needs._claims(ctx, n, ("active", "submitted", "approved"))]
+        holders = []
+        for c in needs._claims(ctx, n, ("active", "submitted", "approved")):
+            approval = approvals.status(ctx, n, c)
+            holders.append(f"{ctx.name_of(c.member_id)} ({c.state}{'; ' + approval if approval else ''})")
+        count = approvals.needed(ctx, n)
+        if count > 1 and n.state == "open":
+            fields.append(("Approvals", f"{count} different maintainers approve each claim"))
         if holders:
             fields.append(("Claims", ", ".join(holders)))
         fields.append(("Offered by", ctx.name_of(n.offered_by)))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import RuleError, parse_money, parse_when
 from bot.ports import Choice
-from bot.service import held
+from bot.service import approvals, held
 from bot.service.context import Ctx, Reply
 from bot.service.refs import load, load_row
 from bot.store import sql
@@ -241,6 +241,9 @@ def task(ctx: Ctx) -> Reply:
                 line += f" — submitted: {esc(clip(c.submission, 300))}"
             if c.review_note:
                 line += f" — review by {ctx.name_of(c.reviewer_id)}: {esc(clip(c.review_note, 300))}"
+            approval = approvals.status(ctx, need, c)
+            if approval:
+                line += f" — {approval}"
             lines.append(line)
     history = ctx.conn.execute(sql.LATEST_EVENTS_OF, {"c": ctx.cid, "o": ref(need), "lim": 5}).all()
     if history:
@@ -405,6 +408,10 @@ def approve(ctx: Ctx) -> Reply:
     claims = _claim_rows(ctx, need.id, HOLDING)
     c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == "submitted"])
     _review_checks(ctx, c, "approve")
+    approvals.check_offerer(ctx, need)
+    partial = approvals.record(ctx, need, c)
+    if partial is not None:
+        return partial
     amount: int | None = None
     currency = need.reward_currency
     if "amount" in p.options:

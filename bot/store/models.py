@@ -150,6 +150,17 @@ class Claim(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class Approval(Base):
+    """One maintainer's approval of a claim's submission, where a need takes several
+    (`approvals:` policy); a new submission needs approving afresh."""
+
+    __tablename__ = "approvals"
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), primary_key=True)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Watch(Base):
     """A member's subscription to new needs with a skill."""
 

@@ -1,5 +1,5 @@
 """governance depth: decision types, deciders, outcome statements and reviews; needs and
-funding calls held until a proposal passes
+funding calls held until a proposal passes; approvals of N-of-M reviews
 
 Revision ID: 0003_gov
 Revises: 0001
@@ -35,7 +35,21 @@ def upgrade() -> None:
             batch.create_index(f"ix_{table}_if_proposal_id", ["if_proposal_id"])
 
 
+    id_type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    op.create_table(
+        "approvals",
+        sa.Column("claim_id", id_type, nullable=False),
+        sa.Column("submitted_at", sa.DateTime(), nullable=False),
+        sa.Column("member_id", id_type, nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["claim_id"], ["claims.id"], name="fk_approvals_claim_id_claims"),
+        sa.ForeignKeyConstraint(["member_id"], ["members.id"], name="fk_approvals_member_id_members"),
+        sa.PrimaryKeyConstraint("claim_id", "submitted_at", "member_id", name="pk_approvals"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("approvals")
     for table in ("needs", "funding_calls"):
         with op.batch_alter_table(table) as batch:
             batch.drop_index(f"ix_{table}_if_proposal_id")
