@@ -52,9 +52,12 @@ COMMANDS: dict[str, Spec] = {
     "unwatch": _spec("unwatch #skill…", "stop watching these skills", skills=True),
     "watching": _spec("watching", "the skills you watch"),
     "propose": _spec("propose <text> [type:consent|significant|quorum|emergency|advice] "
-                     "[closes:48h | closes:2026-12-01T18:00] [quorum:5] [deciders:@a,@b]",
-                     "open a proposal (a consent decision unless type: says otherwise); further "
-                     "lines are its description", "type closes quorum deciders", multiline=True),
+                     "[closes:48h | closes:2026-12-01T18:00] [quorum:5] [deciders:@a,@b] "
+                     "[hidden:yes] [anonymous:yes]",
+                     "open a proposal (a consent decision unless type: says otherwise); hidden:yes "
+                     "shows counts only at close, anonymous:yes is a secret ballot; further lines "
+                     "are its description", "type closes quorum deciders hidden anonymous",
+                     multiline=True),
     "vote": _spec("vote P3 agree|abstain|disagree|block [reason]",
                   "record or replace your vote; disagree and block need a reason"),
     "proposals": _spec("proposals [page:N]", "open proposals with counts and time left", "page"),

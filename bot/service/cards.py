@@ -65,9 +65,14 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         status = (f"open, {left(p.closes_at, now)}" if p.state == "open"
                   else "waiting for the decision makers" if p.state == "deciding"
                   else f"closed: {p.outcome}")
-        fields = [("Agree", str(t.agree)), ("Abstain", str(t.abstain)),
-                  ("Disagree", str(t.disagree)), ("Block", str(t.block)), ("Status", status),
-                  ("Closes", when(p.closes_at))]
+        if proposals.sealed(p):
+            fields = [("Votes", proposals.counts_shown(ctx, p)), ("Status", status),
+                      ("Closes", when(p.closes_at)),
+                      ("Ballot", proposals.ballot_words(p).split(":")[0])]
+        else:
+            fields = [("Agree", str(t.agree)), ("Abstain", str(t.abstain)),
+                      ("Disagree", str(t.disagree)), ("Block", str(t.block)), ("Status", status),
+                      ("Closes", when(p.closes_at))]
         if p.quorum:
             fields.append(("Quorum", str(p.quorum)))
         fields.append(("Rule", proposals.rule_of(ctx, p)))

@@ -98,7 +98,9 @@ def describe(kind: str, details: dict) -> str:  # type: ignore[type-arg]
         "claim.refused": f"refused the work: {esc(str(d.get('reason', '')))[:200]}",
         "proposal.opened": "opened the proposal",
         "proposal.closed": f"closed: {d.get('outcome')}",
-        "vote.cast": f"voted {d.get('position')}",
+        "vote.cast": (f"voted {d.get('position')}" if not d.get("sealed")
+                      else f"voted ({d.get('sealed')} until it closes)" if d.get("sealed") == "hidden"
+                      else "voted (secret ballot)"),
         "call.opened": f"opened the call ({d.get('budget')})",
         "call.closed": f"closed the call (unallocated {d.get('unallocated')})",
         "pitch.added": f"pitched to {d.get('call')} ({d.get('ask')})",

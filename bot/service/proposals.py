@@ -48,6 +48,31 @@ def choices(ctx: Ctx, p: Proposal) -> tuple[Choice, ...]:
     )
 
 
+def sealed(p: Proposal) -> bool:
+    """Whether its counts and positions are withheld now (hidden or secret, still open)."""
+    return bool(p.hidden or p.anonymous) and p.state == "open"
+
+
+def counts_shown(ctx: Ctx, p: Proposal) -> str:
+    """The counts as anyone may see them now: `1 agree, …`, or how many voted while sealed."""
+    if sealed(p):
+        n = sum(dict(ctx.conn.execute(sql.TALLY, {"p": p.id}).all()).values())
+        return f"{n} vote{'s' if n != 1 else ''} cast, counts hidden until it closes"
+    return str(tally(ctx, p))
+
+
+def ballot_words(p: Proposal) -> str:
+    """How a hidden or secret proposal is voted on, for its announcement and card."""
+    if p.anonymous:
+        return ("Secret ballot: only the counts and the reasons, without names, are ever published. "
+                "Vote in your direct chat with the bot (or with the buttons on Discord: only you see "
+                "your answer).")
+    if p.hidden:
+        return ("Hidden vote: counts and positions are shown when it closes. Vote in your direct "
+                "chat with the bot (or with the buttons on Discord: only you see your answer).")
+    return ""
+
+
 def tally(ctx: Ctx, p: Proposal) -> Tally:
     """Counts of the latest vote of each member."""
     counts = dict(ctx.conn.execute(sql.TALLY, {"p": p.id}).all())
@@ -140,7 +165,14 @@ def propose(ctx: Ctx) -> Reply:
             raise ctx.refuse(f"quorum: does not apply to type:{kind} — "
                              + decision_rule(kind))
         quorum = int(q)
+    flags = {}
+    for key in ("hidden", "anonymous"):
+        raw = pa.options.get(key, "no").lower()
+        if raw not in ("yes", "no"):
+            raise ctx.refuse(f"{key}:{esc(raw[:10])} — write {key}:yes or leave it out")
+        flags[key] = raw == "yes"
     p = Proposal(community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
+                 hidden=flags["hidden"], anonymous=flags["anonymous"],
                  description=clip(pa.description, 2000), author_id=ctx.member.id,
                  closes_at=closes, quorum=quorum, state="open", nudged=False, created_at=ctx.now,
                  decision=kind, deciders=deciders)
@@ -148,16 +180,21 @@ def propose(ctx: Ctx) -> Reply:
     ctx.session.flush()
     r = ref(p)
     ctx.event("proposal.opened", r, text=text, closes=closes.isoformat(), quorum=quorum,
-              decision=kind, deciders=deciders_of(p))
+              decision=kind, deciders=deciders_of(p), hidden=p.hidden, anonymous=p.anonymous)
     rule = rule_of(ctx, p)
     kind_words = "" if kind == "consent" else f" ({kind} decision)"
     body = (f"New proposal **{r}**{kind_words} by {ctx.name_of(ctx.member.id)}: {esc(text)}\n"
             f"Closes {when(closes)}{f', quorum {quorum}' if quorum else ''}. "
             f"Vote with `{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`\n"
             f"Rule: {rule}.")
+    if ballot_words(p):
+        body += "\n" + ballot_words(p)
     if p.description:
         body += "\n" + esc(clip(p.description, 500))
-    ctx.announce(body, ref=r, choices=choices(ctx, p))
+    # A hidden or secret proposal gets no choices in the room: on Matrix they would become a
+    # poll whose answers are public events. Its card (Discord) keeps the buttons, answered
+    # privately.
+    ctx.announce(body, ref=r, choices=() if ballot_words(p) else choices(ctx, p))
     return Reply(f"{r} is open until {when(closes)} and announced. Rule: {rule}.", ref=r)
 
 
@@ -184,6 +221,13 @@ def vote(ctx: Ctx) -> Reply:
         ctx.conn.execute(sql.VOTE_UPDATE, {"_p": p.id, "_m": me, **values})
     else:
         ctx.conn.execute(sql.VOTE_INSERT, {"proposal_id": p.id, "member_id": me, **values})
+    if p.hidden or p.anonymous:
+        # The log is public: a sealed vote records that it was cast, not what it was; the
+        # counts (and, for a hidden vote, the positions) enter the log at close.
+        ctx.event("vote.cast", r, sealed="secret" if p.anonymous else "hidden")
+        ctx.updated(r)
+        return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position} — only you see it; "
+                     f"{counts_shown(ctx, p)}.", ref=r, private=True)
     ctx.event("vote.cast", r, position=position, reason=reason or None)
     ctx.updated(r)
     t = tally(ctx, p)
@@ -202,7 +246,8 @@ def proposals(ctx: Ctx) -> Reply:
         return Reply(f"No open proposals — open one with `{ctx.cmd('propose <text>')}`")
     lines = [f"Open proposals (page {page}):"]
     for p in rows[:PAGE]:
-        lines.append(f"- **{ref(p)}** {esc(p.text)} — {tally(ctx, p)} — {left(p.closes_at, ctx.now)}")
+        lines.append(f"- **{ref(p)}** {esc(p.text)} — {counts_shown(ctx, p)} — "
+                     f"{left(p.closes_at, ctx.now)}")
     if len(rows) > PAGE:
         lines.append(f"More: `{ctx.cmd(f'proposals page:{page + 1}')}`")
     return Reply("\n".join(lines))
@@ -214,11 +259,12 @@ def proposal(ctx: Ctx) -> Reply:
     assert pa is not None
     p = load(ctx, pa.words[0] if pa.words else None, "P")
     r = ref(p)
-    t = tally(ctx, p)
     lines = [f"**{r}** {esc(p.text)} — by {ctx.name_of(p.author_id)}",
              f"Status: {status_of(ctx, p)}",
-             f"Counts: {t}" + (f"; quorum {p.quorum}" if p.quorum else ""),
+             f"Counts: {counts_shown(ctx, p)}" + (f"; quorum {p.quorum}" if p.quorum else ""),
              f"Rule: {rule_of(ctx, p)}"]
+    if ballot_words(p):
+        lines.append(ballot_words(p).split(":")[0] + ".")
     if p.statement:
         lines.append(f"Outcome statement: {esc(clip(p.statement, 500))}"
                      + (f" (review {when(p.review_at)})" if p.review_at else ""))
@@ -228,10 +274,16 @@ def proposal(ctx: Ctx) -> Reply:
     if holds:
         lines.append("Opens if it passes: " + "; ".join(holds))
     votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
-    for v in votes[:40]:
-        lines.append(f"- {ctx.name_of(v.member_id)}: {v.position}"
-                     + (f" — {esc(clip(v.reason, 200))}" if v.reason else ""))
-    if len(votes) > 40:
+    mine = next((v for v in votes if ctx.member is not None and v.member_id == ctx.member.id), None)
+    if mine is not None and (sealed(p) or p.anonymous):
+        lines.append(f"Your vote (only you see it): {mine.position}"
+                     + (f" — {esc(clip(mine.reason, 200))}" if mine.reason else ""))
+    for v in ([] if sealed(p) else (secret_order(list(votes)) if p.anonymous else votes)[:40]):
+        who = "(secret)" if p.anonymous else ctx.name_of(v.member_id)
+        if p.anonymous and not v.reason:
+            continue
+        lines.append(f"- {who}: {v.position}" + (f" — {esc(clip(v.reason, 200))}" if v.reason else ""))
+    if len(votes) > 40 and not sealed(p):
         lines.append(f"- … and {len(votes) - 40} more votes")
     if p.state == "open":
         voted = {v.member_id for v in votes}
@@ -242,7 +294,8 @@ def proposal(ctx: Ctx) -> Reply:
             shown = ", ".join(esc(n) for n in missing[:30])
             more = f" and {len(missing) - 30} more" if len(missing) > 30 else ""
             lines.append(f"Not voted yet: {shown}{more}")
-    return Reply("\n".join(lines), choices=choices(ctx, p), ref=r)
+    return Reply("\n".join(lines), choices=choices(ctx, p), ref=r, private=mine is not None and (
+        sealed(p) or p.anonymous))
 
 
 def status_of(ctx: Ctx, p: Proposal) -> str:
@@ -292,13 +345,33 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
     p.state, p.outcome, p.closed_at = "closed", outcome, ctx.now
     r = ref(p)
     ctx.event("proposal.closed", r, outcome=outcome, counts=t.__dict__, early=early,
-              decision=p.decision, eligible=voters if p.decision == "quorum" else None)
+              decision=p.decision, eligible=voters if p.decision == "quorum" else None,
+              **revealed(ctx, p))
     quorum = f" (quorum {p.quorum})" if p.quorum else ""
     text = f"{r} closed: {outcome} ({counts_of(t)}) — {esc(p.text)}{quorum}"
     text += f"\nWhy: {decision_explained(p.decision, t, outcome, p.quorum, voters)}."
     _announce_closing(ctx, p, text, late)
     held.settle(ctx, p, outcome == "passed")
     return outcome
+
+
+def revealed(ctx: Ctx, p: Proposal) -> dict[str, object]:
+    """What a sealed proposal's closing event publishes: a hidden vote's positions with
+    names; a secret ballot's reasons without names. Nothing for an open vote (its votes
+    are in the log already)."""
+    if not (p.hidden or p.anonymous):
+        return {}
+    votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
+    if p.anonymous:
+        return {"reasons": [{"position": v.position, "reason": v.reason}
+                            for v in secret_order(votes) if v.reason]}
+    return {"votes": [{"member": v.member_id, "position": v.position, "reason": v.reason or None}
+                      for v in votes]}
+
+
+def secret_order(votes: list[Vote]) -> list[Vote]:
+    """A secret ballot's votes in an order that says nothing of who cast them or when."""
+    return sorted(votes, key=lambda v: (POSITIONS.index(v.position), v.reason))
 
 
 def counts_of(t: Tally) -> str:
@@ -313,8 +386,9 @@ def _announce_closing(ctx: Ctx, p: Proposal, text: str, late: bool) -> None:
         text = f"(late: was due {when(p.closes_at)}) " + text
     reasons = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id, Vote.reason != "")
                                   .order_by(Vote.at)).all()
-    for v in reasons[:20]:
-        text += f"\n- {ctx.name_of(v.member_id)} ({v.position}): {esc(clip(v.reason, 200))}"
+    for v in (secret_order(list(reasons)) if p.anonymous else reasons)[:20]:
+        who = "" if p.anonymous else f"{ctx.name_of(v.member_id)} "
+        text += f"\n- {who}({v.position}): {esc(clip(v.reason, 200))}"
     ctx.announce(text, ref=r, late=late)
     ctx.updated(r)
 
@@ -327,7 +401,7 @@ def _end_advice(ctx: Ctx, p: Proposal, t: Tally, *, early: bool, late: bool) -> 
         return None
     p.state = "deciding"
     r = ref(p)
-    ctx.event("proposal.advised", r, counts=t.__dict__, early=early)
+    ctx.event("proposal.advised", r, counts=t.__dict__, early=early, **revealed(ctx, p))
     how = ctx.cmd(f"decide {r} passed|not passed <statement>")
     _announce_closing(ctx, p, f"{r}'s advice period is over ({counts_of(t)}) — {esc(p.text)}\n"
                                f"{deciders_named(ctx, p)} now decide with `{how}`.", late)

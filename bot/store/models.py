@@ -199,6 +199,10 @@ class Proposal(Base):
     statement: Mapped[str | None] = mapped_column(Text, nullable=True)
     review_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # `hidden:yes`: counts and positions shown only at close. `anonymous:yes`: a secret
+    # ballot, whose positions are never published with names (nor in the event log).
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Vote(Base):

@@ -1,5 +1,6 @@
 """governance depth: decision types, deciders, outcome statements and reviews; needs and
-funding calls held until a proposal passes; approvals of N-of-M reviews
+funding calls held until a proposal passes; approvals of N-of-M reviews;
+hidden votes and secret ballots
 
 Revision ID: 0003_gov
 Revises: 0001
@@ -23,6 +24,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("statement", sa.Text(), nullable=True))
         batch.add_column(sa.Column("review_at", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("reviewed", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
+        batch.add_column(sa.Column("hidden", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
+        batch.add_column(sa.Column("anonymous", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
         batch.create_index("ix_proposals_review", ["reviewed", "review_at"])
     for table in ("needs", "funding_calls"):
@@ -57,5 +62,5 @@ def downgrade() -> None:
             batch.drop_column("if_proposal_id")
     with op.batch_alter_table("proposals") as batch:
         batch.drop_index("ix_proposals_review")
-        for column in ("reviewed", "review_at", "statement", "deciders", "decision"):
+        for column in ("anonymous", "hidden", "reviewed", "review_at", "statement", "deciders", "decision"):
             batch.drop_column(column)
