@@ -33,3 +33,11 @@ def test_decide_and_outcome() -> None:
     # Free text never turns into an option; the review option does.
     assert parsed is not None and parsed.options == {"review": "90d"}
     assert parsed.rest == "P3 We meet review∶soon"
+
+
+def test_a_need_held_until_a_proposal_passes() -> None:
+    data = {"name": "need", "options": [{"name": "offer", "type": 1, "options": [
+        {"name": "title", "type": 3, "value": "Translate the guide"},
+        {"name": "if_passes", "type": 3, "value": "P3"}]}]}
+    parsed = parse(cmds.command_text(data) or "")
+    assert parsed is not None and parsed.options == {"if": "P3"} and parsed.rest == "Translate the guide"
