@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SYNAPSE_VENV := .venv-synapse
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run reset test install install-test synapse lint bench clean systemd
+.PHONY: run reset test install install-test synapse browser lint bench clean systemd
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +13,11 @@ $(BIN)/python:
 
 # Re-install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[matrix,discord,http]'
+	$(BIN)/python -m pip install -q -e '.[matrix,discord,http,web]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[matrix,discord,http,test]'
+	$(BIN)/python -m pip install -q -e '.[matrix,discord,http,web,test]'
 	touch $(VENV)/.installed $@
 
 # Synapse lives in its own virtualenv: it is a test peer, not one of our dependencies.
@@ -26,6 +26,12 @@ $(SYNAPSE_VENV)/.installed:
 	$(SYNAPSE_VENV)/bin/python -m pip install -q --upgrade pip
 	$(SYNAPSE_VENV)/bin/python -m pip install -q 'matrix-synapse>=1.100'
 	touch $@
+
+# The board's browser tests drive Debian's chromium through Playwright (never a downloaded
+# browser). Installed only when missing; needs root (or sudo) the first time.
+browser:
+	@test -x /usr/bin/chromium || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver)
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -47,7 +53,7 @@ systemd:
 	@command -v systemd-analyze >/dev/null || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends systemd)
 
-test: install-test synapse systemd
+test: install-test synapse systemd browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	SYNAPSE_PYTHON=$(CURDIR)/$(SYNAPSE_VENV)/bin/python $(BIN)/python -m pytest -q

@@ -1,4 +1,5 @@
-"""The `commons-bot` command line.
+"""The `commons-bot` command line: console, run, web, scheduler, digest, audit, export, init,
+backup, restore, docs, check-config, db upgrade.
 
 Each subcommand is one `cmd_*` function plus one `_register` line in `build_parser`.
 Every expected failure (a bad config, an unset variable, an unreachable database, a
@@ -131,7 +132,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     _require_env(settings, args.config)
     _logging(args, settings.log_level)
     core = build_core(settings)
-    return asyncio.run(_serve(core, settings, platforms))
+    return asyncio.run(_serve(core, settings, platforms, board=settings.web is not None))
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the public board alone (read-only); it sees what every bot process records."""
+    from bot.store.db import make_engine, upgrade
+
+    settings = _load(args.config)
+    _logging(args, settings.log_level)
+    engine = make_engine(database_url(settings))
+    upgrade(engine)
+    engine.dispose()
+    return asyncio.run(_serve_board(settings))
+
+
+async def _serve_board(settings: Settings) -> int:
+    board = _plugin("web")(None, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await board.start()
+    except OSError as exc:
+        raise CliError(f"cannot listen on {board.web.listen}: {exc.strerror} — set web.listen in the config",
+                       code=2) from None
+    print(f"public board on http://{board.web.listen.rpartition(':')[0] or '0.0.0.0'}:{board.port}/",
+          file=sys.stderr)
+    try:
+        await stop.wait()
+    finally:
+        await board.stop()
+    return 0
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -225,14 +258,110 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _communities(settings: Settings, args: argparse.Namespace) -> list[str]:
+    """The communities `--community` names (all by default)."""
+    ids = [c.id for c in settings.communities if args.community in (None, c.id)]
+    if not ids:
+        raise CliError(f"{args.config}: no community {args.community!r} — communities: "
+                       f"{', '.join(c.id for c in settings.communities)}", code=2)
+    return ids
+
+
+_NO_SCHEMA = ("the database of {0} cannot be read as a commons-bot database — "
+              "run commons-bot db upgrade --config {0} first")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Replay the event log from nothing and check every figure against the database.
+
+    Prints `audit: N events replayed, M figures match` per community and exits 0, or the
+    first differences and exits 1.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.service.audit import audit
+    from bot.store.reading import reading_engine
+
+    settings = _load(args.config)
+    ids = _communities(settings, args)
+    engine = reading_engine(database_url(settings))
+    failed = False
+    try:
+        for cid in ids:
+            try:
+                report = audit(engine, cid)
+            except DBAPIError:
+                raise CliError(_NO_SCHEMA.format(args.config), code=2) from None
+            prefix = f"{cid}: " if len(ids) > 1 else ""
+            if report.ok:
+                print(prefix + report.summary())
+                continue
+            failed = True
+            print(f"{prefix}audit: {report.events} events replayed, {len(report.differences)} "
+                  f"differences ({report.figures} figures match); the first:")
+            for line in report.differences[:10]:
+                print(f"  {line}")
+    finally:
+        engine.dispose()
+    return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Stream one export (events, ledger, needs, proposals, calls) as CSV or JSON Lines."""
+    from datetime import datetime
+
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.store.export import write_export
+    from bot.store.reading import reading_engine
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.rstrip("Zz"))
+        except ValueError:
+            raise CliError(f"--since {args.since[:30]!r} is not a date — write it like 2026-12-01 or "
+                           "2026-12-01T18:00 (UTC)", code=2) from None
+        if since.tzinfo is not None:
+            since = (since - since.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    settings = _load(args.config)
+    ids = _communities(settings, args)
+    if len(ids) > 1:
+        raise CliError(f"{args.config} has several communities — name one with --community "
+                       f"({', '.join(ids)})", code=2)
+    engine = reading_engine(database_url(settings))
+    try:
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                n = write_export(engine, ids[0], args.what, args.format, out, since=since)
+            print(f"{n} {args.what} written to {args.out}", file=sys.stderr)
+        else:
+            write_export(engine, ids[0], args.what, args.format, sys.stdout, since=since)
+            sys.stdout.flush()
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {exc.strerror}", code=2) from None
+    except DBAPIError:
+        raise CliError(_NO_SCHEMA.format(args.config), code=2) from None
+    finally:
+        engine.dispose()
+    return 0
+
+
+async def _serve(core, settings: Settings, platforms: list[str],  # type: ignore[no-untyped-def]
+                 board: bool = False) -> int:
     from bot.runtime import Runtime
     from bot.scheduling import DeadlineScheduler
 
     runtime = Runtime(core)
     adapters = [_plugin(p)(runtime, settings) for p in platforms]
-    # Health and metrics on their own listener, when the config asks for one.
-    ops = _plugin("http")(runtime, settings, adapters) if settings.http is not None else None
+    # The board runs beside the adapters, live from the core's change hooks.
+    web = _plugin("web")(runtime, settings) if board else None
+    # Health and metrics when the config asks for them: on the board's listener when both
+    # name the same address, else on their own.
+    ops = None
+    if settings.http is not None:
+        shared = web is not None and settings.web is not None and settings.web.listen == settings.http.listen
+        ops = _plugin("http")(runtime, settings, adapters, *([web.app] if shared else []))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -240,7 +369,7 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
     started = []
     scheduler = DeadlineScheduler(runtime)
     try:
-        if ops is not None:
+        if ops is not None and web is None:
             await ops.start()
         for a in adapters:
             try:
@@ -254,6 +383,11 @@ async def _serve(core, settings: Settings, platforms: list[str]) -> int:  # type
                 raise CliError(problem) from None
             runtime.attach(a)
             started.append(a)
+        if web is not None:
+            await web.start()
+            started.append(web)
+            if ops is not None:
+                await ops.start()
         # After the adapters attach, so that a platform's first start does not skip the
         # announcements of the deadlines caught up here.
         await scheduler.start()
@@ -316,9 +450,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="start over: empty the database (a SQLite file is kept aside as FILE.old)")
     _register(sub, "run", cmd_run, "run the Matrix and/or Discord adapters from the config")
+    _register(sub, "web", cmd_web, "serve the public board (read-only) of every public community")
     _register(sub, "scheduler", cmd_scheduler, "run only the deadline scheduler (no chat platform)")
     p = _register(sub, "digest", cmd_digest, "post the digest of open needs, proposals and calls now")
     p.add_argument("--community", default=None, help="only this community (default: all)")
+    p = _register(sub, "audit", cmd_audit, "replay the event log and check every figure")
+    p.add_argument("--community", default=None, help="only this community (default: all)")
+    p = _register(sub, "export", cmd_export, "export the record as CSV or JSON Lines")
+    p.add_argument("--what", required=True, choices=["events", "ledger", "needs", "proposals", "calls"],
+                   help="what to export")
+    p.add_argument("--format", default="csv", choices=["csv", "json"], help="CSV, or JSON Lines")
+    p.add_argument("--community", default=None, help="the community (needed when there are several)")
+    p.add_argument("--since", default=None, help="only records from this UTC date or time on")
+    p.add_argument("--out", default=None, help="a file to write (default: stdout)")
     p = _register(sub, "check-config", cmd_check_config, "validate a config file", config=False)
     p.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help="the YAML config file")
     p.add_argument("--connect", action="store_true",

@@ -17,7 +17,8 @@ def build_core(settings: Settings, clock: Clock | None = None, *, migrate: bool 
     Without a clock the core reads the real time (shifted only by the test-only
     `COMMONS_CLOCK_OFFSET`, see `bot.clock.clock_from_env`).
     """
-    engine = make_engine(database_url(settings))
+    engine = make_engine(database_url(settings), pool_size=settings.database_pool_size,
+                         max_overflow=settings.database_max_overflow)
     if migrate:
         upgrade(engine)
     return Core(settings, engine, clock or clock_from_env())

@@ -165,6 +165,12 @@ class DiscordCommunity(_Model):
     text_commands: bool = False
 
 
+class CommunityWeb(_Model):
+    """Whether the public board shows this community (`web.public: false` hides it)."""
+
+    public: bool = True
+
+
 class Community(_Model):
     """One community: its rooms on each platform, its roles and its policies."""
 
@@ -175,6 +181,39 @@ class Community(_Model):
     console: ConsoleCommunity | None = None
     matrix: MatrixCommunity | None = None
     discord: DiscordCommunity | None = None
+    web: CommunityWeb = CommunityWeb()
+
+
+class WebSettings(_Model):
+    """The public board (`commons-bot web`, or beside the adapters in `commons-bot run`)."""
+
+    # host:port the board listens on (port 0: any free port).
+    listen: str = "127.0.0.1:8080"
+    # Where visitors reach the board, e.g. https://commons.example.org; when set, chat
+    # replies and announcements link to the pages of the objects they name.
+    base_url: str | None = None
+    # false: no community is served (each community can also hide itself).
+    public: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        port = v.rpartition(":")[2]
+        if not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("expected host:port like '127.0.0.1:8080'")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", v):
+            raise ValueError("expected an address like 'https://commons.example.org'")
+        return v.rstrip("/") if v else v
+
+    def host_port(self) -> tuple[str, int]:
+        """The host and port to listen on."""
+        host, _, port = self.listen.rpartition(":")
+        return host or "0.0.0.0", int(port)
 
 
 class MatrixSettings(_Model):
@@ -235,12 +274,18 @@ class Settings(_Model):
     """The whole configuration file."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # Connections one process keeps open to PostgreSQL, and how many more it may open at a
+    # busy moment (README, "Database": their sum times the processes must stay under the
+    # server's max_connections).
+    database_pool_size: int = Field(5, ge=1, le=100)
+    database_max_overflow: int = Field(5, ge=0, le=100)
     prefix: str = Field("!", min_length=1, max_length=3)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     communities: list[Community] = Field(min_length=1)
     matrix: MatrixSettings | None = None
     discord: DiscordSettings | None = None
     http: HttpSettings | None = None
+    web: WebSettings | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
@@ -257,6 +302,14 @@ class Settings(_Model):
             if c.id == community_id:
                 return c
         raise KeyError(community_id)
+
+    def served_on_web(self, community_id: str) -> bool:
+        """Whether the public board may show this community."""
+        web = self.web or WebSettings()
+        try:
+            return web.public and self.community(community_id).web.public
+        except KeyError:
+            return False
 
 
 def _check_secrets(node: Any, path: str, problems: list[str]) -> None:

@@ -84,7 +84,8 @@ class Outbound:
         ref: the object it is about (`T1`, `P2`, `F1`), so adapters can show and update a card.
         choices: actions offered with it.
         mentions: members the message is about and may ping.
-        private: the reply is personal or an error (Discord shows it only to the sender).
+        private: the reply is for its sender alone (personal lists, errors, link codes):
+            adapters deliver it by direct message or an ephemeral reply, never to the room.
         outbox_id: for announcements and notices, their row in the outbox.
         late: an announcement of a deadline that passed while the bot was down.
     """
@@ -143,7 +144,12 @@ class Adapter(Protocol):
         ...
 
     async def send(self, message: Outbound) -> None:
-        """Deliver one outbound message to its space, member or rooms."""
+        """Deliver one outbound message to its space, member or rooms.
+
+        A reply with `private=True` goes to its sender alone (a direct message, an
+        ephemeral reply), never to the room. Outbox entries may be sent more than once
+        (see `bot.runtime.Sender.send`): raise when the platform did not accept one.
+        """
         ...
 
     async def stop(self) -> None:

@@ -30,7 +30,18 @@ class Sender(Protocol):
     platform: str
 
     async def send(self, message: Outbound) -> None:
-        """Deliver one announcement, notice or card update."""
+        """Deliver one announcement, notice or card update.
+
+        Delivery is at least once: this may be called more than once for one outbox entry
+        (after a failed send, or when the process that took it died before recording it
+        sent), always with the same `Outbound` and the same `outbox_id`. Derive the
+        platform's idempotency key from `outbox_id` (a Matrix transaction id, a Discord
+        message nonce), so that the platform drops a repeat of what it already accepted.
+
+        Raises:
+            Exception: whenever the platform did not accept the message; the entry is then
+                tried again with backoff. Return only once it was accepted.
+        """
         ...
 
 
@@ -93,11 +104,7 @@ class Runtime:
                     # Small batches: what is taken is delivered before the pump may stop.
                     batch = await self.call(self.core.take_outbox, sender.platform, BATCH)
                     for o in batch:
-                        try:
-                            await sender.send(o)
-                        except Exception:
-                            log.exception("%s could not deliver outbox entry %s",
-                                          sender.platform, o.outbox_id)
+                        await self._deliver(sender, o)
                     if len(batch) < BATCH:
                         break
             except asyncio.CancelledError:
@@ -105,12 +112,33 @@ class Runtime:
             except Exception:
                 log.exception("outbox pump for %s failed; retrying", sender.platform)
 
-    async def flush(self, platform: str) -> None:
-        """Deliver whatever is in the outbox for one platform now (used by tests)."""
+    async def _deliver(self, sender: Sender, o: Outbound) -> bool:
+        """Send one entry and record the outcome: sent only once `send` returned."""
+        assert o.outbox_id is not None
+        try:
+            await sender.send(o)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The lease would bring it back too, but only after a minute; this says when.
+            await self.call(self.core.outbox_failed, sender.platform, o.outbox_id,
+                            f"{type(exc).__name__}: {exc}")
+            return False
+        await self.call(self.core.outbox_sent, sender.platform, [o.outbox_id])
+        return True
+
+    async def flush(self, platform: str) -> int:
+        """Deliver whatever is in the outbox for one platform now (used by tests).
+
+        Returns:
+            How many entries were sent (a failed one waits for its next try).
+        """
+        sent = 0
         for sender in self._senders:
             if sender.platform == platform:
                 for o in await self.call(self.core.take_outbox, platform):
-                    await sender.send(o)
+                    sent += await self._deliver(sender, o)
+        return sent
 
     async def close(self, grace: float = 10.0) -> None:
         """Stop the pumps between deliveries (entries already taken are sent), then the pool."""

@@ -136,7 +136,7 @@ class Chat:
 
     def outbox(self, platform: str = "console") -> list[Outbound]:
         """Announcements and notices queued since the last call."""
-        return [o for o in self.core.take_outbox(platform) if o.kind != "update"]
+        return [o for o in self.core.drain_outbox(platform) if o.kind != "update"]
 
     def announcements(self) -> list[str]:
         """Texts of the announcements queued since the last call."""

@@ -81,7 +81,8 @@ class ConsoleAdapter:
 
     def flush_outbox(self) -> None:
         """Print announcements and notices the core queued."""
-        for o in self.core.take_outbox(PLATFORM):
+        # A terminal cannot refuse what is printed: taken and marked sent in one go.
+        for o in self.core.drain_outbox(PLATFORM):
             if o.kind == "update":
                 continue
             if o.kind == "notice" and o.member is not None and o.member not in self._names:

@@ -200,12 +200,14 @@ SLASH: tuple[Slash, ...] = (
     Slash(("whoami",), "whoami"),
     Slash(("link",), "link", (Opt("code", "the code !link gave you on the other platform",
                                   render="ref", max_length=20),)),
+    Slash(("unlink",), "unlink", (Opt("platform", "matrix, discord or console", required=True,
+                                      render="ref", max_length=16),)),
     Slash(("help",), "help", (Opt("command", "one command", render="ref", refs="cmd",
                                   max_length=20),)),
 )
 
 # Core commands whose answer is personal (shown only to the member) when they succeed.
-PRIVATE_ANSWERS = frozenset({"whoami", "link", "mine", "watch", "unwatch", "watching"})
+PRIVATE_ANSWERS = frozenset({"whoami", "link", "unlink", "mine", "watch", "unwatch", "watching"})
 ANSWERED_PRIVATELY = "Answered privately — only you can see the answer below."
 
 

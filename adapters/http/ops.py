@@ -76,26 +76,39 @@ def add_ops_routes(app: web.Application, runtime: Runtime, settings: Settings,
 
 
 class OpsServer:
-    """`/healthz` and `/metrics` on their own listener (`http.listen`).
+    """`/healthz` and `/metrics` on their own listener (`http.listen`), or on the public
+    board's listener when both run in one process at the same address.
 
     Constructed by `commons-bot run` through the `commons_bot.adapters` entry point `http`.
+
+    Args:
+        runtime: the bot's runtime.
+        settings: the configuration (its `http` section is set).
+        adapters: the platforms whose connection `/healthz` reports.
+        app: an application already served (the board's); the routes are added to it and
+            no listener of its own is opened.
     """
 
     platform = "http"
 
-    def __init__(self, runtime: Runtime, settings: Settings, adapters: Sequence[Adapter]) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings, adapters: Sequence[Adapter],
+                 app: web.Application | None = None) -> None:
         assert settings.http is not None
         self.listen = settings.http
-        self.app = web.Application()
+        self._shared = app is not None
+        self.app = app if app is not None else web.Application()
         self.metrics = add_ops_routes(self.app, runtime, settings, adapters)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        """Listen on `http.listen`.
+        """Listen on `http.listen` (unless the routes ride on another application).
 
         Raises:
             OSError: the address is taken or cannot be bound.
         """
+        if self._shared:
+            log.info("health and metrics on the public board's listener (/healthz, /metrics)")
+            return
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.listen.host, self.listen.port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from bot.domain.rules import Money
 
@@ -41,6 +42,23 @@ def unescape(markdown: str) -> str:
     return _UNESCAPE.sub(r"\1", out)
 
 
+_PAGE_REF = re.compile(r"^[TPFB]\d{1,9}$")
+
+
+def page_url(base_url: str | None, community: str, ref: str | None) -> str | None:
+    """The public board's stable page of an object (`…/c/demo/T12`), when the board has an
+    address and the ref names an object."""
+    if not base_url or not ref or not _PAGE_REF.match(ref):
+        return None
+    return f"{base_url}/c/{community}/{ref}"
+
+
+def with_page_link(text: str, base_url: str | None, community: str, ref: str | None) -> str:
+    """Text followed by the link to its object's page on the board (unchanged without one)."""
+    url = page_url(base_url, community, ref)
+    return f"{text}\n{url}" if url else text
+
+
 def clip(text: str, limit: int) -> str:
     """Cut text to `limit` characters with a visible truncated marker."""
     if len(text) <= limit:
@@ -48,11 +66,15 @@ def clip(text: str, limit: int) -> str:
     return text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
-def money(minor: int | None, currency: str | None) -> str:
-    """`50 EUR`, or an empty string when there is no amount."""
+def money(minor: int | Decimal | None, currency: str | None) -> str:
+    """`50 EUR`, or an empty string when there is no amount.
+
+    `minor` may come from `SUM()` over minor units, which PostgreSQL returns as a
+    `Decimal` (SQLite as an int); a sum of integers is integral, so it converts exactly.
+    """
     if minor is None or currency is None:
         return ""
-    return str(Money(minor, currency))
+    return str(Money(int(minor), currency))
 
 
 def when(at: datetime | None) -> str:

@@ -270,7 +270,27 @@ class PitchStake:
     points: int
 
 
-def allocate(budget: int, pitches: list[PitchStake]) -> tuple[dict[int, int], int]:
+@dataclass(frozen=True)
+class AllocationRound:
+    """One round of the allocation: what was divided, over which points, and who hit the cap."""
+
+    remaining: Fraction
+    points: dict[int, int]
+    shares: dict[int, Fraction]
+    capped: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The allocation of a budget, with every round that led to it (for `!call` and the audit)."""
+
+    budget: int
+    rounds: tuple[AllocationRound, ...]
+    amounts: dict[int, int]
+    unallocated: int
+
+
+def allocation_steps(budget: int, pitches: list[PitchStake]) -> Allocation:
     """Divide a budget among pitches in proportion to their points, capping each at its ask.
 
     A pitch whose share would exceed its ask gets exactly its ask; the surplus is divided
@@ -282,24 +302,34 @@ def allocate(budget: int, pitches: list[PitchStake]) -> tuple[dict[int, int], in
         pitches: every pitch of the call.
 
     Returns:
-        The amount for each pitch id (0 for unfunded) and the unallocated remainder.
+        The amounts (0 for unfunded), the unallocated remainder and each round's figures.
     """
-    result = {p.pitch_id: 0 for p in pitches}
+    amounts = {p.pitch_id: 0 for p in pitches}
     active = [p for p in pitches if p.points > 0]
     remaining = Fraction(budget)
-    shares: dict[int, Fraction] = {}
+    final: dict[int, Fraction] = {}
+    rounds: list[AllocationRound] = []
     while active:
         total_points = sum(p.points for p in active)
-        capped = [p for p in active if remaining * p.points / total_points > p.ask]
+        shares = {p.pitch_id: remaining * p.points / total_points for p in active}
+        capped = [p for p in active if shares[p.pitch_id] > p.ask]
+        rounds.append(AllocationRound(remaining, {p.pitch_id: p.points for p in active}, shares,
+                                      tuple(p.pitch_id for p in capped)))
         if not capped:
-            for p in active:
-                shares[p.pitch_id] = remaining * p.points / total_points
+            final.update(shares)
             break
         for p in capped:
-            shares[p.pitch_id] = Fraction(p.ask)
+            final[p.pitch_id] = Fraction(p.ask)
             remaining -= p.ask
         capped_ids = {p.pitch_id for p in capped}
         active = [p for p in active if p.pitch_id not in capped_ids]
-    for pid, share in shares.items():
-        result[pid] = int(share)  # floor: shares are never negative
-    return result, budget - sum(result.values())
+    for pid, share in final.items():
+        amounts[pid] = int(share)  # floor: shares are never negative
+    return Allocation(budget, tuple(rounds), amounts, budget - sum(amounts.values()))
+
+
+def allocate(budget: int, pitches: list[PitchStake]) -> tuple[dict[int, int], int]:
+    """The amount for each pitch id (0 for unfunded) and the unallocated remainder, by the
+    rule of `allocation_steps`."""
+    result = allocation_steps(budget, pitches)
+    return result.amounts, result.unallocated

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bot.chat.parser import Parsed
@@ -52,6 +52,8 @@ class Pending:
 _OUTBOX_INSERT = insert(OutboxEntry.__table__).returning(OutboxEntry.__table__.c.id)
 _OUTBOX_INSERT_MANY = insert(OutboxEntry.__table__)
 _EVENT_INSERT = insert(Event.__table__)
+_MEMBER_LOCK = (select(Member.__table__.c.id).where(Member.__table__.c.id == bindparam("m"))
+                .with_for_update())
 
 
 @dataclass
@@ -70,6 +72,9 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     private: bool = False
     ref: str | None = None
+    # A secret (a link code): private, and its text is never stored, not even to answer
+    # the same message again after a crash.
+    secret: bool = False
 
 
 @dataclass
@@ -93,6 +98,8 @@ class Ctx:
     # Objects (`T12`, `P3`, `F1`, `digest`) whose events this unit of work wrote: after
     # commit the core tells its change listeners (the scheduler re-arms their deadlines).
     changed: set[str] = field(default_factory=set)
+    # Statements that stand even when the command is refused (see `keep`).
+    kept: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def session(self) -> Session:
@@ -118,6 +125,23 @@ class Ctx:
         """A command as the member would type it, with the prefix."""
         return f"{self.prefix}{text}"
 
+    def lock_member(self) -> None:
+        """Hold the acting member's row until commit, before checking a per-member limit.
+
+        Under PostgreSQL's READ COMMITTED, counting a member's claims or points and then
+        writing is a race between two connections of the same member; the row lock
+        serialises them, and each statement after it sees what the previous holder
+        committed. Linked identities share one member, so this covers them too. (SQLite
+        takes the database's write lock at BEGIN, which serialises anyway.)
+        """
+        if self.tx.connection.dialect.name != "sqlite":
+            self.tx.connection.execute(_MEMBER_LOCK, {"m": self.member.id})
+
+    def keep(self, stmt: Any, params: dict[str, Any]) -> None:
+        """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
+        is what rate-limits guessing); a refusal otherwise undoes everything."""
+        self.kept.append((stmt, params))
+
     def refuse(self, message: str) -> Refusal:
         """A refusal for the current command (raise it)."""
         return Refusal(message, self.parsed.name if self.parsed else None)
@@ -127,12 +151,30 @@ class Ctx:
         if role not in self.roles:
             raise self.refuse(f"{doing} needs the {role} role — ask a {role} of this community")
 
-    def event(self, kind: str, obj: str, **details: Any) -> None:
-        """Append an event to the public log."""
+    def event(self, kind: str, obj: str, *, happened: datetime | None = None,
+              **details: Any) -> None:
+        """Append an event to the public log.
+
+        Args:
+            kind: what happened (`claim.approved`).
+            obj: the object it happened to (`T12`).
+            happened: when it happened, if not now (a deadline applied late is recorded at
+                the deadline's time).
+            details: the facts it decided, enough to replay it (see `bot.service.audit`).
+        """
         actor = self.member.id if self.member else None
         self.changed.add(obj)
-        self._events.append(dict(community=self.cid, at=self.now, actor_id=actor,
+        self._events.append(dict(community=self.cid, at=happened or self.now, actor_id=actor,
                                  platform=self.platform, kind=kind, object=obj, details=details))
+
+    def deadline_event(self, kind: str, obj: str, deadline: datetime, late: bool,
+                       **details: Any) -> None:
+        """Append the event of a deadline: at the deadline's time and marked late when the
+        bot applies it after downtime, at the time it happens otherwise."""
+        if late:
+            self.event(kind, obj, happened=deadline, late=True, was_due=deadline.isoformat(), **details)
+        else:
+            self.event(kind, obj, **details)
 
     def announce(self, text: str, ref: str | None = None, choices: tuple[Choice, ...] = (),
                  mentions: tuple[int, ...] = (), late: bool = False) -> None:

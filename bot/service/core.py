@@ -11,35 +11,34 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
-from importlib import import_module
-from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import aliased
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
-from bot.chat.render import MAX_REPLY, clip
+from bot.chat.render import MAX_REPLY, clip, with_page_link
 from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.logs import COMMAND
-from bot.ports import Choice, CommunityId, InboundMessage, MemberId, Outbound
-from bot.service import deadlines, decisions, digest, funding, misc, needs, proposals
+from bot.ports import InboundMessage, Outbound
+from bot.service import deadlines, decisions, digest, funding, identity, misc, needs, proposals
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
+from bot.service.outbox import Outbox, choices_of
 from bot.store import sql
 from bot.store.db import session_factory
 from bot.store.models import (
     CommunityRow,
     HandledMessage,
     IdentityRow,
-    KeyValue,
     Member,
-    OutboxDelivery,
-    OutboxEntry,
     PostedCard,
 )
+from bot.store.retry import RETRIES, backoff, retryable, retrying
 from bot.store.tx import Runner, Tx
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,8 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "outcome": decisions.outcome,
     "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
     "call": funding.call, "closecall": funding.closecall,
-    "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": misc.link,
+    "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": identity.link,
+    "unlink": identity.unlink,
     "help": misc.help_,
 }
 # Built once: these run for every command, and building a statement costs as much as running it.
@@ -74,53 +74,29 @@ _HANDLED_LOOKUP = select(HandledMessage.replies).where(
 _HANDLED_INSERT = insert(HandledMessage.__table__)
 _MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
 _IDENTITY_INSERT = insert(IdentityRow.__table__)
-_KV = KeyValue.__table__
-_KV_GET = select(_KV.c.value).where(_KV.c.key == bindparam("k"))
-_KV_UPDATE = update(_KV).where(_KV.c.key == bindparam("k")).values(value=bindparam("v"))
-_KV_INSERT = insert(_KV)
-_OUTBOX = OutboxEntry.__table__
-_DELIVERIES = OutboxDelivery.__table__
-_OUTBOX_PENDING = (
-    select(_OUTBOX).where(_OUTBOX.c.id > bindparam("low"), _OUTBOX.c.id.not_in(
-        select(_DELIVERIES.c.outbox_id).where(_DELIVERIES.c.platform == bindparam("p"),
-                                              _DELIVERIES.c.outbox_id > bindparam("low"))))
-    .order_by(_OUTBOX.c.id).limit(bindparam("lim")))
-_TAKE_DELIVERY: dict[str, Any] = {}
-
-
-def _take_delivery(dialect: str) -> Any:
-    """Taking an entry: a delivery row, or nothing when another process has one already.
-
-    Built on first use: importing the PostgreSQL dialect costs a SQLite-only bot 3 MB.
-    """
-    if dialect not in _TAKE_DELIVERY:
-        module = import_module(f"sqlalchemy.dialects.{dialect}")
-        _TAKE_DELIVERY[dialect] = module.insert(_DELIVERIES).on_conflict_do_nothing()
-    return _TAKE_DELIVERY[dialect]
-
 _IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
 _MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
+SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
+                   "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
-RETRIES = 8
 # Deadlines a catch-up fires per transaction (see Core.fire_many).
 FIRE_GROUP = 50
-OUTBOX_WINDOW = 1000
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower() if exc.orig else str(exc).lower()
-    return any(s in text for s in ("deadlock", "could not serialize", "database is locked",
-                                   "lock timeout", "busy"))
-
-
-def _to_json(o: Outbound) -> dict:  # type: ignore[type-arg]
-    return {"text": o.text, "private": o.private, "ref": o.ref,
+def _to_json(o: Outbound, secret: bool = False) -> dict:  # type: ignore[type-arg]
+    text = SECRET_REPLAYED if secret else o.text
+    return {"text": text, "private": o.private, "ref": o.ref,
             "choices": [c.__dict__ for c in o.choices]}
 
 
-def _choices(data: list[dict]) -> tuple[Choice, ...]:  # type: ignore[type-arg]
-    return tuple(Choice(**c) for c in data)
+def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
+    """The command as logs may show it: a `!link` code is a secret, so only its name."""
+    if parsed is not None and parsed.name == "link":
+        return "link …"
+    return msg.text[:200]
+
+
 
 
 class Core:
@@ -138,6 +114,7 @@ class Core:
         self.clock = clock
         self.prefix = settings.prefix
         self.Session = session_factory(engine)
+        self.outbox = Outbox(engine, clock)
         # Called after each commit with (community, changed object refs), from whatever
         # thread ran the command or deadline; the scheduler uses it to re-arm jobs at once.
         self.change_listeners: list[Callable[[str, frozenset[str]], None]] = []
@@ -190,14 +167,14 @@ class Core:
         for attempt in range(RETRIES):
             try:
                 return self._run(msg, parsed, community)
-            except (OperationalError, IntegrityError, DBAPIError) as exc:
-                if attempt + 1 < RETRIES and (isinstance(exc, IntegrityError) or _retryable(exc)):
-                    time.sleep(0.005 * (attempt + 1))
+            except (DBAPIError, PoolTimeout) as exc:
+                if attempt + 1 < RETRIES and retryable(exc):
+                    time.sleep(backoff(attempt))
                     continue
-                log.exception("command %r failed", msg.text[:200])
+                log.exception("command %r failed", _shown(msg, parsed))
                 return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
             except Exception:
-                log.exception("command %r failed", msg.text[:200])
+                log.exception("command %r failed", _shown(msg, parsed))
                 return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
         raise AssertionError("unreachable")
 
@@ -219,6 +196,8 @@ class Core:
                 # A member created by this very command was rolled back with it.
                 if tx.conn.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
                     self._member(tx.conn, community, msg, now)
+                for stmt, params in ctx.kept:
+                    tx.connection.execute(stmt, params)
                 reply = Reply("✗ " + exc.message +
                               f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
                               private=True)
@@ -230,7 +209,7 @@ class Core:
                 try:
                     tx.conn.execute(_HANDLED_INSERT, {
                         "platform": msg.platform, "message_id": msg.message_id, "at": now,
-                        "replies": [_to_json(out)]})
+                        "replies": [_to_json(out, reply.secret)]})
                 except IntegrityError:
                     tx.rollback()
                     tx.begin()
@@ -244,11 +223,19 @@ class Core:
     def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
         """The replies a message got when it was first handled."""
         seen = tx.conn.execute(_HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
-        return [self._reply(msg, Reply(r["text"], _choices(r["choices"]), r["private"], r["ref"]))
+        return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"]))
                 for r in seen]
 
+    def _link(self, text: str, community: str, ref: str | None) -> str:
+        """Announcements and replies about an object link to its page on the public board."""
+        web = self.settings.web
+        if web is None or not web.base_url or not self.settings.served_on_web(community):
+            return text
+        return with_page_link(text, web.base_url, community, ref)
+
     def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
-        return Outbound(community=msg.community, text=clip(reply.text, MAX_REPLY), kind="reply",
+        text = reply.text if reply.private else self._link(reply.text, msg.community, reply.ref)
+        return Outbound(community=msg.community, text=clip(text, MAX_REPLY), kind="reply",
                         space=msg.space, reply_to=msg.message_id, ref=reply.ref,
                         choices=reply.choices, private=reply.private)
 
@@ -323,9 +310,9 @@ class Core:
                     ctx.write_log()
                 self._changed(item.community, ctx.changed)
                 return done
-            except (OperationalError, IntegrityError, DBAPIError) as exc:
-                if attempt + 1 < RETRIES and (isinstance(exc, IntegrityError) or _retryable(exc)):
-                    time.sleep(0.005 * (attempt + 1))
+            except (DBAPIError, PoolTimeout) as exc:
+                if attempt + 1 < RETRIES and retryable(exc):
+                    time.sleep(backoff(attempt))
                     continue
                 raise
         return False
@@ -439,67 +426,53 @@ class Core:
 
     # --- outbox ----------------------------------------------------------------------
 
+    @retrying
     def outbox_begin(self, platform: str) -> None:
         """On a platform's first start, skip announcements made before it existed."""
-        with self.Session() as s, s.begin():
-            key = f"outbox:{platform}"
-            if s.get(KeyValue, key) is None:
-                top = s.scalar(select(func.max(OutboxEntry.id))) or 0
-                s.add(KeyValue(key=key, value=str(top)))
+        self.outbox.begin(platform)
 
+    @retrying
     def take_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
-        """Announcements, notices and updates not yet taken for `platform`, oldest first.
+        """Take entries to send on `platform`, leased to this process (see `Outbox.take`)."""
+        return [self._linked(o) for o in self.outbox.take(platform, limit)]
 
-        Taking one records a delivery row keyed by (entry, platform) in the same
-        transaction: two processes serving the same platform never both take it. The
-        pumps ask every couple of seconds, so this runs on prebuilt statements: an empty
-        outbox costs two small queries.
-        """
-        key = f"outbox:{platform}"
-        with Tx(self.engine) as tx:
-            cursor_value = tx.conn.execute(_KV_GET, {"k": key}).scalar()
-            cursor = int(cursor_value) if cursor_value is not None else 0
-            rows = tx.conn.execute(_OUTBOX_PENDING, {"p": platform, "low": cursor - OUTBOX_WINDOW,
-                                                     "lim": limit}).all()
-            if not rows:
-                return []
-            out: list[Outbound] = []
-            now = self.clock.now()
-            take = _take_delivery(self.engine.dialect.name)
-            for row in rows:
-                # A row another process inserted first is skipped: it took that entry.
-                if tx.conn.execute(take, {"outbox_id": row.id, "platform": platform, "at": now}).rowcount:
-                    out.append(self._outbound(row))
-            top = max(r.id for r in rows)
-            if cursor_value is None:
-                tx.conn.execute(_KV_INSERT, {"key": key, "value": str(top)})
-            elif top > cursor:
-                tx.conn.execute(_KV_UPDATE, {"k": key, "v": str(top)})
-        return out
+    @retrying
+    def outbox_sent(self, platform: str, outbox_ids: list[int]) -> None:
+        """The platform accepted these entries (see `Outbox.sent`)."""
+        self.outbox.sent(platform, outbox_ids)
 
-    def _outbound(self, row: OutboxEntry) -> Outbound:
-        payload = row.payload or {}
-        return Outbound(community=CommunityId(row.community), text=row.text,
-                        kind=row.kind,  # type: ignore[arg-type]
-                        member=MemberId(row.member_id) if row.member_id else None, ref=row.ref,
-                        choices=_choices(payload.get("choices", [])),
-                        mentions=tuple(MemberId(m) for m in payload.get("mentions", [])),
-                        outbox_id=row.id, late=row.late)
+    def _linked(self, o: Outbound) -> Outbound:
+        """An announcement about an object links to its page on the public board."""
+        if o.kind != "announce":
+            return o
+        return replace(o, text=self._link(o.text, o.community, o.ref))
+
+    @retrying
+    def outbox_failed(self, platform: str, outbox_id: int, error: str) -> bool:
+        """A send failed; True when it will be tried again (see `Outbox.failed`)."""
+        return self.outbox.failed(platform, outbox_id, error)
+
+    def drain_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
+        """Take entries and mark them sent at once (see `Outbox.drain`)."""
+        return [self._linked(o) for o in self.outbox.drain(platform, limit)]
 
     # --- queries for adapters --------------------------------------------------------
 
+    @retrying
     def card(self, community: str, ref: str) -> object:
         """The current card of `T1`, `P2` or `F1` (a `bot.ports.Card`), or None."""
         with Tx(self.engine) as tx:
             return build_card(tx, self.settings.community(community), self.prefix, ref,
                               self.clock.now())
 
+    @retrying
     def identities(self, member: int, platform: str) -> list[str]:
         """The member's user ids on a platform (to send a notice or a mention)."""
         with self.Session() as s:
             return list(s.scalars(select(IdentityRow.user_id).where(
                 IdentityRow.member_id == member, IdentityRow.platform == platform)))
 
+    @retrying
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
                       kind: str = "card") -> None:
         """Record that a platform message shows `ref` (for edits in place and reactions)."""
@@ -508,6 +481,7 @@ class Core:
                 s.add(PostedCard(platform=platform, message_id=message_id, space=space,
                                  community=community, ref=ref, kind=kind, at=self.clock.now()))
 
+    @retrying
     def cards_for(self, platform: str, community: str, ref: str) -> list[tuple[str, str, str]]:
         """(space, message id, kind) of every message on `platform` showing `ref`."""
         with self.Session() as s:
@@ -515,12 +489,14 @@ class Core:
                 PostedCard.platform == platform, PostedCard.community == community,
                 PostedCard.ref == ref).order_by(PostedCard.at))]
 
+    @retrying
     def card_of_message(self, platform: str, message_id: str) -> tuple[str, str, str] | None:
         """(community, ref, kind) of the card a platform message shows, or None."""
         with self.Session() as s:
             c = s.get(PostedCard, (platform, message_id))
             return (c.community, c.ref, c.kind) if c else None
 
+    @retrying
     def suggest(self, community: str, kinds: str, typed: str = "",
                 limit: int = 25) -> list[tuple[str, str]]:
         """Open objects whose id or title matches what a member is typing (autocomplete).
@@ -559,14 +535,16 @@ class Core:
                 out.extend((f"{kind}{n}", t) for n, t in rows)
         return out
 
+    @retrying
     def kv_get(self, key: str) -> str | None:
         """Read a small piece of adapter state."""
         with Tx(self.engine) as tx:
-            return tx.conn.execute(_KV_GET, {"k": key}).scalar()
+            return tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
 
+    @retrying
     def kv_set(self, key: str, value: str) -> None:
         """Store a small piece of adapter state."""
         # Adapters store their sync position here after every batch: prebuilt statements.
         with Tx(self.engine) as tx:
-            if tx.conn.execute(_KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
-                tx.conn.execute(_KV_INSERT, {"key": key, "value": value})
+            if tx.conn.execute(sql.KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
+                tx.conn.execute(sql.KV_INSERT, {"key": key, "value": value})

@@ -317,7 +317,8 @@ def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
         return False
     need = ctx.conn.execute(_NEED_TITLE, {"_id": c.need_id}).one()
     r = f"T{need.number}"
-    ctx.event("claim.reminded", r, member=c.member_id, expires=c.expires_at.isoformat())
+    ctx.deadline_event("claim.reminded", r, item.at, late, member=c.member_id,
+                       expires=c.expires_at.isoformat())
     ctx.notice(c.member_id, f"Your claim on {r} ({esc(need.title)}) expires on "
                             f"{when(c.expires_at)}. Still on it? `{ctx.cmd('renew ' + r)}` — "
                             f"or hand it back with `{ctx.cmd('release ' + r)}`.", ref=r)
@@ -334,7 +335,7 @@ def _claim_expiry(ctx: Ctx, item: Due, late: bool) -> bool:
     taken = need.taken - 1
     ctx.conn.execute(_NEED_SLOTS, {"_id": need.id, "_taken": taken, "_full": taken >= need.slots})
     r = f"T{need.number}"
-    ctx.event("claim.expired", r, member=c.member_id)
+    ctx.deadline_event("claim.expired", r, c.expires_at, late, member=c.member_id)
     ctx.announce(_late(f"{esc(c.name) or f'member {c.member_id}'}'s claim on {r} expired; the slot is free: "
                        f"{esc(need.title)} — claim it with `{ctx.cmd('claim ' + r)}`",
                        late, c.expires_at), ref=r, late=late)
@@ -357,7 +358,7 @@ def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
     for mid in members:
         ctx.notice(mid, f"{r} closes on {when(p.closes_at)} and you have not voted: {esc(p.text)} — "
                         f"`{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`", ref=r)
-    ctx.event("proposal.nudged", r, members=len(members))
+    ctx.deadline_event("proposal.nudged", r, item.at, late, members=len(members))
     return True
 
 
@@ -396,7 +397,7 @@ def _need_due(ctx: Ctx, item: Due, late: bool) -> bool:
     claimants = ctx.conn.execute(_CLAIMANTS, {"_id": item.obj_id}).scalars().all()
     for mid in sorted({need.offered_by, *claimants}):
         ctx.notice(mid, text, ref=r)
-    ctx.event("need.due_soon", r, due=need.due_at.isoformat())
+    ctx.deadline_event("need.due_soon", r, item.at, late, due=need.due_at.isoformat())
     return True
 
 

@@ -114,7 +114,8 @@ def remind_review(ctx: Ctx, proposal_id: int, late: bool) -> bool:
     if row is None:
         return False
     r = f"P{row.number}"
-    ctx.event("proposal.review_due", r, review=row.review_at.isoformat())
+    ctx.deadline_event("proposal.review_due", r, row.review_at, late,
+                       review=row.review_at.isoformat())
     text = (f"Time to review {r} ({row.outcome}): {esc(row.text)}\n"
             f"Outcome: {esc(clip(row.statement or '', 1000))}\n"
             f"Still right? Propose a change with `{ctx.cmd('propose <text>')}`.")

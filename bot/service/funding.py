@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 
 from sqlalchemy import delete, func, select, update
 
 from bot.chat.render import clip, esc, left, money, when
-from bot.domain.rules import PitchStake, RuleError, allocate, parse_money, parse_when
+from bot.domain.rules import (
+    PitchStake,
+    RuleError,
+    allocate,
+    allocation_steps,
+    minor_digits,
+    parse_money,
+    parse_when,
+)
 from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
@@ -79,14 +88,15 @@ def fund(ctx: Ctx) -> Reply:
     ctx.session.flush()
     r = ref(call)
     if cond is not None:
-        ctx.event("call.proposed", r, title=title, budget=str(budget), closes=closes.isoformat(),
-                  points=points, held_by=f"P{cond.number}")
+        ctx.event("call.proposed", r, title=title, budget_minor=budget.minor,
+                  currency=budget.currency, closes=closes.isoformat(), points=points,
+                  held_by=f"P{cond.number}")
         ctx.announce(f"Proposed funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — "
                      f"budget {budget}, {held.held_phrase(cond)}.", ref=r)
         ctx.updated(f"P{cond.number}")
         return Reply(f"{r} is proposed: {held.held_phrase(cond)}.", ref=r)
-    ctx.event("call.opened", r, title=title, budget=str(budget), closes=closes.isoformat(),
-              points=points)
+    ctx.event("call.opened", r, title=title, budget_minor=budget.minor, currency=budget.currency,
+              closes=closes.isoformat(), points=points)
     text = (f"New funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — budget "
             f"{budget}, closes {when(closes)}. Pitch with `{ctx.cmd(f'pitch {r} <title> ask:…')}`; "
             f"every member has {points} points to back pitches with `{ctx.cmd('back B… <points>')}`")
@@ -125,7 +135,8 @@ def pitch(ctx: Ctx) -> Reply:
               pitched_by=ctx.member.id, state="open", created_at=ctx.now)
     ctx.session.add(p)
     ctx.session.flush()
-    ctx.event("pitch.added", pref(p), call=r, title=title, ask=str(ask))
+    ctx.event("pitch.added", pref(p), call=r, title=title, ask_minor=ask.minor,
+              currency=ask.currency, pitched_by=ctx.member.id)
     ctx.announce(f"New pitch **{pref(p)}** to {r} by {ctx.name_of(ctx.member.id)}: {esc(title)} — "
                  f"asks {ask}. Back it with `{ctx.cmd(f'back {pref(p)} <points>')}`", ref=r)
     ctx.updated(r)
@@ -148,6 +159,7 @@ def back(ctx: Ctx) -> Reply:
     points = int(pa.words[1])
     if call.state != "open" or call.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed; backing is over — see {ctx.cmd('call ' + r)}")
+    ctx.lock_member()
     spent = ctx.session.scalar(select(func.coalesce(func.sum(Backing.points), 0)).where(
         Backing.call_id == call.id, Backing.member_id == ctx.member.id,
         Backing.pitch_id != p.id)) or 0
@@ -165,7 +177,7 @@ def back(ctx: Ctx) -> Reply:
                                 points=points, at=ctx.now))
     else:
         existing.points, existing.at = points, ctx.now
-    ctx.event("pitch.backed", pref(p), call=r, points=points)
+    ctx.event("pitch.backed", pref(p), call=r, member=ctx.member.id, points=points)
     ctx.updated(r)
     left_pts = call.points - spent - points
     if points == 0:
@@ -216,7 +228,60 @@ def call(ctx: Ctx) -> Reply:
     if rows:
         unalloc = rest if c.state == "open" else (c.unallocated_minor or 0)
         lines.append(f"Unallocated: {money(unalloc, c.currency)}")
+    if rows and c.state == "closed":
+        lines.extend(explain(c, [(pref(p), PitchStake(p.number, p.ask_minor, pts)) for p, pts, _ in rows]))
     return Reply("\n".join(lines), ref=r)
+
+
+def _steps(c: FundingCall, rows: list[tuple[Pitch, int, int]]) -> list[dict]:  # type: ignore[type-arg]
+    """The rounds of a call's allocation as the event records them (exact fractions as text)."""
+    refs = {p.number: pref(p) for p, _, _ in rows}
+    result = allocation_steps(c.budget_minor, [PitchStake(p.number, p.ask_minor, pts) for p, pts, _ in rows])
+    return [{"remaining": str(rnd.remaining), "points": {refs[k]: v for k, v in rnd.points.items()},
+             "shares": {refs[k]: str(v) for k, v in rnd.shares.items()},
+             "capped": [refs[k] for k in rnd.capped]} for rnd in result.rounds]
+
+
+def _exact(x: Fraction, currency: str) -> str:
+    """An exact share: whole minor units as money, otherwise six decimals and '…'."""
+    digits = minor_digits(currency)
+    if x.denominator == 1:
+        return money(int(x), currency)
+    major = x / 10**digits
+    whole = int(major)
+    frac = int((major - whole) * 10**6)
+    return f"{whole}.{frac:06d}… {currency}"
+
+
+def explain(c: FundingCall, stakes: list[tuple[str, PitchStake]]) -> list[str]:
+    """The allocation of a closed call step by step, by the rule in `allocation_steps`:
+    each round's amount and points, each share, who was capped at the ask, the rounding."""
+    cur = c.currency
+    refs = {s.pitch_id: ref_ for ref_, s in stakes}
+    asks = {s.pitch_id: s.ask for _, s in stakes}
+    result = allocation_steps(c.budget_minor, [s for _, s in stakes])
+    lines = ["How it was divided (in proportion to points, capped at each ask, the rest "
+             "divided again):"]
+    for i, rnd in enumerate(result.rounds, 1):
+        total = sum(rnd.points.values())
+        parts = []
+        for pid, share in rnd.shares.items():
+            part = (f"{refs[pid]} {_exact(rnd.remaining, cur)} × {rnd.points[pid]}/{total} = "
+                    f"{_exact(share, cur)}")
+            if pid in rnd.capped:
+                part += f", more than its ask: capped at {money(asks[pid], cur)}"
+            parts.append(part)
+        lines.append(f"- Round {i}: {_exact(rnd.remaining, cur)} over {total} points — "
+                     + "; ".join(parts))
+    unbacked = [refs[s.pitch_id] for _, s in stakes if s.points == 0]
+    if unbacked:
+        lines.append(f"- No points, nothing: {', '.join(unbacked)}")
+    allocated = sum(result.amounts.values())
+    funded = ", ".join(f"{refs[pid]} {money(a, cur)}" for pid, a in result.amounts.items() if a)
+    lines.append(f"- Rounded down to the {'cent' if minor_digits(cur) == 2 else 'minor unit'}: "
+                 f"{funded or 'nothing funded'}; unallocated {money(result.unallocated, cur)} "
+                 f"= {money(c.budget_minor, cur)} − {money(allocated, cur)}")
+    return lines
 
 
 def closecall(ctx: Ctx) -> Reply:
@@ -245,6 +310,14 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
     rows, rest = allocation(ctx, c)
     c.unallocated_minor = rest
     r = ref(c)
+    # Everything the allocation decided, round by round, so that a replay can check it and
+    # anyone can redo it (see bot.service.audit and `explain`).
+    ctx.deadline_event("call.closed", r, c.closes_at, late, early=early,
+                       budget_minor=c.budget_minor, currency=c.currency,
+                       points={pref(p): pts for p, pts, _ in rows},
+                       steps=_steps(c, rows),
+                       allocation={pref(p): share for p, _, share in rows},
+                       unallocated_minor=rest)
     lines = [f"{r} closed: {esc(c.title)} — budget {money(c.budget_minor, c.currency)}"]
     if late:
         lines[0] = f"(late: was due {when(c.closes_at)}) " + lines[0]
@@ -255,11 +328,14 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
                                reward=(share, c.currency), slots=1, due_at=None,
                                offered_by=c.posted_by, call_id=c.id, taken=1)
             p.need_id = need.id
+            expires = ctx.now + timedelta(days=ctx.policies.claim_days)
             ctx.session.add(Claim(need_id=need.id, member_id=p.pitched_by, state="active",
-                                  claimed_at=ctx.now,
-                                  expires_at=ctx.now + timedelta(days=ctx.policies.claim_days)))
-            ctx.event("need.offered", need_ref(need), title=p.title, pitch=pref(p), call=r,
-                      reward=money(share, c.currency), claimed_by=p.pitched_by)
+                                  claimed_at=ctx.now, expires_at=expires))
+            ctx.deadline_event("need.offered", need_ref(need), c.closes_at, late, title=p.title,
+                               pitch=pref(p), call=r, amount_minor=share, currency=c.currency,
+                               slots=1, offered_by=c.posted_by)
+            ctx.deadline_event("claim.made", need_ref(need), c.closes_at, late,
+                               member=p.pitched_by, pitch=pref(p), expires=expires.isoformat())
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): funded "
                          f"{money(share, c.currency)} → need {need_ref(need)}, claimed by "
                          f"{ctx.name_of(p.pitched_by)}")
@@ -267,8 +343,6 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.state, p.funded_minor = "unfunded", 0
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
     lines.append(f"Unallocated: {money(rest, c.currency)}")
-    ctx.event("call.closed", r, early=early, unallocated=money(rest, c.currency),
-              allocation={pref(p): share for p, _, share in rows})
     ctx.announce("\n".join(lines), ref=r, late=late)
     ctx.updated(r)
     return True

@@ -50,8 +50,12 @@ def held_lines(ctx: Ctx, p: Proposal) -> list[str]:
     return lines
 
 
-def settle(ctx: Ctx, p: Proposal, passed: bool) -> None:
-    """Open what the proposal held if it passed; cancel it otherwise (SQL-guarded: once)."""
+def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
+    """Open what the proposal held if it passed; cancel it otherwise (SQL-guarded: once).
+
+    `late`: the proposal closed at its deadline while the bot was down; the events are
+    dated at that deadline, as the closing is.
+    """
     from bot.service import needs
 
     r = f"P{p.number}"
@@ -67,15 +71,16 @@ def settle(ctx: Ctx, p: Proposal, passed: bool) -> None:
             continue
         ctx.session.refresh(n)
         if passed:
-            ctx.event("need.offered", t, title=n.title, skills=n.skills.split(),
-                      reward=money(n.reward_minor, n.reward_currency) if n.reward_minor is not None
-                      else None, slots=n.slots, due=n.due_at.isoformat() if n.due_at else None,
-                      held_by=r)
+            ctx.deadline_event("need.offered", t, p.closes_at, late, title=n.title,
+                               skills=n.skills.split(), amount_minor=n.reward_minor,
+                               currency=n.reward_currency, slots=n.slots,
+                               due=n.due_at.isoformat() if n.due_at else None,
+                               offered_by=n.offered_by, held_by=r)
             ctx.announce(f"{r} passed, so need {needs.need_line(n)} is open — claim it with "
                          f"`{ctx.cmd('claim ' + t)}`", ref=t, choices=needs.need_choices(ctx, n))
             needs.notify_watchers(ctx, n, tuple(n.skills.split()), {n.offered_by})
         else:
-            ctx.event("need.cancelled", t, reason=reason)
+            ctx.deadline_event("need.cancelled", t, p.closes_at, late, reason=reason)
             ctx.announce(f"{t} ({esc(n.title)}) is cancelled: {reason}.", ref=t)
         ctx.updated(t)
     for c in ctx.session.scalars(select(FundingCall).where(FundingCall.if_proposal_id == p.id,
@@ -90,12 +95,13 @@ def settle(ctx: Ctx, p: Proposal, passed: bool) -> None:
             continue
         ctx.session.refresh(c)
         if passed:
-            ctx.event("call.opened", f, title=c.title, budget=money(c.budget_minor, c.currency),
-                      closes=c.closes_at.isoformat(), points=c.points, held_by=r)
+            ctx.deadline_event("call.opened", f, p.closes_at, late, title=c.title,
+                               budget_minor=c.budget_minor, currency=c.currency,
+                               closes=c.closes_at.isoformat(), points=c.points, held_by=r)
             ctx.announce(f"{r} passed, so funding call **{f}** is open: {esc(c.title)} — budget "
                          f"{money(c.budget_minor, c.currency)}, closes {when(c.closes_at)}. Pitch "
                          f"with `{ctx.cmd(f'pitch {f} <title> ask:…')}`", ref=f)
         else:
-            ctx.event("call.cancelled", f, reason=reason)
+            ctx.deadline_event("call.cancelled", f, p.closes_at, late, reason=reason)
             ctx.announce(f"{f} ({esc(c.title)}) is cancelled: {reason}.", ref=f)
         ctx.updated(f)

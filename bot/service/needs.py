@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from bot.chat.phrases import phrase
 from bot.chat.render import clip, esc, left, money, when
 from bot.domain.rules import RuleError, parse_money, parse_when
 from bot.ports import Choice
@@ -169,15 +170,18 @@ def offer(ctx: Ctx) -> Reply:
     by = ctx.name_of(ctx.member.id)
     if cond is not None:
         ctx.event("need.proposed", ref(need), title=title, skills=list(p.skills),
-                  reward=str(reward) if reward else None, slots=need.slots,
-                  due=due_at.isoformat() if due_at else None, held_by=f"P{cond.number}")
+                  amount_minor=reward.minor if reward else None,
+                  currency=reward.currency if reward else None, slots=need.slots,
+                  due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id,
+                  held_by=f"P{cond.number}")
         ctx.announce(f"Proposed need {need_line(need)} — offered by {by}, {held.held_phrase(cond)}.",
                      ref=ref(need))
         ctx.updated(f"P{cond.number}")
         return Reply(f"{ref(need)} is proposed: {held.held_phrase(cond)}.", ref=ref(need))
     ctx.event("need.offered", ref(need), title=title, skills=list(p.skills),
-              reward=str(reward) if reward else None, slots=need.slots,
-              due=due_at.isoformat() if due_at else None)
+              amount_minor=reward.minor if reward else None,
+              currency=reward.currency if reward else None, slots=need.slots,
+              due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id)
     text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
     if need.description:
         text += "\n" + esc(clip(need.description, 500))
@@ -248,10 +252,8 @@ def task(ctx: Ctx) -> Reply:
     history = ctx.conn.execute(sql.LATEST_EVENTS_OF, {"c": ctx.cid, "o": ref(need), "lim": 5}).all()
     if history:
         lines.append("History:")
-        from bot.service.misc import describe
-
-        lines.extend(f"- {when(e.at)} {ctx.name_of(e.actor_id) if e.actor_id else 'the bot'}: "
-                     f"{describe(e.kind, e.details)}" for e in history)
+        lines.extend(f"- {when(e.at)} {phrase(e.kind, e.object, e.details, e.actor_id, ctx.name_of, esc)}"
+                     for e in history)
     if need.state == "open" and not need.is_full:
         lines.append(f"Claim it with `{ctx.cmd('claim ' + ref(need))}`")
     return Reply("\n".join(lines), choices=need_choices(ctx, need), ref=ref(need))
@@ -272,6 +274,7 @@ def claim(ctx: Ctx) -> Reply:
         raise ctx.refuse(f"{r} is full ({need.taken} of {need.slots} slots taken) — see "
                          f"{ctx.cmd('needs')} for needs with free slots")
     limit = ctx.policies.max_active_claims
+    ctx.lock_member()
     if ctx.conn.execute(sql.ACTIVE_CLAIMS_OF_MEMBER, {"m": me}).scalar_one() >= limit:
         raise ctx.refuse(f"you already have {limit} active claims — submit or release one first "
                          f"(see {ctx.cmd('mine')})")
@@ -437,8 +440,8 @@ def approve(ctx: Ctx) -> Reply:
     if done:
         ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "done", "closed_at": ctx.now})
     reward_text = f" — {money(amount, currency)} enters the ledger" if amount is not None else ""
-    ctx.event("claim.approved", r, member=c.member_id, reward=money(amount, currency) or None,
-              note=note or None)
+    ctx.event("claim.approved", r, member=c.member_id, amount_minor=amount,
+              currency=currency if amount is not None else None, note=note or None)
     if done:
         ctx.event("need.done", r)
     who = ctx.name_of(c.member_id)
@@ -494,13 +497,15 @@ def cancel(ctx: Ctx) -> Reply:
     if not reason:
         raise ctx.refuse("a reason is required to cancel a need")
     need.state, need.closed_at, need.close_reason = "cancelled", ctx.now, clip(reason, 1000)
+    released = []
     for c in _claims(ctx, need):
         c.state, c.closed_at = "released", ctx.now
+        released.append(c.member_id)
         ctx.notice(c.member_id, f"{r} ({esc(need.title)}) was cancelled by "
                                 f"{ctx.name_of(ctx.member.id)}: {esc(need.close_reason)}. "
                                 "Your claim on it is released.", ref=r)
     need.taken = len(_claims(ctx, need, ("approved",)))
-    ctx.event("need.cancelled", r, reason=need.close_reason)
+    ctx.event("need.cancelled", r, reason=need.close_reason, released=released)
     ctx.announce(f"{r} ({esc(need.title)}) is cancelled by {ctx.name_of(ctx.member.id)}: "
                  f"{esc(need.close_reason)}", ref=r)
     ctx.updated(r)

@@ -224,11 +224,11 @@ def vote(ctx: Ctx) -> Reply:
     if p.hidden or p.anonymous:
         # The log is public: a sealed vote records that it was cast, not what it was; the
         # counts (and, for a hidden vote, the positions) enter the log at close.
-        ctx.event("vote.cast", r, sealed="secret" if p.anonymous else "hidden")
+        ctx.event("vote.cast", r, member=me, sealed="secret" if p.anonymous else "hidden")
         ctx.updated(r)
         return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position} — only you see it; "
                      f"{counts_shown(ctx, p)}.", ref=r, private=True)
-    ctx.event("vote.cast", r, position=position, reason=reason or None)
+    ctx.event("vote.cast", r, member=me, position=position, reason=reason or None)
     ctx.updated(r)
     t = tally(ctx, p)
     return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position}. Counts: {t}.", ref=r)
@@ -344,14 +344,14 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
         return None
     p.state, p.outcome, p.closed_at = "closed", outcome, ctx.now
     r = ref(p)
-    ctx.event("proposal.closed", r, outcome=outcome, counts=t.__dict__, early=early,
-              decision=p.decision, eligible=voters if p.decision == "quorum" else None,
-              **revealed(ctx, p))
+    ctx.deadline_event("proposal.closed", r, p.closes_at, late, outcome=outcome,
+                       counts=t.__dict__, quorum=p.quorum, early=early, decision=p.decision,
+                       eligible=voters if p.decision == "quorum" else None, **revealed(ctx, p))
     quorum = f" (quorum {p.quorum})" if p.quorum else ""
     text = f"{r} closed: {outcome} ({counts_of(t)}) — {esc(p.text)}{quorum}"
     text += f"\nWhy: {decision_explained(p.decision, t, outcome, p.quorum, voters)}."
     _announce_closing(ctx, p, text, late)
-    held.settle(ctx, p, outcome == "passed")
+    held.settle(ctx, p, outcome == "passed", late)
     return outcome
 
 
@@ -401,7 +401,8 @@ def _end_advice(ctx: Ctx, p: Proposal, t: Tally, *, early: bool, late: bool) -> 
         return None
     p.state = "deciding"
     r = ref(p)
-    ctx.event("proposal.advised", r, counts=t.__dict__, early=early, **revealed(ctx, p))
+    ctx.deadline_event("proposal.advised", r, p.closes_at, late, counts=t.__dict__, early=early,
+                       **revealed(ctx, p))
     how = ctx.cmd(f"decide {r} passed|not passed <statement>")
     _announce_closing(ctx, p, f"{r}'s advice period is over ({counts_of(t)}) — {esc(p.text)}\n"
                                f"{deciders_named(ctx, p)} now decide with `{how}`.", late)

@@ -21,17 +21,36 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+POOL_SIZE = 5
+MAX_OVERFLOW = 5
+# How long a command waits for a pooled connection before it is retried (see
+# bot.store.retry); the retries, not one long wait, bound the time a member waits.
+POOL_TIMEOUT = 5.0
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+                pool_timeout: float = POOL_TIMEOUT, read_only: bool = False) -> Engine:
     """Create an engine tuned for the bot.
+
+    On PostgreSQL a process holds at most `pool_size + max_overflow` connections (10 by
+    default), so N bot processes need N × 10 of the server's `max_connections` (100 by
+    default, 3 of them reserved for superusers). A connection that cannot be had (the
+    pool is busy, the server refuses with "too many clients", a reset) is retried with
+    backoff by the core, like a lock conflict, rather than answered with an error.
 
     SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` on every transaction: each
     transaction takes the write lock up front, so two writers never deadlock on a lock
     upgrade and "claim the last slot" is serialised. PostgreSQL transactions lock the rows
     they change with `SELECT … FOR UPDATE` instead (see the service layer).
+
+    A `read_only` engine (the public board) begins plain deferred transactions on SQLite,
+    so its reads never take the write lock, and the database refuses any write from it.
     """
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=pool_size, max_overflow=max_overflow,
+                               pool_timeout=pool_timeout)
 
         @event.listens_for(engine, "connect")
         def _sqlite_setup(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -42,7 +61,12 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if read_only:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
+
+        if read_only:
+            return engine
 
         def _begin_immediate(dbapi_conn):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
@@ -54,7 +78,12 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         # about 7% of a command here.
         engine.dialect.do_begin = _begin_immediate  # type: ignore[method-assign]
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=60, pool_pre_ping=True)
+    if read_only:
+        return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                             pool_timeout=pool_timeout, pool_pre_ping=True,
+                             execution_options={"postgresql_readonly": True})
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                         pool_timeout=pool_timeout, pool_pre_ping=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

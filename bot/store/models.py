@@ -66,7 +66,8 @@ class Member(Base):
     community: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime)
-    # Set when the member was folded into another by `!link`.
+    # Set when this member's only identity joined another member by `!link` (it had no
+    # history of its own, so nothing is left with it).
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
 
 
@@ -135,6 +136,8 @@ class Claim(Base):
         Index("ix_claims_need", "need_id", "state"),
         Index("ix_claims_member", "member_id", "state"),
         Index("ix_claims_expiry", "state", "expires_at"),
+        # The board's "waiting for review" group starts from the submitted claims.
+        Index("ix_claims_waiting", "state", "need_id"),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"))
@@ -295,6 +298,9 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_feed", "community", "id"),
         Index("ix_events_object", "community", "object", "id"),
+        # The log and the histories read by the time each change happened, ties by insertion.
+        Index("ix_events_time", "community", "at", "id"),
+        Index("ix_events_object_time", "community", "object", "at", "id"),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
@@ -326,12 +332,23 @@ class OutboxEntry(Base):
 
 
 class OutboxDelivery(Base):
-    """That one platform has taken an outbox entry for delivery (the primary key makes it once)."""
+    """One platform's delivery of an outbox entry (the primary key makes one per platform).
+
+    A process takes an entry by writing this row with `lease_until` a little ahead; it
+    marks it `sent` only after the platform accepted it. Until then `lease_until` is when
+    another process may take it again: the lease of a process that died, or the next try
+    after a failed send (`attempts` of them so far). After too many it is `failed`.
+    """
 
     __tablename__ = "outbox_deliveries"
+    __table_args__ = (Index("ix_outbox_deliveries_retry", "platform", "state", "lease_until"),)
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(String(8), default="taken")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class HandledMessage(Base):
@@ -349,13 +366,29 @@ class HandledMessage(Base):
 
 
 class LinkCode(Base):
-    """A single-use code that joins identities across platforms."""
+    """A single-use code that proves control of one identity, to join another to its member.
+
+    Only a hash of the code is stored: the code itself exists in one private reply.
+    """
 
     __tablename__ = "link_codes"
-    code: Mapped[str] = mapped_column(String(16), primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LinkAttempt(Base):
+    """A failed `!link <code>`, kept to rate-limit guessing (per platform identity)."""
+
+    __tablename__ = "link_attempts"
+    __table_args__ = (Index("ix_link_attempts_who", "community", "platform", "user_id", "at"),)
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class KeyValue(Base):

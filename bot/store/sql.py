@@ -16,6 +16,7 @@ from bot.store.models import (
     CommunityRow,
     Contribution,
     Event,
+    KeyValue,
     Member,
     Need,
     NeedSkill,
@@ -54,8 +55,9 @@ NEXT_NUMBER = {
 }
 
 E = Event.__table__
+# A history reads by the time each change happened, ties by insertion.
 LATEST_EVENTS_OF = (select(E).where(E.c.community == bindparam("c"), E.c.object == bindparam("o"))
-                    .order_by(E.c.id.desc()).limit(bindparam("lim")))
+                    .order_by(E.c.at.desc(), E.c.id.desc()).limit(bindparam("lim")))
 
 MEMBER_NAME = select(Member.__table__.c.display_name).where(Member.__table__.c.id == bindparam("m"))
 # Every member may vote (contributor is everyone's role); linked identities count once.
@@ -80,3 +82,8 @@ VOTE_OF_MEMBER = select(V.c.position).where(V.c.proposal_id == bindparam("p"),
 VOTE_INSERT = insert(V)
 VOTE_UPDATE = update(V).where(V.c.proposal_id == bindparam("_p"), V.c.member_id == bindparam("_m"))
 TALLY = select(V.c.position, func.count()).where(V.c.proposal_id == bindparam("p")).group_by(V.c.position)
+
+KV = KeyValue.__table__
+KV_GET = select(KV.c.value).where(KV.c.key == bindparam("k"))
+KV_UPDATE = update(KV).where(KV.c.key == bindparam("k")).values(value=bindparam("v"))
+KV_INSERT = insert(KV)

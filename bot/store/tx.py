@@ -249,6 +249,11 @@ class Tx:
         """The runner for prebuilt statements, on this unit's connection."""
 
     @property
+    def connection(self) -> Connection:
+        """This unit's SQLAlchemy `Connection`, for statements run with `Connection.execute`."""
+        return self._sa
+
+    @property
     def session(self) -> Session:
         """The ORM session of this unit of work (made on first use)."""
         if self._session is None:

@@ -203,7 +203,9 @@ def test_every_change_is_an_event_in_the_log(chat):
     chat.say("bob", "!submit T1 link")
     chat.say("alice", "!approve T1")
     log = chat.say("carol", "!log T1")
-    assert log.index("approved the work") < log.index("submitted") < log.index("claimed it")
+    assert (log.index("alice approved bob's work on T1 — 50 EUR")
+            < log.index("bob submitted work on T1: link")
+            < log.index("bob claimed T1") < log.index("alice offered T1"))
     with chat.core.Session() as s:
         kinds = s.scalars(select(Event.kind).order_by(Event.id)).all()
         assert kinds == ["need.offered", "claim.made", "claim.submitted", "claim.approved", "need.done"]

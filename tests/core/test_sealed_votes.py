@@ -1,6 +1,9 @@
 """Hidden votes and secret ballots (SPEC.md §6): no other member learns a position early,
 and a secret ballot's names never, through any surface of the core."""
 
+import csv
+import io
+import json
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -73,3 +76,29 @@ def test_secret_ballot_publishes_counts_and_reasons_without_names_ever(chat):
 def test_bad_ballot_options_are_refused(chat):
     assert chat.say("alice", "!propose X hidden:maybe").startswith(
         "✗ hidden:maybe — write hidden:yes or leave it out")
+
+
+def test_exports_never_tell_a_sealed_position(chat, db_url):
+    from tests.core.test_export import export
+
+    chat.say("alice", "!propose Hidden choice hidden:yes closes:2d")
+    chat.say("alice", "!propose Secret choice anonymous:yes closes:2d")
+    chat.say("bob", "!vote P1 disagree bridgesbreak")
+    chat.say("carol", "!vote P2 block conflictofinterest")
+    for fmt in ("csv", "json"):
+        _n, text = export(db_url, "events", fmt)
+        for leak in ("bridgesbreak", "conflictofinterest", "disagree", "block"):
+            assert leak not in text, (fmt, leak)
+    _n, text = export(db_url, "proposals", "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["agree"], r["disagree"], r["block"]) for r in rows] == [("", "", "")] * 2
+    _n, text = export(db_url, "proposals", "json")
+    assert [json.loads(line)["block"] for line in text.splitlines()] == [None, None]
+    chat.clock.advance(timedelta(days=2))
+    chat.core.process_due()
+    _n, text = export(db_url, "events", "json")
+    assert "bridgesbreak" in text and "conflictofinterest" in text  # reasons are published at close
+    [secret] = [json.loads(line) for line in text.splitlines()
+                if '"proposal.closed"' in line and '"P2"' in line]
+    assert secret["details"]["reasons"] == [{"position": "block", "reason": "conflictofinterest"}]
+    assert "votes" not in secret["details"]

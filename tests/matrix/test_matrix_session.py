@@ -82,7 +82,7 @@ async def test_the_whole_loop_in_a_room(make_person: MakePerson, synapse: Synaps
         claimed = await c.wait_bot(lambda ev: relates_to(ev) == card2.event_id, "the reply to the ✋")
         assert claimed.body.startswith("You claimed T2.")
         assert content_of(claimed)["m.mentions"] == {"user_ids": [carol.user_id]}
-        assert f"{_name(carol)}: claimed it" in await a.ask("!task T2")
+        assert f"{_name(carol)} claimed T2" in await a.ask("!task T2")
 
         # The proposal, voted through its poll.
         opened = await a.ask("!propose Adopt a code of conduct closes:2d quorum:2")

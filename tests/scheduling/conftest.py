@@ -49,7 +49,7 @@ class Harness:
 
     def outbox(self) -> list[Outbound]:
         """Announcements and notices a platform takes since the last call."""
-        return [o for o in self.core.take_outbox("console") if o.kind != "update"]
+        return [o for o in self.core.drain_outbox("console") if o.kind != "update"]
 
     def jobs(self) -> dict[tuple[str, int], datetime]:
         """Armed deadline jobs as (kind, row id) → time (the rearm job left out)."""

@@ -61,7 +61,7 @@ def test_two_processes_fire_200_simultaneous_deadlines_exactly_once(tmp_path):
                                .where(OutboxEntry.kind == "notice"))
         core.engine.dispose()
         assert events == {"proposal.closed": 100, "claim.expired": 60, "call.closed": 40,
-                          "need.offered": 40}  # one funded need per call
+                          "need.offered": 40, "claim.made": 40}  # a funded need per call, claimed
         assert len(per_ref) == 200 and set(per_ref.values()) == {1}
         assert notices == 60  # each expired claimant told once
         print(f"applied per process: {outcomes[0]['applied']} + {outcomes[1]['applied']}")

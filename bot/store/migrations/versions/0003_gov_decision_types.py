@@ -1,51 +1,56 @@
 """governance depth: decision types, deciders, outcome statements and reviews; needs and
-funding calls held until a proposal passes; approvals of N-of-M reviews;
-hidden votes and secret ballots
+funding calls held until a proposal passes; approvals of N-of-M reviews; hidden votes and
+secret ballots
+
+Plain `ALTER TABLE … ADD/DROP COLUMN`, no batch mode: SQLite's batch mode rebuilds a table,
+which a populated database with foreign keys on refuses (claims reference needs). On SQLite
+the new `if_proposal_id` columns carry no foreign-key constraint for the same reason.
 
 Revision ID: 0003_gov
-Revises: 0001
+Revises: 0002_record
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_gov"
-down_revision = "0001"
+down_revision = "0002_record"
 branch_labels = None
 depends_on = None
 
+def _proposal_columns() -> tuple[sa.Column, ...]:  # type: ignore[type-arg]
+    return (
+    sa.Column("decision", sa.String(length=16), nullable=False, server_default="consent"),
+    sa.Column("deciders", sa.String(length=300), nullable=False, server_default=""),
+    sa.Column("statement", sa.Text(), nullable=True),
+    sa.Column("review_at", sa.DateTime(), nullable=True),
+    sa.Column("reviewed", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("hidden", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("anonymous", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+_HOLDERS = ("needs", "funding_calls")
+
+
+def _id_type() -> sa.types.TypeEngine:
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
-    with op.batch_alter_table("proposals") as batch:
-        batch.add_column(sa.Column("decision", sa.String(length=16), nullable=False,
-                                   server_default="consent"))
-        batch.add_column(sa.Column("deciders", sa.String(length=300), nullable=False,
-                                   server_default=""))
-        batch.add_column(sa.Column("statement", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("review_at", sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column("reviewed", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
-        batch.add_column(sa.Column("hidden", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
-        batch.add_column(sa.Column("anonymous", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
-        batch.create_index("ix_proposals_review", ["reviewed", "review_at"])
-    for table in ("needs", "funding_calls"):
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("if_proposal_id",
-                                       sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                                       nullable=True))
-            batch.create_foreign_key(f"fk_{table}_if_proposal_id_proposals", "proposals",
-                                     ["if_proposal_id"], ["id"])
-            batch.create_index(f"ix_{table}_if_proposal_id", ["if_proposal_id"])
-
-
-    id_type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for column in _proposal_columns():
+        op.add_column("proposals", column)
+    op.create_index("ix_proposals_review", "proposals", ["reviewed", "review_at"])
+    for table in _HOLDERS:
+        op.add_column(table, sa.Column("if_proposal_id", _id_type(), nullable=True))
+        if not sqlite:
+            op.create_foreign_key(f"fk_{table}_if_proposal_id_proposals", table, "proposals",
+                                  ["if_proposal_id"], ["id"])
+        op.create_index(f"ix_{table}_if_proposal_id", table, ["if_proposal_id"])
     op.create_table(
         "approvals",
-        sa.Column("claim_id", id_type, nullable=False),
+        sa.Column("claim_id", _id_type(), nullable=False),
         sa.Column("submitted_at", sa.DateTime(), nullable=False),
-        sa.Column("member_id", id_type, nullable=False),
+        sa.Column("member_id", _id_type(), nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["claim_id"], ["claims.id"], name="fk_approvals_claim_id_claims"),
         sa.ForeignKeyConstraint(["member_id"], ["members.id"], name="fk_approvals_member_id_members"),
@@ -53,14 +58,19 @@ def upgrade() -> None:
     )
 
 
+def _drop_column(table: str, column: str) -> None:
+    # SQLite 3.35+ drops a column without rebuilding the table.
+    op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def downgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
     op.drop_table("approvals")
-    for table in ("needs", "funding_calls"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_index(f"ix_{table}_if_proposal_id")
-            batch.drop_constraint(f"fk_{table}_if_proposal_id_proposals", type_="foreignkey")
-            batch.drop_column("if_proposal_id")
-    with op.batch_alter_table("proposals") as batch:
-        batch.drop_index("ix_proposals_review")
-        for column in ("anonymous", "hidden", "reviewed", "review_at", "statement", "deciders", "decision"):
-            batch.drop_column(column)
+    for table in _HOLDERS:
+        op.drop_index(f"ix_{table}_if_proposal_id", table)
+        if not sqlite:
+            op.drop_constraint(f"fk_{table}_if_proposal_id_proposals", table, type_="foreignkey")
+        _drop_column(table, "if_proposal_id")
+    op.drop_index("ix_proposals_review", "proposals")
+    for column in reversed(_proposal_columns()):
+        _drop_column("proposals", column.name)

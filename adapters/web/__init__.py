@@ -1,0 +1,1 @@
+"""The public board: a read-only web view of each community, live, with feeds."""

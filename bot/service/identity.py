@@ -1,0 +1,187 @@
+"""Linking identities: `!link`, `!link <code>` and `!unlink <platform>`.
+
+A link joins one person's identities on *different* platforms into one member, so limits
+and allowances count the person once. A code proves control of the identity that asked
+for it; sending it from another platform proves control of that one. Nothing recorded
+ever moves between members: only an identity with no history of its own as another
+member may join, and `!unlink` gives an identity a member of its own again while what it
+did while linked stays where it was recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, func, insert, select, update
+
+from bot.chat.render import esc
+from bot.service.context import Actor, Ctx, Reply
+from bot.store.models import (
+    Backing,
+    Claim,
+    Contribution,
+    Event,
+    FundingCall,
+    IdentityRow,
+    LinkAttempt,
+    LinkCode,
+    Member,
+    Need,
+    Pitch,
+    Proposal,
+    Vote,
+)
+
+LINK_MINUTES = 15
+# Failed `!link <code>` per identity within LINK_MINUTES; with 50-bit codes, guessing one
+# in its lifetime is out of reach for any number of accounts an attacker could make.
+MAX_ATTEMPTS = 5
+# No 0/O, 1/I/L: codes are read on one screen and typed on another.
+_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 10
+
+# What counts as a member's own history: anything recorded with the member's id.
+_HISTORY = (
+    (Claim, Claim.member_id), (Vote, Vote.member_id), (Backing, Backing.member_id),
+    (Contribution, Contribution.member_id), (Contribution, Contribution.approved_by),
+    (Need, Need.offered_by), (Proposal, Proposal.author_id), (FundingCall, FundingCall.posted_by),
+    (Pitch, Pitch.pitched_by), (Event, Event.actor_id),
+)
+
+
+def code_hash(code: str) -> str:
+    """What is stored of a code (the code itself is only ever in one private reply)."""
+    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
+
+
+def link(ctx: Ctx) -> Reply:
+    """`!link` gives a private code; `!link <code>` from another platform joins the identities."""
+    pa = ctx.parsed
+    assert pa is not None
+    if not pa.words:
+        return _issue(ctx)
+    return _redeem(ctx, pa.words[0])
+
+
+def _identity(ctx: Ctx) -> IdentityRow:
+    assert ctx.msg is not None
+    return ctx.session.scalars(select(IdentityRow).where(
+        IdentityRow.community == ctx.cid, IdentityRow.platform == ctx.msg.platform,
+        IdentityRow.user_id == ctx.msg.sender)).one()
+
+
+def _issue(ctx: Ctx) -> Reply:
+    me = _identity(ctx)
+    # One live code per identity: asking again replaces the previous one.
+    ctx.session.execute(delete(LinkCode).where(LinkCode.identity_id == me.id))
+    code = "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+    ctx.session.add(LinkCode(code_hash=code_hash(code), member_id=ctx.member.id, identity_id=me.id,
+                             expires_at=ctx.now + timedelta(minutes=LINK_MINUTES), used=False))
+    return Reply(f"Your link code is {code}. Within {LINK_MINUTES} minutes, send "
+                 f"`{ctx.cmd('link ' + code)}` from your account on another platform (it works "
+                 "once; keep it to yourself: whoever sends it joins that account to you).",
+                 private=True, secret=True)
+
+
+def _redeem(ctx: Ctx, typed: str) -> Reply:
+    msg = ctx.msg
+    assert msg is not None
+    since = ctx.now - timedelta(minutes=LINK_MINUTES)
+    who = dict(community=ctx.cid, platform=msg.platform, user_id=msg.sender)
+    failed = ctx.session.scalar(select(func.count()).select_from(LinkAttempt).where(
+        LinkAttempt.community == ctx.cid, LinkAttempt.platform == msg.platform,
+        LinkAttempt.user_id == msg.sender, LinkAttempt.at > since)) or 0
+    if failed >= MAX_ATTEMPTS:
+        raise ctx.refuse(f"too many wrong codes from this account — wait {LINK_MINUTES} minutes, "
+                         f"then get a new code with {ctx.cmd('link')} on your other platform")
+    row = ctx.session.scalars(select(LinkCode).where(LinkCode.code_hash == code_hash(typed))
+                              .with_for_update()).first()
+    if row is None or row.used or row.expires_at <= ctx.now:
+        # Kept although the refusal undoes everything else: it is what limits guessing.
+        ctx.keep(insert(LinkAttempt.__table__), {**who, "at": ctx.now})
+        raise ctx.refuse(f"that code is unknown, used or expired — get a new one with "
+                         f"{ctx.cmd('link')} on your other platform")
+    owner = ctx.session.get(IdentityRow, row.identity_id)
+    target = ctx.session.get(Member, row.member_id)
+    # A code dies with its member, and with its identity leaving that member.
+    if (target is None or owner is None or owner.member_id != target.id
+            or target.merged_into is not None or target.community != ctx.cid):
+        raise ctx.refuse(f"that code is no longer valid — get a new one with {ctx.cmd('link')}")
+    me = _identity(ctx)
+    if target.id == ctx.member.id:
+        raise ctx.refuse("this account is already part of that member — nothing to link "
+                         f"(see {ctx.cmd('whoami')})")
+    if owner.platform == msg.platform:
+        raise ctx.refuse(f"that code came from {msg.platform} too — a link joins accounts on "
+                         f"different platforms: send it from your account on another platform")
+    _lock_members(ctx, target.id, ctx.member.id)
+    if ctx.session.scalar(select(IdentityRow.id).where(IdentityRow.member_id == target.id,
+                                                       IdentityRow.platform == msg.platform)):
+        raise ctx.refuse(f"{esc(target.display_name)} already has a {msg.platform} account — one "
+                         f"per platform; unlink it first with {ctx.cmd('unlink ' + msg.platform)}")
+    if ctx.session.scalar(select(func.count()).select_from(IdentityRow)
+                          .where(IdentityRow.member_id == ctx.member.id)) > 1:
+        raise ctx.refuse("this account is linked to others already — unlink it first with "
+                         f"{ctx.cmd('unlink ' + msg.platform)}")
+    if _has_history(ctx, ctx.member.id):
+        raise ctx.refuse(f"this {msg.platform} account already has history of its own here "
+                         "(claims, votes, backings, offers or other events), and what is recorded "
+                         "never moves — link the other way round: send "
+                         f"{ctx.cmd('link')} here and the code from your other account")
+    row.used = True
+    alone = ctx.member.id
+    ctx.session.execute(update(IdentityRow).where(IdentityRow.id == me.id)
+                        .values(member_id=target.id))
+    # The member this account had is left with nothing: no identity, no history, no codes.
+    ctx.session.execute(update(Member).where(Member.id == alone).values(merged_into=target.id))
+    ctx.session.execute(delete(LinkCode).where(LinkCode.member_id == alone))
+    ctx.member = Actor(target.id, target.display_name)
+    ctx.event("member.linked", f"@{target.id}", platform=msg.platform)
+    return Reply(f"Linked: this {msg.platform} identity is now {esc(target.display_name)}; claims, "
+                 "votes and allowances count you once. Undo it with "
+                 f"`{ctx.cmd('unlink ' + msg.platform)}`.", private=True)
+
+
+def _lock_members(ctx: Ctx, *ids: int) -> None:
+    """Both members' rows, in id order (no deadlock with another link or a claim)."""
+    for mid in sorted(ids):
+        ctx.session.execute(select(Member.id).where(Member.id == mid).with_for_update())
+
+
+def _has_history(ctx: Ctx, member_id: int) -> bool:
+    for model, col in _HISTORY:
+        if ctx.session.scalar(select(func.count()).select_from(model).where(col == member_id)):
+            return True
+    return False
+
+
+def unlink(ctx: Ctx) -> Reply:
+    """`!unlink <platform>`: that account becomes a member of its own again."""
+    pa = ctx.parsed
+    assert pa is not None
+    if not pa.words:
+        raise ctx.refuse("say which platform to unlink, like "
+                         f"{ctx.cmd('unlink ' + (ctx.msg.platform if ctx.msg else 'discord'))}")
+    platform = pa.words[0].lower()[:16]
+    ctx.lock_member()
+    ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
+                              .order_by(IdentityRow.id)).all()
+    leaving = [i for i in ids if i.platform == platform]
+    if not leaving:
+        have = ", ".join(sorted({i.platform for i in ids}))
+        raise ctx.refuse(f"you have no {esc(platform)} account linked (yours: {esc(have)}) — "
+                         f"see {ctx.cmd('whoami')}")
+    if len(ids) == 1:
+        raise ctx.refuse(f"your {esc(platform)} account is your only one — nothing to unlink")
+    ident = leaving[0]
+    new_id = ctx.session.execute(insert(Member.__table__).returning(Member.__table__.c.id), dict(
+        community=ctx.cid, display_name=ident.display_name, created_at=ctx.now)).scalar_one()
+    ctx.session.execute(update(IdentityRow).where(IdentityRow.id == ident.id)
+                        .values(member_id=new_id))
+    ctx.session.execute(delete(LinkCode).where(LinkCode.identity_id == ident.id))
+    ctx.event("member.unlinked", f"@{ctx.member.id}", platform=platform)
+    return Reply(f"Unlinked: your {esc(platform)} account {esc(ident.user_id)} is a member of its "
+                 f"own again. What it did while linked stays with {esc(ctx.member.display_name)}.",
+                 private=True)

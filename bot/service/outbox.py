@@ -1,0 +1,196 @@
+"""The outbox: announcements, notices and card updates, delivered at least once per platform.
+
+An entry is written in the same transaction as the change it tells of. Each platform's
+pump takes entries (a lease), sends them, and reports each one sent or failed; what a
+dead process took comes back after its lease, what failed comes back after a backoff,
+and the entry's id (`Outbound.outbox_id`) is the idempotency key adapters give the
+platform, so a repeat never shows twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from importlib import import_module
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, select, update
+
+from bot.clock import Clock
+from bot.ports import Choice, CommunityId, MemberId, Outbound
+from bot.store import sql
+from bot.store.models import KeyValue, OutboxDelivery, OutboxEntry
+from bot.store.tx import Tx
+
+log = logging.getLogger(__name__)
+OUTBOX_WINDOW = 1000
+_OUTBOX = OutboxEntry.__table__
+_DELIVERIES = OutboxDelivery.__table__
+_OUTBOX_PENDING = (
+    select(_OUTBOX).where(_OUTBOX.c.id > bindparam("low"), _OUTBOX.c.id.not_in(
+        select(_DELIVERIES.c.outbox_id).where(_DELIVERIES.c.platform == bindparam("p"),
+                                              _DELIVERIES.c.outbox_id > bindparam("low"))))
+    .order_by(_OUTBOX.c.id).limit(bindparam("lim")))
+# Entries another process took and never marked sent (it died) or whose send failed, once
+# their lease or backoff is over.
+_OUTBOX_RETRY_DUE = (
+    select(_OUTBOX).join(_DELIVERIES, _DELIVERIES.c.outbox_id == _OUTBOX.c.id)
+    .where(_DELIVERIES.c.platform == bindparam("p"), _DELIVERIES.c.state == "taken",
+           _DELIVERIES.c.lease_until <= bindparam("now"))
+    .order_by(_OUTBOX.c.id).limit(bindparam("lim")))
+# Guarded on the lease it saw: of two processes retaking one entry, one changes the row.
+_OUTBOX_RETAKE = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.outbox_id == bindparam("o"), _DELIVERIES.c.platform == bindparam("p"),
+           _DELIVERIES.c.state == "taken", _DELIVERIES.c.lease_until <= bindparam("now"))
+    .values(attempts=_DELIVERIES.c.attempts + 1, lease_until=bindparam("lease"),
+            at=bindparam("now")))
+_OUTBOX_SENT = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.outbox_id.in_(bindparam("ids", expanding=True)),
+           _DELIVERIES.c.platform == bindparam("p"))
+    .values(state="sent", lease_until=None, error=None))
+_OUTBOX_ATTEMPTS = select(_DELIVERIES.c.attempts).where(
+    _DELIVERIES.c.outbox_id == bindparam("o"), _DELIVERIES.c.platform == bindparam("p"),
+    _DELIVERIES.c.state == "taken")
+_OUTBOX_FAILED = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.outbox_id == bindparam("o"), _DELIVERIES.c.platform == bindparam("p"),
+           _DELIVERIES.c.state == "taken")
+    .values(state=bindparam("state"), lease_until=bindparam("lease"), error=bindparam("error")))
+_TAKE_DELIVERY: dict[str, Any] = {}
+# How long a process may take to send what it took before another process takes it again.
+OUTBOX_LEASE = timedelta(seconds=60)
+# Sends of one entry before it is given up (logged as an error, kept as `failed`); the
+# waits between them double from OUTBOX_BACKOFF: 5 s, 10 s … about 21 minutes in all.
+OUTBOX_ATTEMPTS = 8
+OUTBOX_BACKOFF = timedelta(seconds=5)
+
+
+def _take_delivery(dialect: str) -> Any:
+    """Taking an entry: a delivery row, or nothing when another process has one already.
+
+    Built on first use: importing the PostgreSQL dialect costs a SQLite-only bot 3 MB.
+    """
+    if dialect not in _TAKE_DELIVERY:
+        module = import_module(f"sqlalchemy.dialects.{dialect}")
+        _TAKE_DELIVERY[dialect] = module.insert(_DELIVERIES).on_conflict_do_nothing()
+    return _TAKE_DELIVERY[dialect]
+
+
+
+def _outbound(row: OutboxEntry) -> Outbound:
+    payload = row.payload or {}
+    return Outbound(community=CommunityId(row.community), text=row.text,
+                    kind=row.kind,  # type: ignore[arg-type]
+                    member=MemberId(row.member_id) if row.member_id else None, ref=row.ref,
+                    choices=choices_of(payload.get("choices", [])),
+                    mentions=tuple(MemberId(m) for m in payload.get("mentions", [])),
+                    outbox_id=row.id, late=row.late)
+
+
+def choices_of(data: list[dict]) -> tuple[Choice, ...]:  # type: ignore[type-arg]
+    """Choices from their stored form."""
+    return tuple(Choice(**c) for c in data)
+
+
+class Outbox:
+    """The outbox of one process.
+
+    Args:
+        engine: the database.
+        clock: the core's clock (leases and backoffs are in its time).
+    """
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        # How long a taken entry is this process's to send before another may take it.
+        self.lease = OUTBOX_LEASE
+
+    def begin(self, platform: str) -> None:
+        """On a platform's first start, skip announcements made before it existed."""
+        with Tx(self.engine) as tx:
+            s = tx.session
+            key = f"outbox:{platform}"
+            if s.get(KeyValue, key) is None:
+                top = s.scalar(select(func.max(OutboxEntry.id))) or 0
+                s.add(KeyValue(key=key, value=str(top)))
+
+    def take(self, platform: str, limit: int = 200) -> list[Outbound]:
+        """Take announcements, notices and updates to send on `platform`, oldest first.
+
+        Delivery is at least once: taking an entry leases it to this process for
+        `lease`; the caller reports each one with `sent` once the platform
+        accepted it, or `failed`. An entry neither reported in time (the process
+        died) nor sent yet comes back here, in this or another process, with the same
+        `outbox_id`, which adapters turn into the platform's idempotency key so that a
+        repeat never shows twice. Two processes never hold the same entry at once: the
+        delivery row keyed by (entry, platform) is written, or its lease renewed, by one.
+        The pumps ask every couple of seconds, so an empty outbox costs three small queries.
+        """
+        key = f"outbox:{platform}"
+        with Tx(self.engine) as tx:
+            now = self.clock.now()
+            lease = now + self.lease
+            out: list[Outbound] = []
+            for row in tx.connection.execute(_OUTBOX_RETRY_DUE, {"p": platform, "now": now,
+                                                                 "lim": limit}).all():
+                if tx.connection.execute(_OUTBOX_RETAKE, {"o": row.id, "p": platform, "now": now,
+                                                          "lease": lease}).rowcount:
+                    out.append(_outbound(row))
+            cursor_value = tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
+            cursor = int(cursor_value) if cursor_value is not None else 0
+            rows = tx.conn.execute(_OUTBOX_PENDING, {"p": platform, "low": cursor - OUTBOX_WINDOW,
+                                                     "lim": max(limit - len(out), 0)}).all()
+            if not rows:
+                return out
+            take = _take_delivery(self.engine.dialect.name)
+            for row in rows:
+                # A row another process inserted first is skipped: it took that entry.
+                if tx.conn.execute(take, {"outbox_id": row.id, "platform": platform, "at": now,
+                                          "state": "taken", "attempts": 1,
+                                          "lease_until": lease}).rowcount:
+                    out.append(_outbound(row))
+            top = max(r.id for r in rows)
+            if cursor_value is None:
+                tx.conn.execute(sql.KV_INSERT, {"key": key, "value": str(top)})
+            elif top > cursor:
+                tx.conn.execute(sql.KV_UPDATE, {"k": key, "v": str(top)})
+        return out
+
+    def sent(self, platform: str, outbox_ids: list[int]) -> None:
+        """The platform accepted these entries: they are never taken again."""
+        if outbox_ids:
+            with Tx(self.engine) as tx:
+                tx.connection.execute(_OUTBOX_SENT, {"p": platform, "ids": list(outbox_ids)})
+
+    def failed(self, platform: str, outbox_id: int, error: str) -> bool:
+        """A send failed: try again after a backoff, or give up after `OUTBOX_ATTEMPTS`.
+
+        Returns:
+            True when the entry will be tried again.
+        """
+        with Tx(self.engine) as tx:
+            attempts = tx.connection.execute(_OUTBOX_ATTEMPTS, {"o": outbox_id, "p": platform}).scalar()
+            if attempts is None:
+                return False  # sent meanwhile, or given up already
+            again = attempts < OUTBOX_ATTEMPTS
+            wait = OUTBOX_BACKOFF * 2 ** (attempts - 1)
+            tx.connection.execute(_OUTBOX_FAILED, {
+                "o": outbox_id, "p": platform, "state": "taken" if again else "failed",
+                "lease": self.clock.now() + wait if again else None, "error": error[:1000]})
+        if again:
+            log.warning("%s could not deliver outbox entry %s (attempt %d of %d, next in %ds): %s",
+                        platform, outbox_id, attempts, OUTBOX_ATTEMPTS, wait.total_seconds(), error)
+        else:
+            log.error("%s gave up outbox entry %s after %d attempts: %s", platform, outbox_id,
+                      attempts, error)
+        return again
+
+    def drain(self, platform: str, limit: int = 200) -> list[Outbound]:
+        """Take entries and mark them sent at once, for a sender that cannot fail to show
+        them (the console's terminal, a test's list)."""
+        out = self.take(platform, limit)
+        self.sent(platform, [o.outbox_id for o in out if o.outbox_id is not None])
+        return out
