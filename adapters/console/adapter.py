@@ -12,8 +12,9 @@ import sys
 from datetime import datetime
 from typing import TextIO
 
-from adapters.console.translate import parse_step, render
+from adapters.console.translate import MAX_STEP, parse_step, render
 from bot.chat.render import clip
+from bot.chat.text import clean
 from bot.clock import ManualClock
 from bot.config import Community
 from bot.ports import CommunityId, InboundMessage, Platform
@@ -61,7 +62,7 @@ class ConsoleAdapter:
 
     def line(self, raw: str) -> bool:
         """Handle one input line; False when the console should stop."""
-        text = raw.rstrip("\n")
+        text = clean(raw.rstrip("\n"))
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             return True
@@ -117,6 +118,10 @@ class ConsoleAdapter:
             step = parse_step(arg)
             if step is None:
                 self.print("✗ give a step forward like /time +3d, +12h or +30m")
+                return True
+            if step > MAX_STEP:
+                self.print(f"✗ /time moves at most {MAX_STEP.days // 7}w (10 years) at a time "
+                           "— give a shorter step like /time +52w")
                 return True
             target = self.clock.now() + step
             # Print each deadline's announcements as it fires, in order.

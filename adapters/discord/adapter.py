@@ -262,7 +262,9 @@ class DiscordAdapter(Outbox):
         try:
             replies = await work
         except Exception:
-            log.exception("discord: command %r failed", text[:100])
+            # Only the command's name: its words may hold a link code or private text.
+            log.exception("discord: command %s failed (interaction %s)",
+                          (text.split() or ["?"])[0][:40], interaction.id)
             replies = []
         try:
             await self._deliver(interaction, replies, deferred)

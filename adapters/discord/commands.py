@@ -4,8 +4,8 @@
 tree from it (with discord.py's public `describe`/`choices`/`autocomplete` decorators) and
 syncs it per guild; :func:`command_text` turns what Discord sends back into the
 equivalent text command, so a slash command and a typed command behave identically.
-Free text is kept free (:func:`free_text`), and every command stays within Discord's
-8,000 characters (:func:`command_text_size`).
+Free text goes after the parser's literal marker `--`, so it is never read as options,
+and every command stays within Discord's 8,000 characters (:func:`command_text_size`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import discord
 from discord import app_commands
 
-from bot.chat.parser import COMMANDS
+from bot.chat.parser import COMMANDS, LITERAL
 from bot.chat.render import clip
 from bot.domain.rules import DECISION_TYPES
 
@@ -261,32 +261,6 @@ def _words(value: Any) -> str:
     return " ".join(str(value).split())
 
 
-_OPTION_LIKE = re.compile(r"^([a-z]+):(.+)$", re.IGNORECASE)
-# Look-alikes the parser reads as plain words: a ratio sign for the colon of `key:value`
-# and a full-width number sign for a leading `#`.
-FREE_COLON, FREE_HASH = "\u2236", "\uff03"
-
-
-def free_text(value: Any, command: str) -> str:
-    """A slash command's free text (a title, a note) that the core reads as words only.
-
-    The core's parser reads `key:value` as an option of `command` and `#word` as a skill
-    wherever they stand on the first line, so `/need offer title:"Innocent slots:50"`
-    would set the slots. Such words keep their look but get a look-alike colon or hash,
-    which the parser leaves alone; nothing else changes.
-    """
-    spec = COMMANDS[command]
-    out = []
-    for word in _words(value).split(" "):
-        m = _OPTION_LIKE.match(word)
-        if m and m.group(1).lower() in spec.options:
-            word = f"{m.group(1)}{FREE_COLON}{m.group(2)}"
-        elif spec.skills and word.startswith("#"):
-            word = FREE_HASH + word[1:]
-        out.append(word)
-    return " ".join(out)
-
-
 def command_text(data: Mapping[str, Any], prefix: str = "!") -> str | None:
     """The text command a slash command stands for, or None if it is not one of ours.
 
@@ -298,6 +272,9 @@ def command_text(data: Mapping[str, Any], prefix: str = "!") -> str | None:
     if slash is None:
         return None
     first: list[str] = [f"{prefix}{slash.command}"]
+    # Free text (a title, a note) goes last, after the parser's literal marker, so that
+    # `/need offer title:"Innocent slots:50"` sets no slots: it stays exactly as written.
+    free: list[str] = []
     lines: list[str] = []
     for opt in slash.options:
         value = values.get(opt.name)
@@ -314,7 +291,9 @@ def command_text(data: Mapping[str, Any], prefix: str = "!") -> str | None:
         elif opt.render == "lines":
             lines.append(str(value).strip())
         else:
-            first.append(free_text(value, slash.command))
+            free.append(_words(value))
+    if free:
+        first += [LITERAL, *free]
     return "\n".join([" ".join(first), *lines])
 
 

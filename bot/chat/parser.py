@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.chat.render import echo, esc
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -97,7 +99,7 @@ ALIASES = {"tasks": "needs", "need": "task", "unclaim": "release", "funding": "c
 MAX_TITLE = 200
 MAX_TEXT = 2000
 
-_OPTION_RE = re.compile(r"^([a-z]+):(.+)$", re.IGNORECASE)
+_OPTION_RE = re.compile(r"^([a-z]+):(.+)$", re.IGNORECASE | re.ASCII)
 _SKILL_RE = re.compile(r"^#([\w][\w.+-]{0,47})$")
 
 
@@ -126,6 +128,11 @@ class Parsed:
         return " ".join(self.words)
 
 
+# After this word the rest of the first line is words only: no options, no skills
+# (`!offer -- Rename slots:2 to seats:2`; the Discord adapter puts free text there).
+LITERAL = "--"
+
+
 def usage(name: str, prefix: str = "!") -> str:
     """The usage line of a command, with the prefix."""
     return f"{prefix}{COMMANDS[name].usage}"
@@ -151,13 +158,20 @@ def parse(text: str, prefix: str = "!") -> Parsed | None:
     raw_name = tokens[0].lower()
     name = ALIASES.get(raw_name, raw_name)
     if name not in COMMANDS:
-        shown = tokens[0] if len(tokens[0]) <= 30 else tokens[0][:30] + "…"
-        raise ParseError(f"unknown command {prefix}{shown} — see {prefix}help for the list")
+        raise ParseError(f"unknown command {esc(prefix)}{echo(tokens[0], 30)} — see {prefix}help "
+                         "for the list")
     spec = COMMANDS[name]
     words: list[str] = []
     options: dict[str, str] = {}
     skills: list[str] = []
+    literal = False
     for tok in tokens[1:]:
+        if literal:
+            words.append(tok)
+            continue
+        if tok == LITERAL:
+            literal = True
+            continue
         m = _OPTION_RE.match(tok)
         if m and m.group(1).lower() in spec.options:
             key = m.group(1).lower()
@@ -169,7 +183,7 @@ def parse(text: str, prefix: str = "!") -> Parsed | None:
             s = _SKILL_RE.match(tok)
             if not s:
                 raise ParseError(
-                    f"'{tok[:40]}' is not a skill — skills are #word, letters and digits", name)
+                    f"'{echo(tok, 40)}' is not a skill — skills are #word, letters and digits", name)
             skill = s.group(1).lower()
             if skill not in skills:
                 skills.append(skill)

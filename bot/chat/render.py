@@ -6,14 +6,16 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.domain.rules import Money
+from bot.domain.rules import Money, shown
 
 MAX_REPLY = 4000
 TRUNCATED = "… (truncated)"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~@])")
 # At the start of a line these begin a list, a quote or a heading.
 _MD_LINE_START = re.compile(r"(?m)^(\s*)(\d*)([-+>.)])")
-_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-!|~>@.])")
+# One pass, left to right: an escaped character is kept as it is, our bold and code markers
+# go. (Removing the markers first would strand the backslash of an escaped "\`".)
+_PLAIN = re.compile(r"\\([\\`*_{}\[\]()<>#+\-!|~>@.])|\*\*|`")
 # Zero-width and bidi-control characters can hide or reorder text; strip them from user text.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
@@ -27,6 +29,11 @@ def esc(text: str | None) -> str:
     return _MD_LINE_START.sub(_escape_line_start, text)
 
 
+def echo(text: str | None, limit: int = 30) -> str:
+    """User text quoted back in a reply or refusal: one line, capped, escaped."""
+    return esc(shown(text or "", limit))
+
+
 def _escape_line_start(m: re.Match[str]) -> str:
     lead, digits, mark = m.groups()
     if digits and mark not in ".)":
@@ -38,8 +45,22 @@ def _escape_line_start(m: re.Match[str]) -> str:
 
 def unescape(markdown: str) -> str:
     """Plain text from our Markdown: drop the escapes and the bold/code markers."""
-    out = markdown.replace("**", "").replace("`", "")
-    return _UNESCAPE.sub(r"\1", out)
+    return _PLAIN.sub(_plain, markdown)
+
+
+def _plain(m: re.Match[str]) -> str:
+    return m.group(1) or ""
+
+
+def quote(text: str | None, limit: int) -> str:
+    """Several lines of user text (a description) as a Markdown quote, capped and escaped.
+
+    Quoted, no line of it can pass for one of the bot's own (an announcement, a list item).
+    A line after the quote needs a blank line before it, or Markdown continues the quote.
+    """
+    if not text:
+        return ""
+    return "\n".join("> " + line if line.strip() else ">" for line in esc(clip(text, limit)).split("\n"))
 
 
 _PAGE_REF = re.compile(r"^[TPFB]\d{1,9}$")

@@ -17,7 +17,29 @@ MAX_AMOUNT_MINOR = 10**13
 
 
 class RuleError(ValueError):
-    """A value that breaks a rule; the message is shown to the member as it is."""
+    """A value that breaks a rule; the message is plain text (the caller escapes it)."""
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_digits(text: str) -> bool:
+    """Whether text is ASCII digits only (`str.isdigit` also accepts `²`, which `int` refuses)."""
+    return _DIGITS.fullmatch(text) is not None
+
+
+def count(text: str, low: int, high: int) -> int | None:
+    """The whole number `text` writes in ASCII digits, within [low, high]; None otherwise."""
+    if len(text.lstrip("0")) > len(str(high)) or not is_digits(text):
+        return None
+    n = int(text)
+    return n if low <= n <= high else None
+
+
+def shown(text: str, limit: int = 30) -> str:
+    """User text as quoted in a message: one line, at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def minor_digits(currency: str) -> int:
@@ -42,8 +64,8 @@ class Money:
         return f"{whole}.{frac:0{digits}d} {self.currency}"
 
 
-_MONEY_RE = re.compile(r"^(\d{1,12})(?:[.,](\d{1,3}))?\s*([A-Za-z]{3})$")
-_MONEY_PREFIX_RE = re.compile(r"^([A-Za-z]{3})\s*(\d{1,12})(?:[.,](\d{1,3}))?$")
+_MONEY_RE = re.compile(r"^(\d{1,12})(?:[.,](\d{1,3}))?\s*([A-Za-z]{3})$", re.ASCII)
+_MONEY_PREFIX_RE = re.compile(r"^([A-Za-z]{3})\s*(\d{1,12})(?:[.,](\d{1,3}))?$", re.ASCII)
 
 
 def parse_money(text: str) -> Money:
@@ -59,7 +81,7 @@ def parse_money(text: str) -> Money:
     else:
         m = _MONEY_PREFIX_RE.match(text)
         if not m:
-            raise RuleError(f"'{text}' is not an amount — write it like 50EUR or 12.50USD")
+            raise RuleError(f"'{shown(text)}' is not an amount — write it like 50EUR or 12.50USD")
         cur, whole, frac = m.groups()
     cur = cur.upper()
     digits = minor_digits(cur)
@@ -68,11 +90,11 @@ def parse_money(text: str) -> Money:
         raise RuleError(f"{cur} has {digits} decimal digits at most — write it like 12.50{cur}")
     minor = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
     if minor > MAX_AMOUNT_MINOR:
-        raise RuleError(f"'{text}' is too large")
+        raise RuleError(f"'{shown(text)}' is too large (at most {MAX_AMOUNT_MINOR // 10**digits} {cur})")
     return Money(minor, cur)
 
 
-_DURATION_RE = re.compile(r"^(\d{1,6})\s*(m|min|h|d|w)$", re.IGNORECASE)
+_DURATION_RE = re.compile(r"^(\d{1,6})\s*(m|min|h|d|w)$", re.IGNORECASE | re.ASCII)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MAX_DURATION = timedelta(days=3660)
 
@@ -85,10 +107,12 @@ def parse_duration(text: str) -> timedelta:
     """
     m = _DURATION_RE.match(text.strip())
     if not m:
-        raise RuleError(f"'{text}' is not a duration — write it like 30m, 48h, 10d or 2w")
+        raise RuleError(f"'{shown(text)}' is not a duration — write it like 30m, 48h, 10d or 2w")
     delta = timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
     if delta > MAX_DURATION:
-        raise RuleError(f"'{text}' is too far away (10 years at most)")
+        raise RuleError(f"'{shown(text)}' is too far away (10 years at most)")
+    if not delta:
+        raise RuleError(f"'{shown(text)}' is no time at all — give a duration like 30m, 48h or 10d")
     return delta
 
 
@@ -105,19 +129,23 @@ def parse_when(text: str, now: datetime) -> datetime:
         return now + parse_duration(text)
     try:
         when = datetime.fromisoformat(text.rstrip("Zz"))
+        if when.tzinfo is not None:
+            # Near year 1 or 9999 the offset takes the time out of datetime's range.
+            when = (when - when.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
     except ValueError:
         raise RuleError(
-            f"'{text}' is not a time — write a duration like 48h or 10d, "
+            f"'{shown(text)}' is not a time — write a duration like 48h or 10d, "
             "or a UTC date like 2026-12-24 or 2026-12-01T18:00"
         ) from None
-    if when.tzinfo is not None:
-        when = (when - when.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    except OverflowError:
+        raise RuleError(f"'{shown(text)}' is out of range — give a time within the next "
+                        "10 years") from None
     if len(text) <= 10:
         when = when.replace(hour=23, minute=59)
     if when <= now:
-        raise RuleError(f"'{text}' is in the past — give a time after {now:%Y-%m-%d %H:%M} UTC")
+        raise RuleError(f"'{shown(text)}' is in the past — give a time after {now:%Y-%m-%d %H:%M} UTC")
     if when - now > MAX_DURATION:
-        raise RuleError(f"'{text}' is too far away (10 years at most)")
+        raise RuleError(f"'{shown(text)}' is too far away (10 years at most)")
     return when
 
 

@@ -15,7 +15,7 @@ from bot.service.context import Ctx
 from bot.store.models import FundingCall, Member, Need, Proposal
 from bot.store.tx import Tx
 
-_REF = re.compile(r"^([TPF])(\d+)$")
+_REF = re.compile(r"^([TPF])(\d+)$", re.ASCII)
 
 
 def build_card(tx: Tx, community: Community, prefix: str, ref: str,

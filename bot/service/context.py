@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.chat.parser import Parsed
 from bot.config import Community
+from bot.domain.rules import is_digits
 from bot.ports import Choice, InboundMessage
 from bot.store import sql
 from bot.store.models import Event, IdentityRow, Member, OutboxEntry
@@ -235,7 +236,7 @@ class Ctx:
         raw = token.strip()
         candidates = [raw, raw.lstrip("@")]
         m = raw.removeprefix("<@").removeprefix("!").removesuffix(">")
-        if m.isdigit():
+        if is_digits(m):
             candidates.append(m)
         for cand in candidates:
             row = self.session.scalars(select(IdentityRow).where(

@@ -8,6 +8,7 @@ so the event loop never waits on the database.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -21,8 +22,10 @@ from sqlalchemy.orm import aliased
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
 from bot.chat.render import MAX_REPLY, clip, with_page_link
+from bot.chat.text import clean, clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Community, Settings
+from bot.domain.rules import is_digits
 from bot.logs import COMMAND
 from bot.ports import InboundMessage, Outbound
 from bot.service import deadlines, decisions, digest, funding, identity, misc, needs, proposals
@@ -150,8 +153,15 @@ class Core:
         refused action give one clear line. A message id seen before is answered with the
         replies it got the first time, and runs nothing again.
         """
+        msg = dataclasses.replace(msg, text=clean(msg.text),
+                                  sender_name=clean_line(msg.sender_name or ""))
         try:
             parsed = parse(msg.text, self.prefix)
+            if parsed is not None and not (
+                    is_clean_id(msg.sender) and (msg.message_id is None or is_clean_id(msg.message_id))):
+                # Refused, not cleaned: `@bob\x00` must never become `@bob`.
+                raise ParseError("your account's id has characters this bot cannot store "
+                                 "— ask an admin of this room to check the bridge or client")
         except ParseError as exc:
             text = exc.message
             if exc.command:
@@ -492,6 +502,8 @@ class Core:
     @retrying
     def card_of_message(self, platform: str, message_id: str) -> tuple[str, str, str] | None:
         """(community, ref, kind) of the card a platform message shows, or None."""
+        if not is_clean_id(message_id):
+            return None  # a reaction may name any id; one that cannot be stored shows no card
         with self.Session() as s:
             c = s.get(PostedCard, (platform, message_id))
             return (c.community, c.ref, c.kind) if c else None
@@ -516,9 +528,9 @@ class Core:
 
         models = {"T": (Need, Need.title), "P": (Proposal, Proposal.text),
                   "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title)}
-        raw = typed.strip()
-        letter = raw[:1].upper() if raw[:1].upper() in models and raw[1:].isdigit() else ""
-        digits = raw[1:] if letter else (raw if raw.isdigit() else "")
+        raw = clean_line(typed)[:100]
+        letter = raw[:1].upper() if raw[:1].upper() in models and is_digits(raw[1:]) else ""
+        digits = raw[1:] if letter else (raw if is_digits(raw) else "")
         out: list[tuple[str, str]] = []
         with self.Session() as s:
             for kind in kinds:

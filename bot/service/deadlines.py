@@ -41,7 +41,7 @@ LATE_AFTER = timedelta(minutes=5)
 # Far enough for "the next deadline, whenever it is", near enough that adding a reminder
 # offset never overflows datetime.
 FAR = datetime(9000, 1, 1)
-_REF = re.compile(r"^([TPF])(\d{1,9})$")
+_REF = re.compile(r"^([TPF])(\d{1,9})$", re.ASCII)
 
 
 @dataclass(frozen=True, order=True)
@@ -60,7 +60,10 @@ def digest_key(community_id: str) -> str:
 
 
 def _remind(community: Community) -> timedelta:
-    return timedelta(days=community.policies.reminder_days)
+    """How long before its expiry a claim is reminded: `reminder_days`, but never before
+    half of the claim's time has run (with `claim_days: 1`, after 12 hours, not at once)."""
+    policies = community.policies
+    return min(timedelta(days=policies.reminder_days), timedelta(days=policies.claim_days) / 2)
 
 
 def _offset(kind: str, community: Community) -> timedelta:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from fractions import Fraction
 
 from sqlalchemy import delete, func, select, update
 
-from bot.chat.render import clip, esc, left, money, when
+from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import (
     PitchStake,
     RuleError,
     allocate,
     allocation_steps,
+    count,
     minor_digits,
     parse_money,
     parse_when,
@@ -69,15 +69,16 @@ def fund(ctx: Ctx) -> Reply:
         budget = parse_money(pa.options["budget"])
         closes = parse_when(pa.options["closes"], ctx.now)
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     if budget.minor <= 0:
         raise ctx.refuse("the budget must be more than zero")
     points = ctx.policies.points
     if "points" in pa.options:
         pt = pa.options["points"]
-        if not pt.isdigit() or not 1 <= int(pt) <= 1_000_000:
-            raise ctx.refuse(f"points:{pt[:10]} is not an allowance — write points:100")
-        points = int(pt)
+        allowance = count(pt, 1, 1_000_000)
+        if allowance is None:
+            raise ctx.refuse(f"points:{echo(pt, 10)} is not an allowance — write points:100")
+        points = allowance
     cond = held.condition(ctx)
     call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
                        description=clip(pa.description, 2000), budget_minor=budget.minor,
@@ -101,7 +102,7 @@ def fund(ctx: Ctx) -> Reply:
             f"{budget}, closes {when(closes)}. Pitch with `{ctx.cmd(f'pitch {r} <title> ask:…')}`; "
             f"every member has {points} points to back pitches with `{ctx.cmd('back B… <points>')}`")
     if call.description:
-        text += "\n" + esc(clip(call.description, 500))
+        text += "\n" + quote(call.description, 500)
     ctx.announce(text, ref=r)
     return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
 
@@ -125,7 +126,7 @@ def pitch(ctx: Ctx) -> Reply:
     try:
         ask = parse_money(pa.options["ask"])
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     if ask.currency != call.currency:
         raise ctx.refuse(f"{r}'s budget is in {call.currency}; ask in {call.currency}")
     if ask.minor <= 0:
@@ -154,9 +155,9 @@ def back(ctx: Ctx) -> Reply:
     call = ctx.session.scalars(select(FundingCall).where(FundingCall.id == p.call_id)
                                .with_for_update().execution_options(populate_existing=True)).one()
     r = ref(call)
-    if len(pa.words) < 2 or not pa.words[1].isdigit() or len(pa.words[1]) > 9:
+    points = count(pa.words[1], 0, 999_999_999) if len(pa.words) > 1 else None
+    if points is None:
         raise ctx.refuse(f"say how many points, like {ctx.cmd(f'back {pref(p)} 20')}")
-    points = int(pa.words[1])
     if call.state != "open" or call.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed; backing is over — see {ctx.cmd('call ' + r)}")
     ctx.lock_member()
@@ -214,7 +215,7 @@ def call(ctx: Ctx) -> Reply:
     else:
         lines.append(f"{c.state.capitalize()} {when(c.closed_at)}")
     if c.description:
-        lines.append(esc(clip(c.description, 800)))
+        lines.extend([quote(c.description, 800), ""])
     rows, rest = allocation(ctx, c)
     if not rows:
         lines.append(f"No pitches yet — `{ctx.cmd(f'pitch {r} <title> ask:…')}`")
@@ -328,14 +329,15 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
                                reward=(share, c.currency), slots=1, due_at=None,
                                offered_by=c.posted_by, call_id=c.id, taken=1)
             p.need_id = need.id
-            expires = ctx.now + timedelta(days=ctx.policies.claim_days)
+            # The community funded this pitcher's work: the claim is theirs until they
+            # release it, it never expires.
             ctx.session.add(Claim(need_id=need.id, member_id=p.pitched_by, state="active",
-                                  claimed_at=ctx.now, expires_at=expires))
+                                  claimed_at=ctx.now, expires_at=None, reminded=False))
             ctx.deadline_event("need.offered", need_ref(need), c.closes_at, late, title=p.title,
                                pitch=pref(p), call=r, amount_minor=share, currency=c.currency,
                                slots=1, offered_by=c.posted_by)
             ctx.deadline_event("claim.made", need_ref(need), c.closes_at, late,
-                               member=p.pitched_by, pitch=pref(p), expires=expires.isoformat())
+                               member=p.pitched_by, pitch=pref(p))
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): funded "
                          f"{money(share, c.currency)} → need {need_ref(need)}, claimed by "
                          f"{ctx.name_of(p.pitched_by)}")

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bot.chat.parser import COMMANDS, usage
 from bot.chat.phrases import HIDDEN, phrase
-from bot.chat.render import esc, money, when
+from bot.chat.render import echo, esc, money, when
 from bot.domain.rules import decision_rule
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page
@@ -20,7 +20,7 @@ from bot.store.models import (
     NeedSkill,
 )
 
-_OBJ_RE = re.compile(r"^([TPFB])(\d{1,9})$", re.IGNORECASE)
+_OBJ_RE = re.compile(r"^([TPFB])(\d{1,9})$", re.IGNORECASE | re.ASCII)
 
 
 def ledger(ctx: Ctx) -> Reply:
@@ -36,7 +36,7 @@ def ledger(ctx: Ctx) -> Reply:
     elif pa.words:
         who = ctx.find_member(pa.words[0])
         if who is None:
-            raise ctx.refuse(f"{pa.words[0][:40]} is not a member here — name them as they "
+            raise ctx.refuse(f"{echo(pa.words[0], 40)} is not a member here — name them as they "
                              "appear in the room, or give #skills")
         stmt = stmt.where(Contribution.member_id == who.id)
         scope = " for " + esc(who.display_name)
@@ -86,7 +86,7 @@ def log(ctx: Ctx) -> Reply:
     if pa.words:
         m = _OBJ_RE.match(pa.words[0])
         if not m:
-            raise ctx.refuse(f"'{pa.words[0][:20]}' is not an id — write T12, P3, F1 or B4")
+            raise ctx.refuse(f"'{echo(pa.words[0], 20)}' is not an id — write T12, P3, F1 or B4")
         obj = m.group(1).upper() + m.group(2)
         stmt = stmt.where(Event.object == obj)
         scope = f" of {obj}"
@@ -137,7 +137,7 @@ def help_(ctx: Ctx) -> Reply:
     if pa.words:
         name = pa.words[0].lstrip(ctx.prefix).lower()
         if name not in COMMANDS:
-            raise ctx.refuse(f"there is no command {esc(name[:30])} — {ctx.cmd('help')} lists them")
+            raise ctx.refuse(f"there is no command {echo(name, 30)} — {ctx.cmd('help')} lists them")
         spec = COMMANDS[name]
         text = f"`{usage(name, ctx.prefix)}` — {spec.summary}"
         if name in ("propose", "decide"):

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.chat.phrases import phrase
-from bot.chat.render import clip, esc, left, money, when
-from bot.domain.rules import RuleError, parse_money, parse_when
+from bot.chat.render import clip, echo, esc, left, money, quote, when
+from bot.domain.rules import RuleError, count, parse_money, parse_when
 from bot.ports import Choice
 from bot.service import approvals, held
 from bot.service.context import Ctx, Reply
@@ -157,14 +157,15 @@ def offer(ctx: Ctx) -> Reply:
         reward = parse_money(p.options["reward"]) if "reward" in p.options else None
         due_at = parse_when(p.options["due"], ctx.now) if "due" in p.options else None
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     slots_text = p.options.get("slots", "1")
-    if not slots_text.isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
-        raise ctx.refuse(f"slots:{slots_text[:10]} is not a number of people from 1 to {MAX_SLOTS}")
+    slots = count(slots_text, 1, MAX_SLOTS)
+    if slots is None:
+        raise ctx.refuse(f"slots:{echo(slots_text, 10)} is not a number of people from 1 to {MAX_SLOTS}")
     cond = held.condition(ctx)
     need = create_need(ctx, title=title, description=clip(p.description, 2000),
                        skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
-                       slots=int(slots_text), due_at=due_at, offered_by=ctx.member.id,
+                       slots=slots, due_at=due_at, offered_by=ctx.member.id,
                        state=held.HELD if cond else "open",
                        if_proposal_id=cond.id if cond else None)
     by = ctx.name_of(ctx.member.id)
@@ -184,7 +185,7 @@ def offer(ctx: Ctx) -> Reply:
               due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id)
     text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
     if need.description:
-        text += "\n" + esc(clip(need.description, 500))
+        text += "\n" + quote(need.description, 500)
     ctx.announce(text, ref=ref(need), choices=need_choices(ctx, need))
     notify_watchers(ctx, need, p.skills, {ctx.member.id})
     return Reply(f"{ref(need)} is offered and announced: {esc(title)}", ref=ref(need))
@@ -219,9 +220,10 @@ def needs(ctx: Ctx) -> Reply:
 def _page(ctx: Ctx, text: str | None) -> int:
     if text is None:
         return 1
-    if not text.isdigit() or not 1 <= int(text) <= 100000:
-        raise ctx.refuse(f"page:{text[:10]} is not a page number — write page:2")
-    return int(text)
+    page = count(text, 1, 100000)
+    if page is None:
+        raise ctx.refuse(f"page:{echo(text, 10)} is not a page number — write page:2")
+    return page
 
 
 def task(ctx: Ctx) -> Reply:
@@ -233,7 +235,7 @@ def task(ctx: Ctx) -> Reply:
     if need.state == "cancelled" and need.close_reason:
         lines.append(f"Cancelled: {esc(need.close_reason)}")
     if need.description:
-        lines.append(esc(clip(need.description, 1500)))
+        lines.extend([quote(need.description, 1500), ""])
     claims = ctx.conn.execute(sql.CLAIMS_OF_NEED_ALL, {"need": need.id}).all()
     if claims:
         lines.append("Claims:")
@@ -304,11 +306,21 @@ def renew(ctx: Ctx) -> Reply:
     if c.state == "submitted":
         raise ctx.refuse(f"your work on {r} is submitted and does not expire while it waits "
                          "for review — nothing to renew")
+    if c.expires_at is None:
+        raise ctx.refuse(f"your claim on {r} does not expire — it is yours until you release it")
+    _refuse_expired(ctx, r, c)
     c.expires_at = ctx.now + timedelta(days=ctx.policies.claim_days)
     c.reminded = False
     ctx.event("claim.renewed", r, member=ctx.member.id, expires=c.expires_at.isoformat())
     ctx.updated(r)
     return Reply(f"Your claim on {r} now expires on {when(c.expires_at)}.", ref=r)
+
+
+def _refuse_expired(ctx: Ctx, r: str, c) -> None:  # type: ignore[no-untyped-def]
+    """An active claim past its expiry is expired, whether or not the expiry has fired yet."""
+    if c.state == "active" and c.expires_at is not None and c.expires_at <= ctx.now:
+        raise ctx.refuse(f"your claim on {r} expired on {when(c.expires_at)} — claim it again "
+                         f"with {ctx.cmd('claim ' + r)} once the slot is free")
 
 
 def release(ctx: Ctx) -> Reply:
@@ -344,6 +356,7 @@ def submit(ctx: Ctx) -> Reply:
         raise ctx.refuse("say where the work is: a link or a short note")
     if c.state == "submitted":
         raise ctx.refuse(f"your work on {r} is already submitted and waits for review")
+    _refuse_expired(ctx, r, c)
     submission = clip(note, 1000)
     ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "submitted", "submitted_at": ctx.now,
                                         "submission": submission})
@@ -367,7 +380,7 @@ def _review_target(ctx: Ctx, need, verb: str, submitted: list) -> tuple:  # type
     if words and words[0].startswith(("@", "<@")):
         who = ctx.find_member(words[0])
         if who is None:
-            raise ctx.refuse(f"{words[0][:40]} is not a member here — name them as they "
+            raise ctx.refuse(f"{echo(words[0], 40)} is not a member here — name them as they "
                              "appear in the room")
         words = words[1:]
         for c in submitted:
@@ -386,13 +399,13 @@ def _review_target(ctx: Ctx, need, verb: str, submitted: list) -> tuple:  # type
 def _review_checks(ctx: Ctx, c: Claim, verb: str) -> None:
     if c.member_id == ctx.member.id and not ctx.policies.allow_self_approval:
         raise ctx.refuse(f"you cannot {verb} your own work — another maintainer reviews it")
-    ctx.require("maintainer", f"{verb} work")
 
 
 def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple[Need, str, Claim, str]:
     """Load the need, find the submitted claim, check the reviewer; the note is required."""
     p = ctx.parsed
     assert p is not None
+    ctx.require("maintainer", f"{verb} work")
     need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
     c, words = _review_target(ctx, need, verb, _claims(ctx, need, ("submitted",)))
     _review_checks(ctx, c, verb)
@@ -406,6 +419,8 @@ def approve(ctx: Ctx) -> Reply:
     """`!approve T12 [@member] [amount:20EUR] [note]`: accept the work; credit the ledger."""
     p = ctx.parsed
     assert p is not None
+    # The role before the state: a contributor learns what approving needs, not what T12 holds.
+    ctx.require("maintainer", "approve work")
     need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     claims = _claim_rows(ctx, need.id, HOLDING)
@@ -415,19 +430,7 @@ def approve(ctx: Ctx) -> Reply:
     partial = approvals.record(ctx, need, c)
     if partial is not None:
         return partial
-    amount: int | None = None
-    currency = need.reward_currency
-    if "amount" in p.options:
-        try:
-            m = parse_money(p.options["amount"])
-        except RuleError as exc:
-            raise ctx.refuse(str(exc)) from None
-        if currency and m.currency != currency:
-            raise ctx.refuse(f"{r}'s reward is in {currency}; give the amount in {currency}")
-        amount, currency = m.minor, m.currency
-    elif need.reward_minor is not None:
-        # A multi-slot need's reward is split equally among its slots.
-        amount = need.reward_minor // need.slots
+    amount, currency = _reward_of_approval(ctx, need, claims)
     note = " ".join(words).strip()
     ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "approved", "reviewer_id": ctx.member.id,
                                         "review_note": note or None, "closed_at": ctx.now})
@@ -455,19 +458,58 @@ def approve(ctx: Ctx) -> Reply:
     return Reply(f"Approved {who}'s work on {r}{reward_text}.", ref=r)
 
 
+def _reward_of_approval(ctx: Ctx, need, claims: list) -> tuple[int | None, str | None]:  # type: ignore[no-untyped-def, type-arg]
+    """The amount an approval credits: `amount:` or the need's equal share, within what is left.
+
+    An equal share is rounded down to the minor unit; the first approval of the need takes
+    the remainder, so 100 EUR over 3 slots credits 33.34 + 33.33 + 33.33. Together the
+    approvals of a need never credit more than its reward.
+    """
+    p = ctx.parsed
+    assert p is not None
+    r = ref(need)
+    if need.reward_minor is None:
+        if "amount" in p.options:
+            raise ctx.refuse(f"{r} has no reward, so there is no amount to credit — approve "
+                             "without amount:")
+        return None, None
+    currency = need.reward_currency
+    credited = int(ctx.conn.execute(sql.CREDITED_TO_NEED, {"need": need.id}).scalar_one())
+    rest = max(need.reward_minor - credited, 0)
+    if "amount" in p.options:
+        try:
+            m = parse_money(p.options["amount"])
+        except RuleError as exc:
+            raise ctx.refuse(esc(str(exc))) from None
+        if m.currency != currency:
+            raise ctx.refuse(f"{r}'s reward is in {currency}; give the amount in {currency}")
+        if m.minor > rest:
+            raise ctx.refuse(f"{r}'s reward is {money(need.reward_minor, currency)} and "
+                             f"{money(rest, currency)} of it is left — give at most "
+                             f"amount:{money(rest, currency).replace(' ', '')}")
+        return m.minor, currency
+    share, remainder = divmod(need.reward_minor, need.slots)
+    first = not any(x.state == "approved" for x in claims)
+    return min(share + (remainder if first else 0), rest), currency
+
+
 def changes(ctx: Ctx) -> Reply:
     """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
-    _need, r, c, note = _review(ctx, "request changes on", "say what should change")
+    need, r, c, note = _review(ctx, "request changes on", "say what should change")
     c.state, c.reviewer_id, c.review_note = "active", ctx.member.id, clip(note, 1000)
-    c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
+    if need.call_id is None:
+        c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
+    else:
+        # A funded pitch's need stays its pitcher's until they release it.
+        c.expires_at = None
     ctx.event("claim.changes_requested", r, member=c.member_id, note=c.review_note)
     who = ctx.name_of(c.member_id)
     ctx.announce(f"{ctx.name_of(ctx.member.id)} asks {who} for changes on {r}: "
                  f"{esc(c.review_note)} — submit again with `{ctx.cmd('submit ' + r + ' <link>')}`",
                  ref=r, mentions=(c.member_id,))
     ctx.updated(r)
-    return Reply(f"Sent {r} back to {who} with your note; their claim runs until "
-                 f"{when(c.expires_at)}.", ref=r)
+    runs = f"runs until {when(c.expires_at)}" if c.expires_at else "stays theirs"
+    return Reply(f"Sent {r} back to {who} with your note; their claim {runs}.", ref=r)
 
 
 def refuse(ctx: Ctx) -> Reply:
@@ -521,8 +563,12 @@ def mine(ctx: Ctx) -> Reply:
     if rows:
         lines.append("Your claims:")
         for c, n in rows:
-            state = (f"expires {when(c.expires_at)} ({left(c.expires_at, ctx.now)})"
-                     if c.state == "active" and c.expires_at else "submitted, waiting for review")
+            if c.state == "submitted":
+                state = "submitted, waiting for review"
+            elif c.expires_at is None:
+                state = "yours until you release it"
+            else:
+                state = f"expires {when(c.expires_at)} ({left(c.expires_at, ctx.now)})"
             lines.append(f"- **{ref(n)}** {esc(n.title)} — {state}")
     offers = ctx.session.scalars(select(Need).where(
         Need.community == ctx.cid, Need.offered_by == me, Need.state == "open")
@@ -575,7 +621,7 @@ def unwatch(ctx: Ctx) -> Reply:
     rows = ctx.session.scalars(select(Watch).where(Watch.member_id == ctx.member.id,
                                                    Watch.skill.in_(p.skills))).all()
     if not rows:
-        raise ctx.refuse(f"you do not watch {' '.join('#' + s for s in p.skills)} — see "
+        raise ctx.refuse(f"you do not watch {esc(' '.join('#' + s for s in p.skills))} — see "
                          f"{ctx.cmd('watching')}")
     for w in rows:
         ctx.session.delete(w)

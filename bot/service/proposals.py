@@ -11,11 +11,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot.chat.render import clip, esc, left, when
+from bot.chat.render import clip, echo, esc, left, quote, when
 from bot.domain.rules import (
     POSITIONS,
     RuleError,
     Tally,
+    count,
     decision_explained,
     decision_outcome,
     decision_rule,
@@ -109,7 +110,7 @@ def _decision(ctx: Ctx) -> tuple[str, int]:
     kind = pa.options.get("type", "consent").lower()
     hours = ctx.policies.decision_hours(kind)
     if hours is None:
-        raise ctx.refuse(f"type:{esc(kind[:20])} is not a decision type of this community — choose "
+        raise ctx.refuse(f"type:{echo(kind, 20)} is not a decision type of this community — choose "
                          f"{', '.join(ctx.policies.decision_types())} (see {ctx.cmd('help propose')})")
     return kind, hours
 
@@ -129,7 +130,7 @@ def _deciders(ctx: Ctx, kind: str) -> str:
     for token in [t for t in raw.split(",") if t.strip()][:10]:
         m = ctx.find_member(token)
         if m is None:
-            raise ctx.refuse(f"{esc(token[:40])} is not a member here — name decision makers "
+            raise ctx.refuse(f"{echo(token, 40)} is not a member here — name decision makers "
                              "like deciders:@alice,@bob")
         if m.id not in ids:
             ids.append(m.id)
@@ -155,21 +156,21 @@ def propose(ctx: Ctx) -> Reply:
         closes = (parse_when(pa.options["closes"], ctx.now) if "closes" in pa.options
                   else ctx.now + timedelta(hours=hours))
     except RuleError as exc:
-        raise ctx.refuse(str(exc)) from None
+        raise ctx.refuse(esc(str(exc))) from None
     quorum = None
     if "quorum" in pa.options:
         q = pa.options["quorum"]
-        if not q.isdigit() or not 1 <= int(q) <= 100000:
-            raise ctx.refuse(f"quorum:{q[:10]} is not a number of votes — write quorum:5")
+        quorum = count(q, 1, 100000)
+        if quorum is None:
+            raise ctx.refuse(f"quorum:{echo(q, 10)} is not a number of votes — write quorum:5")
         if kind in ("quorum", "advice"):
             raise ctx.refuse(f"quorum: does not apply to type:{kind} — "
                              + decision_rule(kind))
-        quorum = int(q)
     flags = {}
     for key in ("hidden", "anonymous"):
         raw = pa.options.get(key, "no").lower()
         if raw not in ("yes", "no"):
-            raise ctx.refuse(f"{key}:{esc(raw[:10])} — write {key}:yes or leave it out")
+            raise ctx.refuse(f"{key}:{echo(raw, 10)} — write {key}:yes or leave it out")
         flags[key] = raw == "yes"
     p = Proposal(community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
                  hidden=flags["hidden"], anonymous=flags["anonymous"],
@@ -190,7 +191,7 @@ def propose(ctx: Ctx) -> Reply:
     if ballot_words(p):
         body += "\n" + ballot_words(p)
     if p.description:
-        body += "\n" + esc(clip(p.description, 500))
+        body += "\n" + quote(p.description, 500)
     # A hidden or secret proposal gets no choices in the room: on Matrix they would become a
     # poll whose answers are public events. Its card (Discord) keeps the buttons, answered
     # privately.
@@ -269,7 +270,7 @@ def proposal(ctx: Ctx) -> Reply:
         lines.append(f"Outcome statement: {esc(clip(p.statement, 500))}"
                      + (f" (review {when(p.review_at)})" if p.review_at else ""))
     if p.description:
-        lines.append(esc(clip(p.description, 1000)))
+        lines.extend([quote(p.description, 1000), ""])
     holds = held.held_lines(ctx, p)
     if holds:
         lines.append("Opens if it passes: " + "; ".join(holds))

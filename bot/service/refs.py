@@ -7,10 +7,11 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
+from bot.chat.render import echo
 from bot.service.context import Ctx
 from bot.store.models import FundingCall, Need, Pitch, Proposal
 
-_REF_RE = re.compile(r"^([TPFB])?#?(\d{1,9})$", re.IGNORECASE)
+_REF_RE = re.compile(r"^([TPFB])?#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
 _KINDS = {"T": (Need, "need", "needs"), "P": (Proposal, "proposal", "proposals"),
           "F": (FundingCall, "funding call", "calls"), "B": (Pitch, "pitch", "calls")}
 M = TypeVar("M", Need, Proposal, FundingCall, Pitch)
@@ -23,8 +24,7 @@ def parse_ref(ctx: Ctx, token: str | None, letter: str) -> int:
         raise ctx.refuse(f"which {what}? give its id like {letter}12")
     m = _REF_RE.match(token.strip())
     if not m or (m.group(1) and m.group(1).upper() != letter):
-        shown = token if len(token) <= 20 else token[:20] + "…"
-        raise ctx.refuse(f"'{shown}' is not a {what} id — write it like {letter}12")
+        raise ctx.refuse(f"'{echo(token, 20)}' is not a {what} id — write it like {letter}12")
     return int(m.group(2))
 
 

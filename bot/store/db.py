@@ -66,6 +66,9 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX
             cur.close()
 
         if read_only:
+            # A deferred BEGIN: one consistent snapshot per transaction (WAL), never the
+            # write lock, so a long read (an export, the board) does not block the bot.
+            engine.dialect.do_begin = _begin_deferred  # type: ignore[method-assign]
             return engine
 
         def _begin_immediate(dbapi_conn):  # type: ignore[no-untyped-def]
@@ -84,6 +87,12 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX
                              execution_options={"postgresql_readonly": True})
     return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                          pool_timeout=pool_timeout, pool_pre_ping=True)
+
+
+def _begin_deferred(dbapi_conn):  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("BEGIN")
+    cur.close()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

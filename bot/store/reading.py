@@ -14,35 +14,15 @@ from contextlib import contextmanager
 from itertools import count
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, Select
 from sqlalchemy.exc import DBAPIError
 
-from bot.store.db import make_engine, normalise_url
+from bot.store.db import make_engine
 
 
 def reading_engine(url: str) -> Engine:
-    """An engine for long reads of the database at `url`."""
-    url = normalise_url(url)
-    if make_url(url).get_backend_name() != "sqlite":
-        return make_engine(url, pool_size=1)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _setup(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA query_only=ON")
-        cur.close()
-
-    def _begin(dbapi_conn):  # type: ignore[no-untyped-def]
-        cur = dbapi_conn.cursor()
-        cur.execute("BEGIN")
-        cur.close()
-
-    engine.dialect.do_begin = _begin  # type: ignore[method-assign]
-    return engine
+    """An engine for long reads of the database at `url` (`make_engine(read_only=True)`)."""
+    return make_engine(url, pool_size=1, read_only=True)
 
 
 @contextmanager

@@ -47,6 +47,9 @@ ACTIVE_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
 CLAIM_INSERT = insert(C)
 CLAIM_UPDATE = update(C).where(C.c.id == bindparam("_id"))
 CONTRIBUTION_INSERT = insert(Contribution.__table__)
+# What a need's approvals have credited so far (a sum is a Decimal on PostgreSQL).
+CREDITED_TO_NEED = select(func.coalesce(func.sum(Contribution.__table__.c.reward_minor), 0)).where(
+    Contribution.__table__.c.need_id == bindparam("need"))
 
 NEXT_NUMBER = {
     col: update(CommunityRow.__table__).where(CommunityRow.__table__.c.id == bindparam("c"))

@@ -73,8 +73,8 @@ def test_a_full_session_replays_clean(chat, db_url):
 TAMPER = {
     "contribution": ("UPDATE contributions SET reward_minor = reward_minor + 1 "
                      "WHERE id = (SELECT MIN(id) FROM contributions)",
-                     "ledger of bob (member 2) in EUR (total): the log gives 83.33 EUR, "
-                     "the database holds 83.34 EUR"),
+                     "ledger of bob (member 2) in EUR (total): the log gives 83.34 EUR, "
+                     "the database holds 83.35 EUR"),
     "claim": ("UPDATE claims SET state = 'approved' WHERE state = 'refused'",
               "T2 claim #2 of carol (member 3): the log gives refused, the database holds approved"),
     "vote": ("UPDATE votes SET position = 'disagree' WHERE position = 'block'",

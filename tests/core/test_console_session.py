@@ -54,7 +54,7 @@ def test_the_whole_loop_in_a_terminal(tmp_path):
         "📣 New need T1 Fix the login crash · #python #web · 50 EUR",
         "You claimed T1.",
         "Your work on T1 is submitted",
-        "✗ you cannot approve your own work",
+        "✗ approve work needs the maintainer role",
         "Approved bob's work on T1 — 50 EUR enters the ledger.",
         "- bob 50 EUR (1 contribution)",
         "P1 is open until",

@@ -51,7 +51,7 @@ def test_ledger_needs_proposals_and_calls(chat, db_url):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert n == 3
     assert [(r["member"], r["need"], r["amount"], r["currency"], r["approved_by"]) for r in rows] == [
-        ("bob", "T1", "50.00", "EUR", "alice"), ("bob", "T2", "33.33", "EUR", "alice"),
+        ("bob", "T1", "50.00", "EUR", "alice"), ("bob", "T2", "33.34", "EUR", "alice"),
         ("dave", "T2", "40.00", "EUR", "alice")]
 
     _, text = export(db_url, "needs", "json")

@@ -69,7 +69,7 @@ def test_claim_submit_approve_credits_the_ledger_and_closes_the_need(chat):
     assert chat.say("bob", "!claim T1").startswith("You claimed T1")
     assert "Your work on T1 is submitted" in chat.say("bob", "!submit T1 https://example.org/pr/12")
     refused = chat.say("bob", "!approve T1")
-    assert refused.startswith("✗ you cannot approve your own work")
+    assert refused.startswith("✗ approve work needs the maintainer role")
     assert "Approved bob's work on T1 — 50 EUR enters the ledger" in chat.say("alice", "!approve T1 thanks!")
     assert "- bob 50 EUR (1 contribution)" in chat.say("carol", "!ledger")
     assert "done" in chat.say("carol", "!task T1").splitlines()[0]
@@ -132,7 +132,7 @@ def test_multi_slot_needs_split_the_reward_and_name_the_member(chat):
     chat.say("bob", "!submit T1 de")
     chat.say("carol", "!submit T1 fr")
     assert chat.say("alice", "!approve T1").startswith("✗ several claims on T1 are submitted (bob, carol)")
-    assert chat.say("alice", "!approve T1 @nobody").startswith("✗ @nobody is not a member here")
+    assert chat.say("alice", "!approve T1 @nobody").startswith("✗ \\@nobody is not a member here")
     assert "45 EUR" in chat.say("alice", "!approve T1 @bob")
     assert "open" in chat.say("dave", "!task T1").splitlines()[0] or "full" in chat.say("dave", "!task T1")
     assert "30 EUR" in chat.say("alice", "!approve T1 @carol amount:30EUR")
@@ -194,7 +194,7 @@ def test_watchers_are_told_of_new_needs_with_their_skills(chat):
     chat.say("bob", "!unwatch #python")
     chat.say("alice", "!offer Another #python")
     assert [o for o in chat.outbox() if o.kind == "notice"] == []
-    assert chat.say("bob", "!unwatch #go").startswith("✗ you do not watch #go")
+    assert chat.say("bob", "!unwatch #go").startswith("✗ you do not watch \\#go")
 
 
 def test_every_change_is_an_event_in_the_log(chat):
@@ -221,3 +221,12 @@ def test_a_redelivered_message_is_answered_the_same_and_runs_once(chat):
     assert "1 of 1 slots taken" in chat.say("carol", "!task T1") or "full" in chat.say("carol", "!task T1")
     with chat.core.Session() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "claim.made")) == 1
+
+
+def test_words_after_the_literal_marker_are_never_options(chat):
+    """`--` ends the options: the rest of the line is the title, exactly as written."""
+    reply = chat.say("alice", "!offer reward:5EUR -- Rename slots:2 to #seats:2")
+    assert reply.startswith("T1 is offered"), reply
+    task = chat.say("bob", "!task T1")
+    assert "Rename slots:2 to #seats:2" in task.replace("\\", "") and "5 EUR" in task
+    assert "1 of 1 free" in task

@@ -32,7 +32,7 @@ async def test_slash_free_text_is_not_read_as_options(discord_bot: BotHarness) -
     assert fields["State"] == "1 of 1 slots free" and "Reward" not in fields
     await bot.command(BOB, "proposal open", {"text": "Lower quorum:3"})
     shown = await bot.say(ALICE, "proposal show", {"proposal": "P1"})
-    assert "Lower quorum∶3" in shown and "; quorum 3" not in shown
+    assert "Lower quorum:3" in shown and "; quorum 3" not in shown
 
 
 class TestTypedCommands:

@@ -48,7 +48,7 @@ async def test_the_whole_loop_with_slash_commands_buttons_and_modals(discord_bot
     # Approve is for maintainers: alice is refused, privately, and nothing changes.
     _, r = await bot.press(card_id, "approve", ALICE)
     assert ephemeral(r)
-    assert r.data["content"].startswith("✗ you cannot approve your own work")
+    assert r.data["content"].startswith("✗ approve work needs the maintainer role")
     _, r = await bot.press(card_id, "approve", BOB)
     assert public(r) and r.data["content"] == "Approved alice's work on T1 — 50 EUR enters the ledger."
     done = await bot.edited(card_id, 0, lambda body: fields(body["embeds"][0])["State"] == "done")

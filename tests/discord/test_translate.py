@@ -32,16 +32,17 @@ def test_slash_command_payloads_become_text_commands() -> None:
     offer = recorded("command_need_offer")["data"]
     assert cmds.flatten_options(offer)[0] == "need offer"
     text = cmds.command_text(offer)
-    assert text == ("!offer Fix the login crash #python #web reward:50EUR slots:2\n"
+    assert text == ("!offer #python #web reward:50EUR slots:2 -- Fix the login crash\n"
                     "Crashes on empty password")
     parsed = parse(text)
     assert parsed is not None and parsed.name == "offer"
     assert parsed.skills == ("python", "web") and parsed.options == {"reward": "50EUR", "slots": "2"}
+    assert parsed.rest == "Fix the login crash"
     assert parsed.description == "Crashes on empty password"
 
-    assert cmds.command_text(recorded("command_need_approve")["data"]) == f"!approve T1 <@{ALICE}> thanks!"
+    assert cmds.command_text(recorded("command_need_approve")["data"]) == f"!approve T1 <@{ALICE}> -- thanks!"
     assert cmds.command_text(recorded("command_proposal_vote")["data"], prefix="?") == \
-        "?vote P1 disagree too strict for us"
+        "?vote P1 -- disagree too strict for us"
 
 
 def test_autocomplete_payload_names_the_focused_option() -> None:
@@ -236,10 +237,13 @@ def test_slash_free_text_is_never_read_as_options() -> None:
         {"name": "title", "type": 3, "value": "Innocent slots:50 reward:9999999EUR due:1d #python"}]}]}
     parsed = parse(cmds.command_text(data) or "")
     assert parsed is not None and parsed.options == {} and parsed.skills == ()
-    assert parsed.rest == "Innocent slots∶50 reward∶9999999EUR due∶1d ＃python"
+    assert parsed.rest == "Innocent slots:50 reward:9999999EUR due:1d #python"
     data = {"name": "proposal", "options": [{"name": "open", "type": 1, "options": [
         {"name": "text", "type": 3, "value": "Lower quorum:3"}, {"name": "quorum", "type": 4, "value": 5}]}]}
     parsed = parse(cmds.command_text(data) or "")
-    assert parsed is not None and parsed.options == {"quorum": "5"} and parsed.rest == "Lower quorum∶3"
-    # Words that are no option of the command stay exactly as written.
-    assert cmds.free_text("see https://x.org/a:b and ratio:2", "offer") == "see https://x.org/a:b and ratio:2"
+    assert parsed is not None and parsed.options == {"quorum": "5"} and parsed.rest == "Lower quorum:3"
+    # Every word stays exactly as written.
+    data = {"name": "need", "options": [{"name": "offer", "type": 1, "options": [
+        {"name": "title", "type": 3, "value": "see https://x.org/a:b and ratio:2"}]}]}
+    parsed = parse(cmds.command_text(data) or "")
+    assert parsed is not None and parsed.rest == "see https://x.org/a:b and ratio:2"

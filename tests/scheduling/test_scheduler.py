@@ -153,7 +153,7 @@ async def test_closing_a_proposal_early_drops_its_jobs(h):
     assert h.outbox() == [] and h.events("proposal.closed") == 1
 
 
-async def test_funding_call_closes_with_allocation_and_funded_needs_get_claim_jobs(h):
+async def test_funding_call_closes_with_allocation_and_funded_claims_never_expire(h):
     await h.say("fundco", "!fund Docs sprint budget:1000EUR closes:3d")
     await h.say("carol", "!pitch F1 Tutorial ask:600EUR")
     await h.say("dave", "!pitch F1 Website ask:600EUR")
@@ -167,8 +167,10 @@ async def test_funding_call_closes_with_allocation_and_funded_needs_get_claim_jo
     assert closed.text.startswith("F1 closed: Docs sprint")
     assert "funded 600 EUR → need T1, claimed by carol" in closed.text
     assert "funded 400 EUR → need T2, claimed by dave" in closed.text
-    # The funded needs' claims are armed at once (reminder day 12, expiry day 14 after closing).
-    assert sorted(h.jobs().values()) == [START + 15 * D] * 2 + [START + 17 * D] * 2
+    # The funded needs' claims are their pitchers' until released: no reminder, no expiry.
+    assert h.jobs() == {}
+    await h.advance(30 * D)
+    assert h.events("claim.expired") == 0 and h.events("claim.reminded") == 0
 
 
 async def test_closing_a_call_early_drops_its_job(h):

@@ -62,7 +62,7 @@ def test_a_visitor_sees_the_tour(site, page, request):
 
     page.goto(site.url + "/c/demo/log")
     log = page.locator("ol.log").inner_text()
-    assert "carol: voted disagree" in log and "fundco: closed the call" in log
+    assert "carol voted disagree on P1" in log and "closed early by fundco" in log
     page.get_by_label("Object").fill("P1")
     page.get_by_role("button", name="Filter").click()
     assert all("P1" in li for li in page.locator("ol.log li").all_inner_texts())
