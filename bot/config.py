@@ -81,6 +81,10 @@ class Policies(_Model):
     # durations. `consent` is always available (it is the default) and lasts
     # `proposal_hours` unless given here.
     decisions: dict[DecisionName, Decision] = {}
+    # Claims managed by activity: remind a claimant after this many days without a command
+    # on the claim (0: off), release the claim after `claim_idle_release_days` (0: never).
+    claim_idle_days: int = Field(0, ge=0, le=365)
+    claim_idle_release_days: int = Field(0, ge=0, le=365)
     # N-of-M approvals: [{over: 500EUR, count: 2}]; the highest rule a reward is over holds.
     approvals: list[ApprovalRule] = []
     # The offerer of a need may not approve its claims when its reward is over this amount.

@@ -49,6 +49,8 @@ COMMANDS: dict[str, Spec] = {
     "changes": _spec("changes T12 [@member] <note>", "maintainers: send submitted work back"),
     "refuse": _spec("refuse T12 [@member] <reason>", "maintainers: refuse work; the slot frees"),
     "cancel": _spec("cancel T12 <reason>", "the offerer or a maintainer: cancel a need"),
+    "pin": _spec("pin T12 @member", "maintainers: keep a claim from expiring until it is unpinned"),
+    "unpin": _spec("unpin T12 @member", "maintainers: let a pinned claim's clock run again"),
     "mine": _spec("mine", "your claims, submissions, offers and votes still to cast"),
     "watch": _spec("watch #skill…", "be told of new needs with these skills", skills=True),
     "unwatch": _spec("unwatch #skill…", "stop watching these skills", skills=True),

@@ -217,7 +217,13 @@ _PHRASES: dict[str, Callable[..., str]] = {
     "need.due_soon": _sub("{o} is due on {due_on}; its offerer and claimants were reminded"),
     "claim.made": _claimed,
     "claim.renewed": _sub("{member} renewed their claim on {o} until {expires}"),
-    "claim.released": _sub("{member} released {o}; the slot is free"),
+    "claim.released": lambda o, d, actor, m, n, t: (
+        f"{m}'s claim on {o} was released after {d['idle_days']} days without activity; the slot "
+        "is free" if d.get("idle_days") else f"{m} released {o}; the slot is free"),
+    "claim.idle_reminded": _sub("{member} was reminded that their claim on {o} has been quiet for "
+                                "{days} days"),
+    "claim.pinned": _sub("{actor} pinned {member}'s claim on {o}: it does not expire"),
+    "claim.unpinned": _sub("{actor} unpinned {member}'s claim on {o}"),
     "claim.expired": _sub("{member}'s claim on {o} expired; the slot is free"),
     "claim.reminded": _sub("{member} was reminded that their claim on {o} expires on {expires}"),
     "claim.submitted": _sub("{member} submitted work on {o}: {submission}"),

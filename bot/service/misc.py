@@ -145,8 +145,8 @@ def help_(ctx: Ctx) -> Reply:
         return Reply(text)
     groups = {
         "Needs and claims": ["offer", "needs", "task", "claim", "renew", "release", "submit",
-                             "approve", "changes", "refuse", "cancel", "mine", "watch", "unwatch",
-                             "watching"],
+                             "approve", "changes", "refuse", "cancel", "pin", "unpin", "mine", "watch",
+                             "unwatch", "watching"],
         "Proposals": ["propose", "vote", "proposals", "proposal", "close", "decide", "outcome"],
         "Funding": ["fund", "pitch", "back", "calls", "call", "closecall"],
         "Transparency": ["ledger", "log", "whoami", "link", "unlink", "help"],

@@ -151,6 +151,11 @@ class Claim(Base):
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The claimant's last command on the claim (`claim_idle_days`); None: since claimed_at.
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    idle_reminded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # `!pin`: a maintainer keeps the claim from expiring or being released as idle.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Approval(Base):

@@ -1,6 +1,6 @@
 """governance depth: decision types, deciders, outcome statements and reviews; needs and
 funding calls held until a proposal passes; approvals of N-of-M reviews; hidden votes and
-secret ballots
+secret ballots; claims managed by activity and pinned claims
 
 Plain `ALTER TABLE … ADD/DROP COLUMN`, no batch mode: SQLite's batch mode rebuilds a table,
 which a populated database with foreign keys on refuses (claims reference needs). On SQLite
@@ -31,6 +31,14 @@ def _proposal_columns() -> tuple[sa.Column, ...]:  # type: ignore[type-arg]
 _HOLDERS = ("needs", "funding_calls")
 
 
+def _claim_columns() -> tuple[sa.Column, ...]:  # type: ignore[type-arg]
+    return (
+        sa.Column("last_activity_at", sa.DateTime(), nullable=True),
+        sa.Column("idle_reminded", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("pinned", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+
+
 def _id_type() -> sa.types.TypeEngine:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -40,6 +48,8 @@ def upgrade() -> None:
     for column in _proposal_columns():
         op.add_column("proposals", column)
     op.create_index("ix_proposals_review", "proposals", ["reviewed", "review_at"])
+    for column in _claim_columns():
+        op.add_column("claims", column)
     for table in _HOLDERS:
         op.add_column(table, sa.Column("if_proposal_id", _id_type(), nullable=True))
         if not sqlite:
@@ -71,6 +81,8 @@ def downgrade() -> None:
         if not sqlite:
             op.drop_constraint(f"fk_{table}_if_proposal_id_proposals", table, type_="foreignkey")
         _drop_column(table, "if_proposal_id")
+    for column in reversed(_claim_columns()):
+        _drop_column("claims", column.name)
     op.drop_index("ix_proposals_review", "proposals")
     for column in reversed(_proposal_columns()):
         _drop_column("proposals", column.name)
