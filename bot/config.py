@@ -85,6 +85,11 @@ class Policies(_Model):
     # on the claim (0: off), release the claim after `claim_idle_release_days` (0: never).
     claim_idle_days: int = Field(0, ge=0, le=365)
     claim_idle_release_days: int = Field(0, ge=0, le=365)
+    # Spam and newcomers (0 / false: off).
+    max_claims_per_day: int = Field(0, ge=0, le=1000)
+    new_member_days: int = Field(0, ge=0, le=365)
+    new_member_max_claims: int = Field(0, ge=0, le=100)
+    submit_requires_link: bool = False
     # N-of-M approvals: [{over: 500EUR, count: 2}]; the highest rule a reward is over holds.
     approvals: list[ApprovalRule] = []
     # The offerer of a need may not approve its claims when its reward is over this amount.

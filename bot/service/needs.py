@@ -11,7 +11,7 @@ from bot.chat.phrases import phrase
 from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import RuleError, count, parse_money, parse_when
 from bot.ports import Choice
-from bot.service import approvals, held
+from bot.service import approvals, held, spam
 from bot.service.context import Ctx, Reply
 from bot.service.refs import load, load_row
 from bot.store import sql
@@ -280,6 +280,7 @@ def claim(ctx: Ctx) -> Reply:
     if ctx.conn.execute(sql.ACTIVE_CLAIMS_OF_MEMBER, {"m": me}).scalar_one() >= limit:
         raise ctx.refuse(f"you already have {limit} active claims — submit or release one first "
                          f"(see {ctx.cmd('mine')})")
+    spam.check_claim(ctx)
     expires = ctx.now + timedelta(days=ctx.policies.claim_days)
     ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=me, state="active",
                                             claimed_at=ctx.now, expires_at=expires, reminded=False))
@@ -354,6 +355,7 @@ def submit(ctx: Ctx) -> Reply:
         raise ctx.refuse(f"you have no claim on {r} — claim it first with {ctx.cmd('claim ' + r)}")
     if not note:
         raise ctx.refuse("say where the work is: a link or a short note")
+    spam.check_submission(ctx, note)
     if c.state == "submitted":
         raise ctx.refuse(f"your work on {r} is already submitted and waits for review")
     _refuse_expired(ctx, r, c)
