@@ -37,7 +37,7 @@ async def test_a_link_code_asked_for_in_a_room_is_only_in_the_direct_chat(
         assert content_of(pointer)["m.mentions"] == {"user_ids": [alice.user_id]}
 
         private = await a.private_reply(command)
-        code = re.search(r"Your link code is ([0-9A-F]{8})\.", private.body)
+        code = re.search(r"Your link code is (\w+)\.", private.body)
         assert code, private.body
         dm = await a.direct_chat()
         assert dm != room
