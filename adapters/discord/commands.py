@@ -129,6 +129,12 @@ SLASH: tuple[Slash, ...] = (
         _need(), _MEMBER, Opt("reason", "why the work is refused", required=True, max_length=1000))),
     Slash(("need", "cancel"), "cancel", (
         _need(), Opt("reason", "why the need is cancelled", required=True, max_length=1000))),
+    Slash(("need", "pin"), "pin", (
+        _need(), Opt("member", "whose claim to keep from expiring", kind="user", required=True,
+                     render="mention"))),
+    Slash(("need", "unpin"), "unpin", (
+        _need(), Opt("member", "whose pinned claim", kind="user", required=True,
+                     render="mention"))),
     Slash(("mine",), "mine"),
     Slash(("watch",), "watch", (Opt("skills", "skills, like python web", required=True,
                                     render="skills", max_length=400),)),
@@ -221,7 +227,7 @@ def answers_privately(text: str, prefix: str = "!") -> bool:
 SLASH_BY_NAME: dict[str, Slash] = {s.name: s for s in SLASH}
 SLASH_OF_COMMAND: dict[str, Slash] = {s.command: s for s in SLASH}
 GROUP_DESCRIPTIONS = {
-    "need": "Needs and claims: offer, list, claim, submit, review",
+    "need": "Needs and claims: offer, list, claim, submit, review, pin",
     "proposal": "Proposals: open, vote, list, show, close, decide, outcome",
     "funding": "Funding calls: open, pitch, back, close",
 }

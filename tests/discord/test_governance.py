@@ -42,3 +42,10 @@ def test_a_need_held_until_a_proposal_passes() -> None:
         {"name": "if_passes", "type": 3, "value": "P3"}]}]}
     parsed = parse(cmds.command_text(data) or "")
     assert parsed is not None and parsed.options == {"if": "P3"} and parsed.rest == "Translate the guide"
+
+
+def test_pin_names_the_claimant() -> None:
+    data = {"name": "need", "options": [{"name": "pin", "type": 1, "options": [
+        {"name": "need", "type": 3, "value": "T4"}, {"name": "member", "type": 6, "value": "42"}]}]}
+    parsed = parse(cmds.command_text(data) or "")
+    assert parsed is not None and parsed.name == "pin" and parsed.words == ("T4", "<@42>")
