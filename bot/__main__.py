@@ -307,7 +307,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Stream one export (events, ledger, needs, proposals, calls) as CSV or JSON Lines."""
+    """Stream one export (events, ledger, needs, proposals, calls, books) as CSV or JSON Lines."""
     from datetime import datetime
 
     from sqlalchemy.exc import DBAPIError
@@ -457,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _register(sub, "audit", cmd_audit, "replay the event log and check every figure")
     p.add_argument("--community", default=None, help="only this community (default: all)")
     p = _register(sub, "export", cmd_export, "export the record as CSV or JSON Lines")
-    p.add_argument("--what", required=True, choices=["events", "ledger", "needs", "proposals", "calls"],
+    p.add_argument("--what", required=True,
+                   choices=["events", "ledger", "needs", "proposals", "calls", "books"],
                    help="what to export")
     p.add_argument("--format", default="csv", choices=["csv", "json"], help="CSV, or JSON Lines")
     p.add_argument("--community", default=None, help="the community (needed when there are several)")

@@ -119,6 +119,11 @@ class Policies(_Model):
         from bot.domain.rules import DECISION_TYPES
 
         return [k for k in DECISION_TYPES if self.decision_hours(k) is not None]
+    # The foundation's books (SPEC.md §5): with `pool: true` funding calls are paid from
+    # the commons fund; each receipt puts `operations_share` percent in the operations fund.
+    pool: bool = False
+    operations_share: int = Field(50, ge=0, le=100)
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
 
     @field_validator("digest_cron")
     @classmethod

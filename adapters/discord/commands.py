@@ -46,7 +46,7 @@ class Opt:
             removed), `skills` (each word as `#word`), `lines` (on the next line: a
             description), `ref` (the first word only: an id like `T12`) or `mention`
             (`<@id>` of a user).
-        refs: for ids: the letters autocomplete offers (`T`, `P`, `F`, `B`, `TPFB`), or
+        refs: for ids: the letters autocomplete offers (`T`, `P`, `F`, `B`, `V`, `TPFB`), or
             `cmd` for command names.
         choices: fixed values to pick from.
         min_value: for numbers.
@@ -101,6 +101,8 @@ _MEMBER = Opt("member", "whose submitted work (when several are submitted)", kin
               render="mention")
 _PAGE = Opt("page", "page number", kind="int", render="key", min_value=1, max_value=100000)
 _SKILLS = Opt("skills", "skills, like python web", render="skills", max_length=400)
+_VENTURE = Opt("venture", "the venture, like V2", required=True, render="ref", refs="V")
+_AMOUNT = Opt("amount", "how much, like 400EUR", required=True, max_length=30)
 
 SLASH: tuple[Slash, ...] = (
     Slash(("need", "offer"), "offer", (
@@ -197,6 +199,34 @@ SLASH: tuple[Slash, ...] = (
         Opt("call", "the funding call, like F1", required=True, render="ref", refs="F"),)),
     Slash(("funding", "close"), "closecall", (
         Opt("call", "the funding call, like F1", required=True, render="ref", refs="F"),)),
+    Slash(("books", "show"), "books", (
+        Opt("period", "a month, like 2026-11 (this month if left out)", render="key", max_length=7),)),
+    Slash(("books", "receive"), "receive", (
+        _AMOUNT,
+        Opt("source", "who gave it: a venture like V2, or @member", required=True, render="key",
+            refs="V", max_length=60, key="from"),
+        Opt("note", "a note", max_length=500))),
+    Slash(("books", "spend"), "spend", (
+        _AMOUNT, Opt("purpose", "what it paid for", required=True, max_length=500))),
+    Slash(("books", "reverse"), "reverse", (
+        Opt("record", "the receipt or spend, like R7 or S3", required=True, render="ref",
+            max_length=12),
+        Opt("reason", "why it is reversed", required=True, max_length=500))),
+    Slash(("books", "paid"), "paid", (_need(), Opt("member", "whom it was paid to (when several)",
+                                                   kind="user", render="mention"))),
+    Slash(("venture", "register"), "venture", (
+        Opt("name", "the venture's name", required=True, max_length=200),
+        Opt("pledge", "what it gives back: 10% or 200EUR/month", required=True, render="key",
+            max_length=30))),
+    Slash(("venture", "list"), "ventures"),
+    Slash(("venture", "show"), "venture", (_VENTURE,)),
+    Slash(("venture", "member"), "venture", (
+        _VENTURE, Opt("action", "add a member or leave", required=True, choices=("add", "leave")),
+        Opt("member", "the member to add", kind="user", render="mention"))),
+    Slash(("venture", "revenue"), "revenue", (
+        _VENTURE, Opt("amount", "revenue, like 4000EUR", required=True, max_length=30),
+        Opt("period", "a month, like 2026-11 (this month if left out)", render="key",
+            max_length=7))),
     Slash(("ledger",), "ledger", (
         Opt("member", "only this member", kind="user", render="mention"),
         Opt("skill", "only this skill", render="skills", max_length=50))),
@@ -225,11 +255,15 @@ def answers_privately(text: str, prefix: str = "!") -> bool:
 
 
 SLASH_BY_NAME: dict[str, Slash] = {s.name: s for s in SLASH}
-SLASH_OF_COMMAND: dict[str, Slash] = {s.command: s for s in SLASH}
+# Several slash commands may run one core command (`/venture register`, `/venture show`):
+# the first stands for it in usage lines.
+SLASH_OF_COMMAND: dict[str, Slash] = {s.command: s for s in reversed(SLASH)}
 GROUP_DESCRIPTIONS = {
     "need": "Needs and claims: offer, list, claim, submit, review, pin",
     "proposal": "Proposals: open, vote, list, show, close, decide, outcome",
     "funding": "Funding calls: open, pitch, back, close",
+    "books": "The foundation's books: show, receive, spend, reverse, paid",
+    "venture": "Ventures: register, list, show, members, revenue",
 }
 
 

@@ -27,6 +27,7 @@ from adapters.web.live import Watcher
 from bot.chat.render import when
 from bot.config import Settings
 from bot.store import board
+from bot.store import books as store_books
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -94,6 +95,7 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
     _page(r, C + "/ledger", ledger_page)
     r.add_get(C + "/ledger/chart.svg", ledger_chart)
     _page(r, C + "/log", log_page)
+    _page(r, C + "/books", books_page)
     r.add_get(C + "/feed.atom", feed)
     r.add_get(C + "/skills/{skill:[^/{}]+}/feed.atom", feed)
     r.add_get(C + "/live", live)
@@ -432,6 +434,14 @@ async def ledger_chart(request: web.Request) -> web.Response:
     svg = await asyncio.get_running_loop().run_in_executor(
         request.app[POOL], ledger_bars, page.extra["monthly"])
     return _svg(svg)
+
+
+async def books_page(request: web.Request) -> tuple[str, dict[str, Any]]:
+    """The foundation's books: each fund's balance over time and the flows of money."""
+    cid = _community(request)
+    books = await _read(request.app, store_books.books, cid,
+                        request.app[SETTINGS].community(cid).policies.currency)
+    return "books.html", {"books": books, "title": "Books"}
 
 
 async def log_page(request: web.Request) -> tuple[str, dict[str, Any]]:

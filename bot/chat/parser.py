@@ -33,10 +33,11 @@ def _spec(usage: str, summary: str, options: str = "", skills: bool = False,
 
 COMMANDS: dict[str, Spec] = {
     "offer": _spec(
-        "offer <title> [#skill…] [reward:40EUR] [due:2026-12-24 | due:10d] [slots:2] [if:P3]",
-        "offer a need (a task anyone may claim); with if:P3 it opens only when P3 passes; "
-        "further lines are its description",
-        "reward due slots if", skills=True, multiline=True),
+        "offer <title> [#skill…] [reward:40EUR] [due:2026-12-24 | due:10d] [slots:2] [by:V2] "
+        "[if:P3]",
+        "offer a need (a task anyone may claim); by:V2 when your venture pays the reward; with "
+        "if:P3 it opens only when P3 passes; further lines are its description",
+        "reward due slots by if", skills=True, multiline=True),
     "needs": _spec("needs [#skill…] [page:N]", "open needs, free slots first, most urgent first",
                    "page", skills=True),
     "task": _spec("task T12", "a need with its claims, submissions, reviews and history"),
@@ -84,6 +85,21 @@ COMMANDS: dict[str, Spec] = {
     "calls": _spec("calls", "funding calls"),
     "call": _spec("call F1", "a call's pitches with ask, points and allocation if it closed now"),
     "closecall": _spec("closecall F1", "the foundation: close a funding call now"),
+    "venture": _spec("venture <name> pledge:10% | venture V2 [add @member | leave]",
+                     "register a venture with its pledge (10% of revenue or 200EUR/month), "
+                     "show one, add a member or leave", "pledge"),
+    "ventures": _spec("ventures", "every venture: pledge, revenue declared, due and given back"),
+    "revenue": _spec("revenue V2 4000EUR [period:2026-11]",
+                     "venture members: declare revenue; the pledged share becomes due", "period"),
+    "receive": _spec("receive 400EUR from:V2 [note]",
+                     "the foundation: record money received, split between operations and "
+                     "the commons fund", "from"),
+    "spend": _spec("spend 120EUR <purpose>", "the foundation: record a spend from the operations fund"),
+    "reverse": _spec("reverse R7 <reason>",
+                     "the foundation: reverse a mistaken receipt (R7) or spend (S3); it stays on record"),
+    "paid": _spec("paid T12 [@member]", "the payer: mark an approved reward paid"),
+    "books": _spec("books [period:2026-11]",
+                   "the pool's funds, the month's flows, ventures' pledges, payables owed", "period"),
     "ledger": _spec("ledger [@member | #skill]", "contributions and rewards, totals per member",
                     skills=True),
     "log": _spec("log [T12 | P3 | F1] [page:N]", "the public event log, newest first", "page"),

@@ -95,7 +95,8 @@ def _offered(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, 
         return (f"{d.get('call')}'s funded pitch {d['pitch']} became need {o}: "
                 f"{text(str(d.get('title', '')))}{tail}, offered by "
                 f"{name(d.get('offered_by')) if d.get('offered_by') is not None else actor}")
-    return f"{actor} offered {o}: {text(str(d.get('title', '')))}{tail}"
+    payer = f", paid by {d['paid_by']}" if d.get("paid_by") else ""
+    return f"{actor} offered {o}: {text(str(d.get('title', '')))}{tail}{payer}"
 
 
 def _claimed(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
@@ -210,6 +211,49 @@ def _sub(s: str) -> Callable[..., str]:
     return said
 
 
+def _minor(d: Mapping[str, Any], key: str) -> str:
+    """`1200 EUR` from `<key>_minor` and the event's currency."""
+    value, currency = d.get(f"{key}_minor"), d.get("currency")
+    return str(Money(int(value), currency)) if value is not None and currency else ""
+
+
+def _received(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
+    giver = d.get("venture") or member
+    note = f" ({text(str(d['note']))})" if d.get("note") else ""
+    return (f"{actor} recorded receipt {o}: {amount_of(d)} from {giver}{note} — "
+            f"{_minor(d, 'operations')} to operations, {_minor(d, 'commons')} to the commons fund")
+
+
+def _settled(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
+    returned = Money(int(d["amount_minor"]) - int(d["allocated_minor"]), d["currency"]) \
+        if d.get("currency") and d.get("amount_minor") is not None else ""
+    return (f"{o} took {_minor(d, 'allocated')} from the commons fund; {returned} of its "
+            f"reservation is available again")
+
+
+# The generative loop (SPEC.md §5): ventures and the foundation's books.
+_BOOKS: dict[str, Callable[..., str]] = {
+    "venture.registered": _sub("{actor} registered venture {o}: {name}, pledging {pledge}"),
+    "venture.joined": _sub("{actor} added {member} to venture {o}"),
+    "venture.member_left": _sub("{member} left venture {o}"),
+    "venture.left": _sub("venture {o} has left: its last member left"),
+    "revenue.declared": lambda o, d, actor, m, n, t: (
+        f"{actor} declared {amount_of(d)} of revenue of {o} for {d.get('period')}; "
+        f"{_minor(d, 'due')} due by its pledge"),
+    "receipt.recorded": _received,
+    "receipt.reversed": _sub("{actor} reversed receipt {o} ({amount}): {reason}"),
+    "spend.recorded": lambda o, d, actor, m, n, t: (
+        f"{actor} recorded spend {o}: {amount_of(d)} from the operations fund for "
+        f"{t(str(d.get('purpose', '')))}"),
+    "spend.reversed": _sub("{actor} reversed spend {o} ({amount}): {reason}"),
+    "pool.reserved": lambda o, d, actor, m, n, t: (
+        f"{o} reserved {amount_of(d)} of the commons fund until it closes"),
+    "pool.settled": _settled,
+    "payable.paid": lambda o, d, actor, m, n, t: (
+        f"{actor} recorded that {d.get('payer')} paid {m} {amount_of(d)} for {o}"),
+}
+
+
 _PHRASES: dict[str, Callable[..., str]] = {
     "need.offered": _offered,
     "need.done": _sub("{o} is done: every slot is approved"),
@@ -261,6 +305,7 @@ _PHRASES: dict[str, Callable[..., str]] = {
     "watch.added": _sub("{actor} watches {skills}"),
     "watch.removed": _sub("{actor} stopped watching {skills}"),
     "digest.posted": _sub("the bot posted the digest of open needs, proposals and calls"),
+    **_BOOKS,
 }
 
 

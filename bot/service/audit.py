@@ -6,7 +6,8 @@ empty state through the
 same domain rules the bot uses (`bot.domain.rules.allocation_steps`, `decision_outcome`,
 `Tally`), then compares what it derived with what the database holds: ledger totals per
 member and currency, every claim's state, slots taken and need states, votes, tallies and
-outcomes, backings, every allocation and unallocated remainder. The log is also checked
+outcomes, backings, every allocation and unallocated remainder, and the books (every fund
+balance, receipt, spend and reservation: `bot.service.books_audit`). The log is also checked
 against itself: an outcome or allocation an event recorded must be what the rules give.
 """
 
@@ -30,6 +31,8 @@ from bot.domain.rules import (
     decision_outcome,
     parse_money,
 )
+from bot.service.books_audit import KINDS as BOOKS_KINDS
+from bot.service.books_audit import audit_books
 from bot.store.models import (
     Backing,
     Claim,
@@ -132,6 +135,8 @@ class Replay:
         self.pitches: dict[str, _Pitch] = {}
         self.merged: dict[int, int] = {}
         self.log_problems: list[str] = []
+        # The books' events, replayed by `bot.service.books_audit` after the log is read.
+        self.books: list[tuple[str, str, dict[str, Any]]] = []
         self._handlers: dict[str, Any] = {}
 
     def canon(self, member: int) -> int:
@@ -379,8 +384,12 @@ def replay(conn: Connection, community: str) -> tuple[Replay, int]:
     state = Replay()
     apply, loads = state.apply, orjson.loads
     n = 0
+    books = state.books
     for eid, kind, obj, actor, raw in _events(conn, community):
-        apply(eid, kind, obj, actor, loads(raw) if raw else {})
+        d = loads(raw) if raw else {}
+        apply(eid, kind, obj, actor, d)
+        if kind in BOOKS_KINDS:
+            books.append((kind, obj, d))
         n += 1
     return state, n
 
@@ -402,6 +411,9 @@ def audit(engine: Engine, community: str) -> AuditReport:
         _needs(conn, community, state, cmp)
         _proposals(conn, community, state, cmp)
         _funding(conn, community, state, cmp)
+        figures, differences = audit_books(conn, community, state.books)
+        report.figures += figures
+        report.differences.extend(differences)
     return report
 
 

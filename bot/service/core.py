@@ -28,7 +28,19 @@ from bot.config import Community, Settings
 from bot.domain.rules import is_digits
 from bot.logs import COMMAND
 from bot.ports import InboundMessage, Outbound
-from bot.service import activity, deadlines, decisions, digest, funding, identity, misc, needs, proposals
+from bot.service import (
+    activity,
+    books,
+    deadlines,
+    decisions,
+    digest,
+    funding,
+    identity,
+    misc,
+    needs,
+    proposals,
+    ventures,
+)
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.service.outbox import Outbox, choices_of
@@ -57,6 +69,9 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "outcome": decisions.outcome,
     "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
     "call": funding.call, "closecall": funding.closecall,
+    "venture": ventures.venture, "ventures": ventures.ventures, "revenue": ventures.revenue,
+    "paid": ventures.paid, "receive": books.receive, "spend": books.spend,
+    "reverse": books.reverse, "books": books.books,
     "ledger": misc.ledger, "log": misc.log, "whoami": misc.whoami, "link": identity.link,
     "unlink": identity.unlink,
     "help": misc.help_,
@@ -525,10 +540,11 @@ class Core:
         """
         from sqlalchemy import String, cast
 
-        from bot.store.models import FundingCall, Need, Pitch, Proposal
+        from bot.store.models import FundingCall, Need, Pitch, Proposal, Venture
 
         models = {"T": (Need, Need.title), "P": (Proposal, Proposal.text),
-                  "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title)}
+                  "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title),
+                  "V": (Venture, Venture.name)}
         raw = clean_line(typed)[:100]
         letter = raw[:1].upper() if raw[:1].upper() in models and is_digits(raw[1:]) else ""
         digits = raw[1:] if letter else (raw if is_digits(raw) else "")
@@ -538,8 +554,10 @@ class Core:
                 if kind not in models or (letter and letter != kind) or len(out) >= limit:
                     continue
                 model, title = models[kind]
+                # A venture is "active" where the other objects are "open".
+                live = "active" if kind == "V" else "open"
                 stmt = select(model.number, title).where(model.community == community,
-                                                         model.state == "open")
+                                                         model.state == live)
                 if digits:
                     stmt = stmt.where(cast(model.number, String).like(f"{digits}%"))
                 elif raw:

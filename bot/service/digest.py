@@ -1,5 +1,6 @@
-"""The digest: open needs (free slots first, by skill, most urgent first), open proposals and
-open funding calls, posted to every room so that needs do not sink in the chat scroll.
+"""The digest: the pool's balances and what moved since the last digest, open needs (free
+slots first, by skill, most urgent first), open proposals and open funding calls, posted
+to every room so that needs do not sink in the chat scroll.
 
 It is built from a bounded number of rows (the rooms only ever see 4,000 characters of
 it) and ends with a visible marker and the command to see the rest when cut.
@@ -7,16 +8,17 @@ it) and ends with a visible marker and the command to see the rest when cut.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from bot.chat.render import MAX_REPLY, TRUNCATED, clip, esc, left, money, when
+from bot.service import books
 from bot.service.context import Ctx, Pending
 from bot.service.needs import need_line
 from bot.service.needs import ref as need_ref
 from bot.service.proposals import counts_shown
-from bot.store.models import FundingCall, Need, Pitch, Proposal
+from bot.store.models import Event, FundingCall, Need, Pitch, Proposal
 
 REF = "digest"
 # More rows than fit in MAX_REPLY characters; reading more would only be cut away.
@@ -49,6 +51,10 @@ def build(ctx: Ctx) -> str:
     out = _Budget(MAX_REPLY - footer_room)
     title = esc(ctx.community.name or cid)
     out.add(f"**Digest of {title}** — {now:%Y-%m-%d}")
+    last = s.scalar(select(func.max(Event.at)).where(Event.community == cid,
+                                                     Event.kind == "digest.posted"))
+    for line in books.digest_lines(ctx, last or now - timedelta(days=7)):
+        out.add(line)
 
     n_free = s.scalar(select(func.count()).select_from(Need).where(
         Need.community == cid, Need.state == "open", Need.is_full.is_(False))) or 0

@@ -17,7 +17,7 @@ from bot.domain.rules import (
     parse_money,
     parse_when,
 )
-from bot.service import held
+from bot.service import books, held
 from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
 from bot.service.needs import ref as need_ref
@@ -96,6 +96,7 @@ def fund(ctx: Ctx) -> Reply:
                      f"budget {budget}, {held.held_phrase(cond)}.", ref=r)
         ctx.updated(f"P{cond.number}")
         return Reply(f"{r} is proposed: {held.held_phrase(cond)}.", ref=r)
+    books.reserve(ctx, call, r)
     ctx.event("call.opened", r, title=title, budget_minor=budget.minor, currency=budget.currency,
               closes=closes.isoformat(), points=points)
     text = (f"New funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — budget "
@@ -345,6 +346,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.state, p.funded_minor = "unfunded", 0
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
     lines.append(f"Unallocated: {money(rest, c.currency)}")
+    books.settle(ctx, c, r, rest)
     ctx.announce("\n".join(lines), ref=r, late=late)
     ctx.updated(r)
     return True

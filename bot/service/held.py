@@ -83,18 +83,30 @@ def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
             ctx.deadline_event("need.cancelled", t, p.closes_at, late, reason=reason)
             ctx.announce(f"{t} ({esc(n.title)}) is cancelled: {reason}.", ref=t)
         ctx.updated(t)
+    from bot.service import books
+    from bot.service.context import Refusal
+
     for c in ctx.session.scalars(select(FundingCall).where(FundingCall.if_proposal_id == p.id,
                                                            FundingCall.state == HELD)
                                  .order_by(FundingCall.number).with_for_update()).all():
         f = f"F{c.number}"
+        call_passed = passed
+        if passed:
+            # With `pool: true` the budget is reserved when the call opens; a pool that
+            # cannot hold it now cancels the call, saying why.
+            try:
+                with ctx.session.begin_nested():
+                    books.reserve(ctx, c, f)
+            except Refusal as exc:
+                call_passed, reason = False, f"{r} passed, but {exc.message}"
         res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
                                                             FundingCall.state == HELD)
-                                  .values(state="open" if passed else "cancelled",
-                                          closed_at=None if passed else ctx.now))
+                                  .values(state="open" if call_passed else "cancelled",
+                                          closed_at=None if call_passed else ctx.now))
         if res.rowcount != 1:
             continue
         ctx.session.refresh(c)
-        if passed:
+        if call_passed:
             ctx.deadline_event("call.opened", f, p.closes_at, late, title=c.title,
                                budget_minor=c.budget_minor, currency=c.currency,
                                closes=c.closes_at.isoformat(), points=c.points, held_by=r)

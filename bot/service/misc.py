@@ -20,7 +20,7 @@ from bot.store.models import (
     NeedSkill,
 )
 
-_OBJ_RE = re.compile(r"^([TPFB])(\d{1,9})$", re.IGNORECASE | re.ASCII)
+_OBJ_RE = re.compile(r"^([TPFBVRS])(\d{1,9})$", re.IGNORECASE | re.ASCII)
 
 
 def ledger(ctx: Ctx) -> Reply:
@@ -86,7 +86,8 @@ def log(ctx: Ctx) -> Reply:
     if pa.words:
         m = _OBJ_RE.match(pa.words[0])
         if not m:
-            raise ctx.refuse(f"'{echo(pa.words[0], 20)}' is not an id — write T12, P3, F1 or B4")
+            raise ctx.refuse(f"'{echo(pa.words[0], 20)}' is not an id — write T12, P3, F1, B4, "
+                             "V2, R7 or S3")
         obj = m.group(1).upper() + m.group(2)
         stmt = stmt.where(Event.object == obj)
         scope = f" of {obj}"
@@ -149,12 +150,15 @@ def help_(ctx: Ctx) -> Reply:
                              "unwatch", "watching"],
         "Proposals": ["propose", "vote", "proposals", "proposal", "close", "decide", "outcome"],
         "Funding": ["fund", "pitch", "back", "calls", "call", "closecall"],
+        "The generative loop": ["venture", "ventures", "revenue", "receive", "spend", "reverse",
+                                "paid", "books"],
         "Transparency": ["ledger", "log", "whoami", "link", "unlink", "help"],
     }
     lines = []
     for title, names in groups.items():
         lines.append(f"**{title}**")
         lines.extend(f"- `{usage(n, ctx.prefix)}`" for n in names)
-    lines.append(f"Ids: T = need, P = proposal, F = funding call, B = pitch. "
+    lines.append(f"Ids: T = need, P = proposal, F = funding call, B = pitch, V = venture, "
+                 f"R = receipt, S = spend. "
                  f"`{ctx.cmd('help <command>')}` explains one.")
     return Reply("\n".join(lines))

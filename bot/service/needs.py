@@ -11,7 +11,7 @@ from bot.chat.phrases import phrase
 from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import RuleError, count, parse_money, parse_when
 from bot.ports import Choice
-from bot.service import approvals, held, spam
+from bot.service import approvals, held, spam, ventures
 from bot.service.context import Ctx, Reply
 from bot.service.refs import load, load_row
 from bot.store import sql
@@ -162,19 +162,21 @@ def offer(ctx: Ctx) -> Reply:
     slots = count(slots_text, 1, MAX_SLOTS)
     if slots is None:
         raise ctx.refuse(f"slots:{echo(slots_text, 10)} is not a number of people from 1 to {MAX_SLOTS}")
+    payer = ventures.offer_payer(ctx, p.options.get("by"), reward is not None and reward.minor > 0)
     cond = held.condition(ctx)
     need = create_need(ctx, title=title, description=clip(p.description, 2000),
                        skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
                        slots=slots, due_at=due_at, offered_by=ctx.member.id,
                        state=held.HELD if cond else "open",
                        if_proposal_id=cond.id if cond else None)
+    ventures.record_payer(ctx, need.id, payer)
     by = ctx.name_of(ctx.member.id)
     if cond is not None:
         ctx.event("need.proposed", ref(need), title=title, skills=list(p.skills),
                   amount_minor=reward.minor if reward else None,
                   currency=reward.currency if reward else None, slots=need.slots,
                   due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id,
-                  held_by=f"P{cond.number}")
+                  paid_by=payer[2] if payer else None, held_by=f"P{cond.number}")
         ctx.announce(f"Proposed need {need_line(need)} — offered by {by}, {held.held_phrase(cond)}.",
                      ref=ref(need))
         ctx.updated(f"P{cond.number}")
@@ -182,7 +184,8 @@ def offer(ctx: Ctx) -> Reply:
     ctx.event("need.offered", ref(need), title=title, skills=list(p.skills),
               amount_minor=reward.minor if reward else None,
               currency=reward.currency if reward else None, slots=need.slots,
-              due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id)
+              due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id,
+              paid_by=payer[2] if payer else None)
     text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
     if need.description:
         text += "\n" + quote(need.description, 500)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, String, Text, bindparam, cast, func, 
 
 from bot.chat.phrases import PRIVATE, Names, phrase
 from bot.domain.rules import minor_digits
+from bot.store.books import ENTRY_COLUMNS, entries
 from bot.store.models import (
     Backing,
     Contribution,
@@ -33,7 +34,7 @@ from bot.store.models import (
 )
 from bot.store.reading import read_snapshot, stream_tuples
 
-WHATS = ("events", "ledger", "needs", "proposals", "calls")
+WHATS = ("events", "ledger", "needs", "proposals", "calls", "books")
 FORMATS = ("csv", "json")
 BATCH = 2000
 
@@ -197,6 +198,8 @@ _EXPORTS: dict[str, tuple[tuple[str, ...], Callable[..., Iterator[tuple]]]] = { 
     "needs": (NEED_COLUMNS, _needs),
     "proposals": (PROPOSAL_COLUMNS, _proposals),
     "calls": (CALL_COLUMNS, _calls),
+    # The foundation's receipts and spends (SPEC.md §5), with their reversals.
+    "books": (ENTRY_COLUMNS, lambda conn, cid, since, names: entries(conn, cid, since)),
 }
 
 

@@ -23,7 +23,11 @@ SESSION = """\
 !vote P1 disagree
 !vote P1 disagree too strict for us
 /time +3d
+/as bob
+!venture Acme Coop pledge:10%
+!revenue V1 24000EUR
 /as fundco
+!receive 2400EUR from:V1 pledge for the year
 !fund Translation sprint budget:1000EUR closes:7d
 /as carol
 !pitch F1 Spanish docs ask:600EUR
@@ -31,6 +35,13 @@ SESSION = """\
 !back B1 60
 /as fundco
 !closecall F1
+/as carol
+!submit T2 https://example.org/docs/es
+/as alice
+!approve T2
+/as fundco
+!paid T2
+!books
 !log
 """
 
@@ -62,11 +73,20 @@ def test_the_whole_loop_in_a_terminal(tmp_path):
         "✗ a reason is required to disagree",
         "Your vote on P1 is disagree.",
         "📣 P1 closed: not passed (1 agree, 1 disagree)",
+        "V1 Acme Coop is registered with you as its member; it pledges 10% of revenue",
+        "pledged amount due: 2400 EUR.",
+        "R1 recorded: 2400 EUR from V1 Acme Coop — operations fund now 1200 EUR, commons fund 1200 EUR.",
         "F1 is open until",
         "B1 is pitched to F1.",
         "You back B1 with 60 points",
         "B1 Spanish docs (60 points): funded 600 EUR → need T2, claimed by carol",
         "Unallocated: 400 EUR",
+        "Approved carol's work on T2 — 600 EUR enters the ledger.",
+        "Recorded: carol was paid 600 EUR for T2 by the foundation.",
+        "Operations fund 1200 EUR · commons fund 600 EUR (reserved by open calls 0 EUR, "
+        "available 600 EUR) · held in all 1800 EUR",
+        "gives back 10% of declared revenue (pledged 10%)",
+        "Payables owed: none",
         "Log, newest first",
     ]
     pos = 0

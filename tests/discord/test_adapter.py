@@ -305,8 +305,8 @@ async def test_slash_commands_are_synced_per_guild(discord_bot: BotHarness) -> N
     assert len(put) == 1 and put[0].path.endswith(f"/guilds/{WORLD.guild_id}/commands")
     assert standin.commands(None) == []  # nothing global
     names = {c["name"]: c for c in standin.commands(WORLD.guild_id)}
-    assert set(names) == {"need", "proposal", "funding", "mine", "watch", "unwatch", "watching",
-                          "ledger", "log", "whoami", "link", "unlink", "help"}
+    assert set(names) == {"need", "proposal", "funding", "books", "venture", "mine", "watch",
+                          "unwatch", "watching", "ledger", "log", "whoami", "link", "unlink", "help"}
     subs = [o["name"] for o in names["need"]["options"]]
     assert subs == ["offer", "list", "show", "claim", "renew", "release", "submit", "approve",
                     "changes", "refuse", "cancel", "pin", "unpin"]

@@ -7,14 +7,14 @@ which a populated database with foreign keys on refuses (claims reference needs)
 the new `if_proposal_id` columns carry no foreign-key constraint for the same reason.
 
 Revision ID: 0003_gov
-Revises: 0002_record
+Revises: 0003_books
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_gov"
-down_revision = "0002_record"
+down_revision = "0003_books"
 branch_labels = None
 depends_on = None
 
