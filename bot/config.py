@@ -32,8 +32,40 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DecisionName = Literal["consent", "significant", "quorum", "emergency", "advice"]
+
+
+class Decision(_Model):
+    """One decision type a community uses (SPEC.md §6); its rule is fixed by its name."""
+
+    hours: int | None = Field(None, ge=1, le=24 * 365)
+
+
+class ApprovalRule(_Model):
+    """`{over: 500EUR, count: 2}`: a claim on a need whose reward is over the amount is
+    approved when that many different maintainers approve it."""
+
+    over: str
+    count: int = Field(ge=1, le=20)
+
+    @field_validator("over")
+    @classmethod
+    def _amount(cls, v: str) -> str:
+        return _amount(v)
+
+
+def _amount(v: str) -> str:
+    from bot.domain.rules import RuleError, parse_money
+
+    try:
+        parse_money(v)
+    except RuleError as exc:
+        raise ValueError(f"expected an amount like 500EUR: {exc}") from None
+    return v
+
+
 class Policies(_Model):
-    """Rules a community chooses (SPEC.md §4)."""
+    """Rules a community chooses (SPEC.md §4 and §6)."""
 
     claim_days: int = Field(14, ge=1, le=365)
     max_active_claims: int = Field(3, ge=1, le=100)
@@ -45,6 +77,48 @@ class Policies(_Model):
     pitch_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
     digest_cron: str = "0 9 * * mon"
     reminder_days: int = Field(2, ge=0, le=30)
+    # Decision types members may choose with `type:`; none listed: all five, with SPEC.md's
+    # durations. `consent` is always available (it is the default) and lasts
+    # `proposal_hours` unless given here.
+    decisions: dict[DecisionName, Decision] = {}
+    # Claims managed by activity: remind a claimant after this many days without a command
+    # on the claim (0: off), release the claim after `claim_idle_release_days` (0: never).
+    claim_idle_days: int = Field(0, ge=0, le=365)
+    claim_idle_release_days: int = Field(0, ge=0, le=365)
+    # Spam and newcomers (0 / false: off).
+    max_claims_per_day: int = Field(0, ge=0, le=1000)
+    new_member_days: int = Field(0, ge=0, le=365)
+    new_member_max_claims: int = Field(0, ge=0, le=100)
+    submit_requires_link: bool = False
+    # N-of-M approvals: [{over: 500EUR, count: 2}]; the highest rule a reward is over holds.
+    approvals: list[ApprovalRule] = []
+    # The offerer of a need may not approve its claims when its reward is over this amount.
+    author_cannot_approve_over: str | None = None
+
+    @field_validator("author_cannot_approve_over")
+    @classmethod
+    def _limit(cls, v: str | None) -> str | None:
+        return None if v is None else _amount(v)
+
+    def decision_hours(self, kind: str) -> int | None:
+        """How long a proposal of that type stays open, or None when the community does not
+        use the type."""
+        from bot.domain.rules import DECISION_HOURS
+
+        chosen = self.decisions.get(kind)  # type: ignore[call-overload]
+        if chosen is not None and chosen.hours is not None:
+            return chosen.hours
+        if kind == "consent":
+            return self.proposal_hours
+        if kind in DECISION_HOURS and (not self.decisions or chosen is not None):
+            return DECISION_HOURS[kind]
+        return None
+
+    def decision_types(self) -> list[str]:
+        """The decision types available, consent first."""
+        from bot.domain.rules import DECISION_TYPES
+
+        return [k for k in DECISION_TYPES if self.decision_hours(k) is not None]
     # The foundation's books (SPEC.md §5): with `pool: true` funding calls are paid from
     # the commons fund; each receipt puts `operations_share` percent in the operations fund.
     pool: bool = False

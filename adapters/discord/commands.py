@@ -21,6 +21,7 @@ from discord import app_commands
 
 from bot.chat.parser import COMMANDS, LITERAL
 from bot.chat.render import clip
+from bot.domain.rules import DECISION_TYPES
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter
@@ -111,6 +112,8 @@ SLASH: tuple[Slash, ...] = (
         Opt("due", "due date, like 2026-12-24 or 10d", render="key", max_length=30),
         Opt("slots", "how many people may work on it at once", kind="int", render="key",
             min_value=1, max_value=50),
+        Opt("if_passes", "open it only if this proposal passes, like P3", render="key", key="if",
+            max_length=20),
         Opt("description", "more detail", render="lines", max_length=2000))),
     Slash(("need", "list"), "needs", (_SKILLS, _PAGE)),
     Slash(("need", "show"), "task", (_need(),)),
@@ -128,6 +131,12 @@ SLASH: tuple[Slash, ...] = (
         _need(), _MEMBER, Opt("reason", "why the work is refused", required=True, max_length=1000))),
     Slash(("need", "cancel"), "cancel", (
         _need(), Opt("reason", "why the need is cancelled", required=True, max_length=1000))),
+    Slash(("need", "pin"), "pin", (
+        _need(), Opt("member", "whose claim to keep from expiring", kind="user", required=True,
+                     render="mention"))),
+    Slash(("need", "unpin"), "unpin", (
+        _need(), Opt("member", "whose pinned claim", kind="user", required=True,
+                     render="mention"))),
     Slash(("mine",), "mine"),
     Slash(("watch",), "watch", (Opt("skills", "skills, like python web", required=True,
                                     render="skills", max_length=400),)),
@@ -136,6 +145,14 @@ SLASH: tuple[Slash, ...] = (
     Slash(("watching",), "watching"),
     Slash(("proposal", "open"), "propose", (
         Opt("text", "the proposal (one line)", required=True, max_length=200),
+        Opt("type", "the decision type (default consent; /help propose gives each rule)",
+            render="key", choices=DECISION_TYPES),
+        Opt("deciders", "advice only: the decision makers, like @alice,@bob", render="key",
+            max_length=300),
+        Opt("hidden", "counts and positions shown only when it closes", render="key",
+            choices=("yes", "no")),
+        Opt("anonymous", "a secret ballot: positions never published with names", render="key",
+            choices=("yes", "no")),
         Opt("closes", "when it closes, like 48h or 2026-12-01T18:00", render="key", max_length=30),
         Opt("quorum", "fewest votes for a valid outcome", kind="int", render="key",
             min_value=1, max_value=100000),
@@ -150,6 +167,14 @@ SLASH: tuple[Slash, ...] = (
         Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),)),
     Slash(("proposal", "close"), "close", (
         Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),)),
+    Slash(("proposal", "decide"), "decide", (
+        Opt("proposal", "the advice proposal, like P3", required=True, render="ref", refs="P"),
+        Opt("decision", "what you decide", required=True, choices=("passed", "not passed")),
+        Opt("statement", "the decision and why", required=True, max_length=1000))),
+    Slash(("proposal", "outcome"), "outcome", (
+        Opt("proposal", "the closed proposal, like P3", required=True, render="ref", refs="P"),
+        Opt("statement", "what was decided", required=True, max_length=1000),
+        Opt("review", "when to review it, like 90d or 2027-06-01", render="key", max_length=30))),
     Slash(("funding", "open"), "fund", (
         Opt("title", "what the call funds (one line)", required=True, max_length=200),
         Opt("budget", "budget, like 5000EUR", required=True, render="key", max_length=30),
@@ -157,6 +182,8 @@ SLASH: tuple[Slash, ...] = (
             max_length=30),
         Opt("points", "each member's allowance", kind="int", render="key", min_value=1,
             max_value=1_000_000),
+        Opt("if_passes", "open it only if this proposal passes, like P3", render="key", key="if",
+            max_length=20),
         Opt("description", "more detail", render="lines", max_length=2000))),
     Slash(("funding", "pitch"), "pitch", (
         Opt("call", "the funding call, like F1", required=True, render="ref", refs="F"),
@@ -232,8 +259,8 @@ SLASH_BY_NAME: dict[str, Slash] = {s.name: s for s in SLASH}
 # the first stands for it in usage lines.
 SLASH_OF_COMMAND: dict[str, Slash] = {s.command: s for s in reversed(SLASH)}
 GROUP_DESCRIPTIONS = {
-    "need": "Needs and claims: offer, list, claim, submit, review",
-    "proposal": "Consent proposals: open, vote, list, close",
+    "need": "Needs and claims: offer, list, claim, submit, review, pin",
+    "proposal": "Proposals: open, vote, list, show, close, decide, outcome",
     "funding": "Funding calls: open, pitch, back, close",
     "books": "The foundation's books: show, receive, spend, reverse, paid",
     "venture": "Ventures: register, list, show, members, revenue",

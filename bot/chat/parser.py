@@ -33,10 +33,11 @@ def _spec(usage: str, summary: str, options: str = "", skills: bool = False,
 
 COMMANDS: dict[str, Spec] = {
     "offer": _spec(
-        "offer <title> [#skill…] [reward:40EUR] [due:2026-12-24 | due:10d] [slots:2] [by:V2]",
-        "offer a need (a task anyone may claim); by:V2 when your venture pays the reward; "
-        "further lines are its description",
-        "reward due slots by", skills=True, multiline=True),
+        "offer <title> [#skill…] [reward:40EUR] [due:2026-12-24 | due:10d] [slots:2] [by:V2] "
+        "[if:P3]",
+        "offer a need (a task anyone may claim); by:V2 when your venture pays the reward; with "
+        "if:P3 it opens only when P3 passes; further lines are its description",
+        "reward due slots by if", skills=True, multiline=True),
     "needs": _spec("needs [#skill…] [page:N]", "open needs, free slots first, most urgent first",
                    "page", skills=True),
     "task": _spec("task T12", "a need with its claims, submissions, reviews and history"),
@@ -49,21 +50,34 @@ COMMANDS: dict[str, Spec] = {
     "changes": _spec("changes T12 [@member] <note>", "maintainers: send submitted work back"),
     "refuse": _spec("refuse T12 [@member] <reason>", "maintainers: refuse work; the slot frees"),
     "cancel": _spec("cancel T12 <reason>", "the offerer or a maintainer: cancel a need"),
+    "pin": _spec("pin T12 @member", "maintainers: keep a claim from expiring until it is unpinned"),
+    "unpin": _spec("unpin T12 @member", "maintainers: let a pinned claim's clock run again"),
     "mine": _spec("mine", "your claims, submissions, offers and votes still to cast"),
     "watch": _spec("watch #skill…", "be told of new needs with these skills", skills=True),
     "unwatch": _spec("unwatch #skill…", "stop watching these skills", skills=True),
     "watching": _spec("watching", "the skills you watch"),
-    "propose": _spec("propose <text> [closes:48h | closes:2026-12-01T18:00] [quorum:5]",
-                     "open a consent proposal; further lines are its description",
-                     "closes quorum", multiline=True),
+    "propose": _spec("propose <text> [type:consent|significant|quorum|emergency|advice] "
+                     "[closes:48h | closes:2026-12-01T18:00] [quorum:5] [deciders:@a,@b] "
+                     "[hidden:yes] [anonymous:yes]",
+                     "open a proposal (a consent decision unless type: says otherwise); hidden:yes "
+                     "shows counts only at close, anonymous:yes is a secret ballot; further lines "
+                     "are its description", "type closes quorum deciders hidden anonymous",
+                     multiline=True),
     "vote": _spec("vote P3 agree|abstain|disagree|block [reason]",
                   "record or replace your vote; disagree and block need a reason"),
     "proposals": _spec("proposals [page:N]", "open proposals with counts and time left", "page"),
     "proposal": _spec("proposal P3", "a proposal's counts, every vote and who has not voted"),
     "close": _spec("close P3", "the author or a maintainer: close a proposal now"),
-    "fund": _spec("fund <title> budget:5000EUR closes:2027-01-31 [points:100]",
-                  "the foundation: open a funding call; further lines are its description",
-                  "budget closes points", multiline=True),
+    "decide": _spec("decide P3 passed|not passed <statement>",
+                    "the decision makers of an advice proposal: record the decision after the "
+                    "advice period"),
+    "outcome": _spec("outcome P3 <statement> [review:90d]",
+                     "the author or a maintainer: state a closed proposal's outcome, with a date "
+                     "to review it", "review"),
+    "fund": _spec("fund <title> budget:5000EUR closes:2027-01-31 [points:100] [if:P3]",
+                  "the foundation: open a funding call (with if:P3, only when P3 passes); "
+                  "further lines are its description",
+                  "budget closes points if", multiline=True),
     "pitch": _spec("pitch F1 <title> ask:1200EUR",
                    "pitch work to a funding call; further lines are its description",
                    "ask", multiline=True),

@@ -118,15 +118,47 @@ def _backed(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, t
 
 
 def _voted(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
+    if d.get("sealed") == "secret":
+        return f"{member} voted on {o} (secret ballot)"
+    if d.get("sealed"):
+        return f"{member} voted on {o} (hidden until it closes)"
     reason = f": {text(str(d['reason']))}" if d.get("reason") else ""
     return f"{member} voted {d.get('position')} on {o}{reason}"
+
+
+def _opened(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
+    kind = d.get("decision") or "consent"
+    parts = [] if kind == "consent" else [f"{kind} decision"]
+    parts += ["secret ballot"] if d.get("anonymous") else ["hidden vote"] if d.get("hidden") else []
+    what = f" ({', '.join(parts)})" if parts else ""
+    return f"{actor} proposed {o}{what}: {text(str(d.get('text', '')))}"
+
+
+def _revealed(d: Mapping[str, Any], name: Name, text: Text) -> str:
+    """A sealed proposal's votes as its closing event published them."""
+    if d.get("votes"):
+        return "; votes: " + ", ".join(f"{name(v.get('member'))} {v.get('position')}"
+                                       for v in d["votes"])
+    return ""
 
 
 def _proposal_closed(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name,
                      text: Text) -> str:
     by = f", closed early by {actor}" if d.get("early") else ""
     quorum = f"; quorum {d['quorum']}" if d.get("quorum") else ""
-    return f"{o} closed: {d.get('outcome')} ({_counts(d.get('counts'))}{quorum}){by}"
+    kind = d.get("decision")
+    kind = f" as a {kind} decision" if kind and kind != "consent" else ""
+    return (f"{o} closed: {d.get('outcome')}{kind} ({_counts(d.get('counts'))}{quorum}){by}"
+            + _revealed(d, name, text))
+
+
+def _held(what: str) -> Callable[..., str]:
+    def said(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
+        amount = amount_of(d, "budget" if what == "funding call" else "amount")
+        tail = f" — {amount}" if amount else ""
+        return (f"{actor} proposed {what} {o}: {text(str(d.get('title', '')))}{tail}, held until "
+                f"{d.get('held_by')} passes")
+    return said
 
 
 def _call_closed(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
@@ -229,14 +261,34 @@ _PHRASES: dict[str, Callable[..., str]] = {
     "need.due_soon": _sub("{o} is due on {due_on}; its offerer and claimants were reminded"),
     "claim.made": _claimed,
     "claim.renewed": _sub("{member} renewed their claim on {o} until {expires}"),
-    "claim.released": _sub("{member} released {o}; the slot is free"),
+    "claim.released": lambda o, d, actor, m, n, t: (
+        f"{m}'s claim on {o} was released after {d['idle_days']} days without activity; the slot "
+        "is free" if d.get("idle_days") else f"{m} released {o}; the slot is free"),
+    "claim.idle_reminded": _sub("{member} was reminded that their claim on {o} has been quiet for "
+                                "{days} days"),
+    "claim.pinned": _sub("{actor} pinned {member}'s claim on {o}: it does not expire"),
+    "claim.unpinned": _sub("{actor} unpinned {member}'s claim on {o}"),
     "claim.expired": _sub("{member}'s claim on {o} expired; the slot is free"),
     "claim.reminded": _sub("{member} was reminded that their claim on {o} expires on {expires}"),
     "claim.submitted": _sub("{member} submitted work on {o}: {submission}"),
     "claim.approved": _approved,
     "claim.changes_requested": _sub("{actor} asked {member} for changes on {o}: {note}"),
     "claim.refused": _sub("{actor} refused {member}'s work on {o}: {reason}; the slot is free"),
-    "proposal.opened": _sub("{actor} proposed {o}: {text}"),
+    "proposal.opened": _opened,
+    "proposal.advised": lambda o, d, actor, m, n, t: (
+        f"{o}'s advice period ended ({_counts(d.get('counts'))}){_revealed(d, n, t)}; its decision "
+        "makers decide"),
+    "proposal.decided": lambda o, d, actor, m, n, t: (
+        f"{actor} decided {o}: {d.get('outcome')} — {t(str(d.get('statement', '')))}"),
+    "proposal.outcome": lambda o, d, actor, m, n, t: (
+        f"{actor} stated the outcome of {o}: {t(str(d.get('statement', '')))}"
+        + (f" (review on {_when(d.get('review'))})" if d.get("review") else "")),
+    "proposal.review_due": _sub("the community was reminded to review the outcome of {o}"),
+    "need.proposed": _held("need"),
+    "call.proposed": _held("funding call"),
+    "call.cancelled": _cancelled,
+    "claim.approval": lambda o, d, actor, m, n, t: (
+        f"{actor} approved {m}'s work on {o} ({d.get('given')} of {d.get('needed')} approvals)"),
     "proposal.nudged": _sub("the members who had not voted on {o} were reminded it closes soon"),
     "proposal.closed": _proposal_closed,
     "vote.cast": _voted,

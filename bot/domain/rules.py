@@ -195,6 +195,97 @@ def consent_outcome(tally: Tally, quorum: int | None) -> str:
     return "not passed"
 
 
+# --- decision types (SPEC.md section 6) -------------------------------------------------
+
+DECISION_TYPES = ("consent", "significant", "quorum", "emergency", "advice")
+DEFAULT_DECISION = "consent"
+# Default durations, in hours, of each type.
+DECISION_HOURS = {"consent": 72, "significant": 7 * 24, "quorum": 7 * 24, "emergency": 24,
+                  "advice": 72}
+_RULES = {
+    "consent": "more agree than disagree, with no block{quorum}",
+    "significant": "more than half of the votes agree, with no block{quorum}",
+    "quorum": "at least 75% of all members who may vote agree or abstain, with no block",
+    "emergency": "at least 75% of the votes agree (blocks are recorded but do not stop it){quorum}",
+    "advice": "its decision makers record the decision after the advice period; votes are advice",
+}
+
+
+def decision_rule(kind: str, quorum: int | None = None) -> str:
+    """The rule of a decision type in plain words: `consent passes when …`."""
+    q = f" and at least {quorum} votes (the quorum)" if quorum else ""
+    if kind == "advice":
+        return "advice: " + _RULES[kind]
+    return f"{kind} passes when " + _RULES[kind].format(quorum=q)
+
+
+def decision_outcome(kind: str, tally: Tally, quorum: int | None = None,
+                     eligible: int = 0) -> str:
+    """The outcome of a proposal of decision type `kind` at close (SPEC.md section 6).
+
+    Args:
+        kind: one of `DECISION_TYPES`; `advice` has no outcome from votes (see `decide`).
+        tally: the latest vote of each member.
+        quorum: the fewest votes for a valid outcome, when the proposal set one.
+        eligible: how many members may vote (the `quorum` type counts against them).
+
+    Returns:
+        `passed`, `not passed`, `blocked` or `no quorum`.
+    """
+    if kind == "consent":
+        return consent_outcome(tally, quorum)
+    if kind == "advice":
+        raise ValueError("an advice proposal is decided by its decision makers, not by votes")
+    if kind != "emergency" and tally.block > 0:
+        return "blocked"
+    if kind == "quorum":
+        return "passed" if eligible and 4 * (tally.agree + tally.abstain) >= 3 * eligible \
+            else "not passed"
+    if quorum is not None and tally.total < quorum:
+        return "no quorum"
+    if kind == "significant":
+        return "passed" if 2 * tally.agree > tally.total else "not passed"
+    if kind == "emergency":
+        return "passed" if tally.total and 4 * tally.agree >= 3 * tally.total else "not passed"
+    raise ValueError(f"unknown decision type {kind!r}")
+
+
+def decision_explained(kind: str, tally: Tally, outcome: str, quorum: int | None = None,
+                       eligible: int = 0) -> str:
+    """Why a proposal closed as it did, in plain words: the counts that mattered, then the rule."""
+    rule = decision_rule(kind, quorum)
+    if outcome == "blocked":
+        return f"{tally.block} block — {rule}"
+    if outcome == "no quorum":
+        return f"{tally.total} votes, fewer than the quorum of {quorum} — {rule}"
+    if kind == "quorum":
+        return f"{tally.agree + tally.abstain} of {eligible} members agree or abstain — {rule}"
+    if kind in ("significant", "emergency"):
+        return f"{tally.agree} agree of {tally.total} votes — {rule}"
+    return f"{tally.agree} agree, {tally.disagree} disagree — {rule}"
+
+
+# --- approvals (SPEC.md section 6) --------------------------------------------------------
+
+
+def approvals_needed(reward: Money | None, rules: list[tuple[Money, int]]) -> int:
+    """How many different maintainers approve a claim on a need with this reward.
+
+    Each rule `(over, count)` holds for rewards in its currency above `over`; the highest
+    count that holds wins; with none, one approval is enough.
+    """
+    counts = [count for over, count in rules
+              if reward is not None and reward.currency == over.currency and reward.minor > over.minor]
+    return max(counts, default=1)
+
+
+def offerer_may_approve(reward: Money | None, limit: Money | None) -> bool:
+    """Whether a need's offerer may approve its claims under `author_cannot_approve_over`."""
+    if limit is None or reward is None or reward.currency != limit.currency:
+        return True
+    return reward.minor <= limit.minor
+
+
 # --- funding -------------------------------------------------------------------------------
 
 

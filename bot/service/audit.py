@@ -3,7 +3,7 @@
 The replay applies each event, in the order it was recorded (events are written after the
 row locks of their change are taken, so that is the order the changes were applied), to an
 empty state through the
-same domain rules the bot uses (`bot.domain.rules.allocation_steps`, `consent_outcome`,
+same domain rules the bot uses (`bot.domain.rules.allocation_steps`, `decision_outcome`,
 `Tally`), then compares what it derived with what the database holds: ledger totals per
 member and currency, every claim's state, slots taken and need states, votes, tallies and
 outcomes, backings, every allocation and unallocated remainder, and the books (every fund
@@ -28,7 +28,7 @@ from bot.domain.rules import (
     RuleError,
     Tally,
     allocation_steps,
-    consent_outcome,
+    decision_outcome,
     parse_money,
 )
 from bot.service.books_audit import KINDS as BOOKS_KINDS
@@ -95,6 +95,10 @@ class _Pitch:
     backings: dict[int, tuple[int, int]] = field(default_factory=dict)  # member -> (seq, points)
 
 
+# The position of a vote on a hidden or secret proposal, which its `vote.cast` withholds.
+SEALED = "(sealed)"
+
+
 @dataclass
 class _Proposal:
     quorum: int | None
@@ -102,6 +106,8 @@ class _Proposal:
     state: str = "open"
     outcome: str | None = None
     tally: Tally | None = None
+    decision: str = "consent"
+    secret: bool = False
 
 
 def _minor(d: dict[str, Any], key: str, legacy: str) -> tuple[int | None, str | None]:
@@ -213,6 +219,10 @@ class Replay:
         if o in self.needs:
             self.needs[o].state = "done"
 
+    def _need_proposed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
+        self._need_offered(seq, o, member, d)
+        self.needs[o].state = "proposed"
+
     def _need_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         need = self.needs.get(o)
         if need is None:
@@ -225,19 +235,50 @@ class Replay:
     # --- proposals ----------------------------------------------------------------------
 
     def _proposal_opened(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self.proposals[o] = _Proposal(quorum=d.get("quorum"))
+        self.proposals[o] = _Proposal(quorum=d.get("quorum"), decision=d.get("decision") or "consent",
+                                      secret=bool(d.get("anonymous")))
 
     def _vote_cast(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         p = self.proposals.get(o)
         if p is not None and member is not None:
-            p.votes[member] = (seq, str(d.get("position")))
+            p.votes[member] = (seq, SEALED if d.get("sealed") else str(d.get("position")))
+
+    def _unseal(self, p: _Proposal, d: dict[str, Any]) -> None:
+        """A hidden vote's positions, published by the event that ended its voting."""
+        for v in d.get("votes") or []:
+            m = self.canon(int(v["member"]))
+            if m in p.votes:
+                p.votes[m] = (p.votes[m][0], str(v["position"]))
+
+    def _counted(self, p: _Proposal, d: dict[str, Any]) -> Tally:
+        """The tally of the votes; a secret ballot's comes from the counts it published."""
+        counts = d.get("counts") or {}
+        if p.secret:
+            return Tally(**{k: int(counts.get(k, 0)) for k in POSITIONS})
+        return Tally.of([pos for _, pos in p.votes.values()])
+
+    def _proposal_advised(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
+        p = self.proposals.get(o)
+        if p is not None:
+            self._unseal(p, d)
+            p.tally, p.state = self._counted(p, d), "deciding"
+
+    def _proposal_decided(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
+        p = self.proposals.get(o)
+        if p is not None:
+            p.state, p.outcome = "closed", d.get("outcome")
 
     def _proposal_closed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         p = self.proposals.get(o)
         if p is None:
             return
-        p.tally = Tally.of([pos for _, pos in p.votes.values()])
-        p.state, p.outcome = "closed", consent_outcome(p.tally, p.quorum)
+        self._unseal(p, d)
+        p.tally = self._counted(p, d)
+        p.state = "closed"
+        p.outcome = decision_outcome(p.decision, p.tally, p.quorum, int(d.get("eligible") or 0))
+        if p.secret and p.tally.total != len(p.votes):
+            self.log_problems.append(f"log: {o} published {p.tally.total} secret votes, but "
+                                     f"{len(p.votes)} members voted")
         if d.get("outcome") != p.outcome:
             self.log_problems.append(f"log: {o} closed as {d.get('outcome')} but its votes give "
                                      f"{p.outcome} ({p.tally})")
@@ -251,6 +292,14 @@ class Replay:
     def _call_opened(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         budget, currency = _minor(d, "budget", "budget")
         self.calls[o] = _Call(budget=budget or 0, currency=currency or "")
+
+    def _call_proposed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
+        self._call_opened(seq, o, member, d)
+        self.calls[o].state = "proposed"
+
+    def _call_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
+        if o in self.calls:
+            self.calls[o].state = "cancelled"
 
     def _pitch_added(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         self.pitches[o] = _Pitch(call=str(d.get("call")), ask=_minor(d, "ask", "ask")[0] or 0)
@@ -435,11 +484,16 @@ def _proposals(conn: Connection, cid: str, state: Replay, cmp: _Compare) -> None
             continue
         held = db_votes.get(row.number, {})
         got = {state.canon(m): pos for m, (_, pos) in prop.votes.items()}
+        if prop.secret or prop.state == "open":
+            # Positions the log withholds (secret, or hidden and still open): who voted counts.
+            held = {m: SEALED if got.get(m) == SEALED else pos for m, pos in held.items()}
         for m in sorted(set(got) | set(held)):
             cmp.check(f"{r} vote of {cmp.who(m)}", got.get(m, "no vote"), held.get(m, "no vote"))
         cmp.check(f"{r} state", prop.state, row.state)
+        if prop.state != "open":
+            db_tally = Tally.of(list(db_votes.get(row.number, {}).values()))
+            cmp.check(f"{r} tally", str(prop.tally), str(db_tally))
         if prop.state == "closed":
-            cmp.check(f"{r} tally", str(prop.tally), str(Tally.of(list(held.values()))))
             cmp.check(f"{r} outcome", prop.outcome, row.outcome)
 
 

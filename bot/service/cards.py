@@ -21,7 +21,7 @@ _REF = re.compile(r"^([TPF])(\d+)$", re.ASCII)
 def build_card(tx: Tx, community: Community, prefix: str, ref: str,
                now: datetime) -> Card | None:
     """The card of `ref` as it is now, or None if there is no such object."""
-    from bot.service import funding, needs, proposals
+    from bot.service import approvals, funding, held, needs, proposals
 
     m = _REF.match(ref or "")
     if not m:
@@ -43,8 +43,13 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
             fields.append(("Skills", esc(" ".join("#" + s for s in n.skills.split()))))
         if n.due_at:
             fields.append(("Due", when(n.due_at)))
-        holders = [f"{ctx.name_of(c.member_id)} ({c.state})" for c in
-                   needs._claims(ctx, n, ("active", "submitted", "approved"))]
+        holders = []
+        for c in needs._claims(ctx, n, ("active", "submitted", "approved")):
+            approval = approvals.status(ctx, n, c)
+            holders.append(f"{ctx.name_of(c.member_id)} ({c.state}{'; ' + approval if approval else ''})")
+        count = approvals.needed(ctx, n)
+        if count > 1 and n.state == "open":
+            fields.append(("Approvals", f"{count} different maintainers approve each claim"))
         if holders:
             fields.append(("Claims", ", ".join(holders)))
         fields.append(("Offered by", ctx.name_of(n.offered_by)))
@@ -58,12 +63,25 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
             return None
         t = proposals.tally(ctx, p)
         status = (f"open, {left(p.closes_at, now)}" if p.state == "open"
+                  else "waiting for the decision makers" if p.state == "deciding"
                   else f"closed: {p.outcome}")
-        fields = [("Agree", str(t.agree)), ("Abstain", str(t.abstain)),
-                  ("Disagree", str(t.disagree)), ("Block", str(t.block)), ("Status", status),
-                  ("Closes", when(p.closes_at))]
+        if proposals.sealed(p):
+            fields = [("Votes", proposals.counts_shown(ctx, p)), ("Status", status),
+                      ("Closes", when(p.closes_at)),
+                      ("Ballot", proposals.ballot_words(p).split(":")[0])]
+        else:
+            fields = [("Agree", str(t.agree)), ("Abstain", str(t.abstain)),
+                      ("Disagree", str(t.disagree)), ("Block", str(t.block)), ("Status", status),
+                      ("Closes", when(p.closes_at))]
         if p.quorum:
             fields.append(("Quorum", str(p.quorum)))
+        fields.append(("Rule", proposals.rule_of(ctx, p)))
+        holds = held.held_lines(ctx, p)
+        if holds:
+            fields.append(("Opens if it passes", clip("; ".join(holds), 900)))
+        if p.statement:
+            fields.append(("Outcome", esc(clip(p.statement, 500))
+                           + (f" (review {when(p.review_at)})" if p.review_at else "")))
         author = session.get(Member, p.author_id)
         fields.append(("Author", esc(author.display_name) if author else "?"))
         return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),

@@ -28,7 +28,19 @@ from bot.config import Community, Settings
 from bot.domain.rules import is_digits
 from bot.logs import COMMAND
 from bot.ports import InboundMessage, Outbound
-from bot.service import books, deadlines, digest, funding, identity, misc, needs, proposals, ventures
+from bot.service import (
+    activity,
+    books,
+    deadlines,
+    decisions,
+    digest,
+    funding,
+    identity,
+    misc,
+    needs,
+    proposals,
+    ventures,
+)
 from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.service.outbox import Outbox, choices_of
@@ -51,9 +63,10 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "renew": needs.renew, "release": needs.release, "submit": needs.submit,
     "approve": needs.approve, "changes": needs.changes, "refuse": needs.refuse,
     "cancel": needs.cancel, "mine": needs.mine, "watch": needs.watch, "unwatch": needs.unwatch,
-    "watching": needs.watching,
+    "watching": needs.watching, "pin": activity.pin, "unpin": activity.unpin,
     "propose": proposals.propose, "vote": proposals.vote, "proposals": proposals.proposals,
-    "proposal": proposals.proposal, "close": proposals.close,
+    "proposal": proposals.proposal, "close": proposals.close, "decide": decisions.decide,
+    "outcome": decisions.outcome,
     "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
     "call": funding.call, "closecall": funding.closecall,
     "venture": ventures.venture, "ventures": ventures.ventures, "revenue": ventures.revenue,
@@ -199,6 +212,7 @@ class Core:
                       platform=msg.platform, now=now, prefix=self.prefix, msg=msg, parsed=parsed)
             try:
                 reply = HANDLERS[parsed.name](ctx)
+                activity.touch(ctx)
                 ctx.write_log()
             except Refusal as exc:
                 # A refused command changes nothing: undo whatever the handler began. Only

@@ -27,13 +27,16 @@ from bot.chat.render import esc, when
 from bot.config import Community, Settings
 from bot.domain import cron
 from bot.service import digest
+from bot.service.activity import LAST_ACTIVE, idle_release, idle_remind
 from bot.service.context import Ctx
+from bot.service.decisions import remind_review
 from bot.service.funding import close_call
 from bot.service.proposals import close_proposal
 from bot.store.models import Claim, FundingCall, KeyValue, Member, Need, Proposal, Vote
 
-KINDS = ("claim_reminder", "claim_expiry", "proposal_nudge", "proposal_close", "call_close",
-         "need_due", "digest")
+KINDS = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release",
+         "proposal_nudge", "proposal_close", "proposal_review",
+         "call_close", "need_due", "digest")
 NUDGE_BEFORE = timedelta(hours=24)
 NEED_DUE_BEFORE = timedelta(days=2)
 LATE_AFTER = timedelta(minutes=5)
@@ -66,8 +69,11 @@ def _remind(community: Community) -> timedelta:
 
 
 def _offset(kind: str, community: Community) -> timedelta:
+    p = community.policies
+    # The idle deadlines fall some days *after* a claim's last activity.
     return {"claim_reminder": _remind(community), "proposal_nudge": NUDGE_BEFORE,
-            "need_due": NEED_DUE_BEFORE}.get(kind, timedelta(0))
+            "need_due": NEED_DUE_BEFORE, "claim_idle_reminder": -timedelta(days=p.claim_idle_days),
+            "claim_idle_release": -timedelta(days=p.claim_idle_release_days)}.get(kind, timedelta(0))
 
 
 def _select(kind: str, community: Community, now: datetime, until: datetime) -> Select | None:  # type: ignore[type-arg]
@@ -79,14 +85,25 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
         if not remind:
             return None
         return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.reminded.is_(False),
+                .where(Claim.state == "active", Claim.reminded.is_(False), Claim.pinned.is_(False),
                        Claim.expires_at > now, Claim.expires_at <= until + remind,
                        Need.community == cid)
                 .order_by(Claim.expires_at, Claim.id))
     if kind == "claim_expiry":
         return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.expires_at <= until, Need.community == cid)
+                .where(Claim.state == "active", Claim.expires_at <= until, Need.community == cid,
+                       Claim.pinned.is_(False))
                 .order_by(Claim.expires_at, Claim.id))
+    if kind in ("claim_idle_reminder", "claim_idle_release"):
+        days = (community.policies.claim_idle_days if kind == "claim_idle_reminder"
+                else community.policies.claim_idle_release_days)
+        if not days:
+            return None
+        stmt = (select(Claim.id, LAST_ACTIVE).join(Need, Need.id == Claim.need_id)
+                .where(Claim.state == "active", Claim.pinned.is_(False), Need.community == cid,
+                       until - timedelta(days=days) >= LAST_ACTIVE)
+                .order_by(LAST_ACTIVE, Claim.id))
+        return stmt.where(Claim.idle_reminded.is_(False)) if kind == "claim_idle_reminder" else stmt
     if kind == "proposal_nudge":
         return (select(Proposal.id, Proposal.closes_at)
                 .where(Proposal.state == "open", Proposal.nudged.is_(False),
@@ -98,6 +115,11 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
                 .where(Proposal.state == "open", Proposal.closes_at <= until,
                        Proposal.community == cid)
                 .order_by(Proposal.closes_at, Proposal.id))
+    if kind == "proposal_review":
+        return (select(Proposal.id, Proposal.review_at)
+                .where(Proposal.reviewed.is_(False), Proposal.review_at <= until,
+                       Proposal.community == cid)
+                .order_by(Proposal.review_at, Proposal.id))
     if kind == "call_close":
         return (select(FundingCall.id, FundingCall.closes_at)
                 .where(FundingCall.state == "open", FundingCall.closes_at <= until,
@@ -112,8 +134,10 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
     raise ValueError(kind)
 
 
-_ID_COLUMN = {"claim_reminder": Claim.id, "claim_expiry": Claim.id, "proposal_nudge": Proposal.id,
-              "proposal_close": Proposal.id, "call_close": FundingCall.id, "need_due": Need.id}
+_ID_COLUMN = {"claim_reminder": Claim.id, "claim_expiry": Claim.id,
+              "claim_idle_reminder": Claim.id, "claim_idle_release": Claim.id, "proposal_nudge": Proposal.id,
+              "proposal_close": Proposal.id, "proposal_review": Proposal.id,
+              "call_close": FundingCall.id, "need_due": Need.id}
 
 
 def _run(session: Session, kind: str, community: Community, stmt: Select) -> list[Due]:  # type: ignore[type-arg]
@@ -209,8 +233,9 @@ def for_refs(session: Session, community: Community, refs: Iterable[str], now: d
                                                               Need.number.in_(need_nums))))
         claim_ids = list(session.scalars(select(Claim.id).where(Claim.need_id.in_(need_ids))))
         keys |= {("need_due", i) for i in need_ids}
-        keys |= {(k, i) for i in claim_ids for k in ("claim_reminder", "claim_expiry")}
-        for kind in ("claim_reminder", "claim_expiry"):
+        claim_kinds = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release")
+        keys |= {(k, i) for i in claim_ids for k in claim_kinds}
+        for kind in claim_kinds:
             stmt = _select(kind, community, now, until)
             if stmt is not None and need_ids:
                 items += _run(session, kind, community, stmt.where(Claim.need_id.in_(need_ids)))
@@ -220,8 +245,9 @@ def for_refs(session: Session, community: Community, refs: Iterable[str], now: d
     if prop_nums:
         prop_ids = list(session.scalars(select(Proposal.id).where(Proposal.community == cid,
                                                                   Proposal.number.in_(prop_nums))))
-        keys |= {(k, i) for i in prop_ids for k in ("proposal_nudge", "proposal_close")}
-        for kind in ("proposal_nudge", "proposal_close"):
+        prop_kinds = ("proposal_nudge", "proposal_close", "proposal_review")
+        keys |= {(k, i) for i in prop_ids for k in prop_kinds}
+        for kind in prop_kinds:
             stmt = _select(kind, community, now, until)
             if stmt is not None and prop_ids:
                 items += _run(session, kind, community, stmt.where(Proposal.id.in_(prop_ids)))
@@ -271,6 +297,7 @@ def _late(text: str, late: bool, at: datetime) -> str:
 _C, _N, _P, _M, _V = (Claim.__table__, Need.__table__, Proposal.__table__, Member.__table__,
                       Vote.__table__)
 _REMIND = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active", _C.c.reminded.is_(False),
+                            _C.c.pinned.is_(False),
                             _C.c.expires_at > bindparam("_now"), _C.c.expires_at <= bindparam("_until"))
            .values(reminded=True).returning(_C.c.need_id, _C.c.member_id, _C.c.expires_at))
 # The need of a claim, locked (as claim and release lock it) before the claim changes.
@@ -279,7 +306,7 @@ _CLAIMS_NEED_LOCKED = (
     .where(_N.c.id == select(_C.c.need_id).where(_C.c.id == bindparam("_id")).scalar_subquery())
     .with_for_update())
 _NEED_TITLE = select(_N.c.number, _N.c.title).where(_N.c.id == bindparam("_id"))
-_EXPIRE = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active",
+_EXPIRE = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active", _C.c.pinned.is_(False),
                             _C.c.expires_at <= bindparam("_now"))
            .values(state="expired", closed_at=bindparam("_now"))
            .returning(_C.c.member_id, _C.c.expires_at,
@@ -365,6 +392,10 @@ def _proposal_close(ctx: Ctx, item: Due, late: bool) -> bool:
     return close_proposal(ctx, p, late=late) is not None
 
 
+def _proposal_review(ctx: Ctx, item: Due, late: bool) -> bool:
+    return remind_review(ctx, item.obj_id, late)
+
+
 def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
     c = ctx.session.scalars(select(FundingCall).where(FundingCall.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
@@ -409,6 +440,9 @@ _FIRE = {
     "claim_expiry": _claim_expiry,
     "proposal_nudge": _proposal_nudge,
     "proposal_close": _proposal_close,
+    "proposal_review": _proposal_review,
+    "claim_idle_reminder": lambda ctx, item, late: idle_remind(ctx, item.obj_id, late),
+    "claim_idle_release": lambda ctx, item, late: idle_release(ctx, item.obj_id, late),
     "call_close": _call_close,
     "need_due": _need_due,
     "digest": _digest,

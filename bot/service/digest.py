@@ -17,7 +17,7 @@ from bot.service import books
 from bot.service.context import Ctx, Pending
 from bot.service.needs import need_line
 from bot.service.needs import ref as need_ref
-from bot.service.proposals import tally
+from bot.service.proposals import counts_shown
 from bot.store.models import Event, FundingCall, Need, Pitch, Proposal
 
 REF = "digest"
@@ -96,7 +96,7 @@ def build(ctx: Ctx) -> str:
         out.add(f"**Open proposals** ({n_props}) — vote with `{ctx.cmd('vote P… agree')}`")
         for p in s.scalars(select(Proposal).where(Proposal.community == cid, Proposal.state == "open")
                            .order_by(Proposal.closes_at, Proposal.number).limit(ROWS // 4)):
-            if not out.add(f"- **P{p.number}** {esc(p.text)} — {tally(ctx, p)} — "
+            if not out.add(f"- **P{p.number}** {esc(p.text)} — {counts_shown(ctx, p)} — "
                            f"{left(p.closes_at, now)}"):
                 break
     if n_calls and not out.full:

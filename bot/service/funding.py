@@ -17,7 +17,7 @@ from bot.domain.rules import (
     parse_money,
     parse_when,
 )
-from bot.service import books
+from bot.service import books, held
 from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
 from bot.service.needs import ref as need_ref
@@ -79,13 +79,23 @@ def fund(ctx: Ctx) -> Reply:
         if allowance is None:
             raise ctx.refuse(f"points:{echo(pt, 10)} is not an allowance — write points:100")
         points = allowance
+    cond = held.condition(ctx)
     call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
                        description=clip(pa.description, 2000), budget_minor=budget.minor,
                        currency=budget.currency, points=points, closes_at=closes,
-                       posted_by=ctx.member.id, state="open", created_at=ctx.now)
+                       posted_by=ctx.member.id, state=held.HELD if cond else "open",
+                       created_at=ctx.now, if_proposal_id=cond.id if cond else None)
     ctx.session.add(call)
     ctx.session.flush()
     r = ref(call)
+    if cond is not None:
+        ctx.event("call.proposed", r, title=title, budget_minor=budget.minor,
+                  currency=budget.currency, closes=closes.isoformat(), points=points,
+                  held_by=f"P{cond.number}")
+        ctx.announce(f"Proposed funding call **{r}** by {ctx.name_of(ctx.member.id)}: {esc(title)} — "
+                     f"budget {budget}, {held.held_phrase(cond)}.", ref=r)
+        ctx.updated(f"P{cond.number}")
+        return Reply(f"{r} is proposed: {held.held_phrase(cond)}.", ref=r)
     books.reserve(ctx, call, r)
     ctx.event("call.opened", r, title=title, budget_minor=budget.minor, currency=budget.currency,
               closes=closes.isoformat(), points=points)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from bot.chat.parser import COMMANDS, usage
 from bot.chat.phrases import HIDDEN, phrase
 from bot.chat.render import echo, esc, money, when
+from bot.domain.rules import decision_rule
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page
 from bot.store.models import (
@@ -117,6 +118,19 @@ def whoami(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines), private=True)
 
 
+def decision_types_help(ctx: Ctx) -> str:
+    """Each decision type the community uses: its duration and when it passes."""
+    lines = ["Decision types (`type:`), each with its default duration and rule:"]
+    for kind in ctx.policies.decision_types():
+        hours = ctx.policies.decision_hours(kind)
+        span = f"{hours // 24} days" if hours % 24 == 0 and hours >= 48 else f"{hours} h"
+        default = " (the default)" if kind == "consent" else ""
+        lines.append(f"- `{kind}`{default}, {span}: {decision_rule(kind)}")
+    lines.append("With quorum:N, fewer votes than N give no quorum (consent, significant, "
+                 "emergency). An advice proposal names its decision makers with deciders:@a,@b.")
+    return "\n".join(lines)
+
+
 def help_(ctx: Ctx) -> Reply:
     """`!help [command]`."""
     pa = ctx.parsed
@@ -126,12 +140,15 @@ def help_(ctx: Ctx) -> Reply:
         if name not in COMMANDS:
             raise ctx.refuse(f"there is no command {echo(name, 30)} — {ctx.cmd('help')} lists them")
         spec = COMMANDS[name]
-        return Reply(f"`{usage(name, ctx.prefix)}` — {spec.summary}")
+        text = f"`{usage(name, ctx.prefix)}` — {spec.summary}"
+        if name in ("propose", "decide"):
+            text += "\n" + decision_types_help(ctx)
+        return Reply(text)
     groups = {
         "Needs and claims": ["offer", "needs", "task", "claim", "renew", "release", "submit",
-                             "approve", "changes", "refuse", "cancel", "mine", "watch", "unwatch",
-                             "watching"],
-        "Consent proposals": ["propose", "vote", "proposals", "proposal", "close"],
+                             "approve", "changes", "refuse", "cancel", "pin", "unpin", "mine", "watch",
+                             "unwatch", "watching"],
+        "Proposals": ["propose", "vote", "proposals", "proposal", "close", "decide", "outcome"],
         "Funding": ["fund", "pitch", "back", "calls", "call", "closecall"],
         "The generative loop": ["venture", "ventures", "revenue", "receive", "spend", "reverse",
                                 "paid", "books"],

@@ -11,7 +11,7 @@ from bot.chat.phrases import phrase
 from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import RuleError, count, parse_money, parse_when
 from bot.ports import Choice
-from bot.service import ventures
+from bot.service import approvals, held, spam, ventures
 from bot.service.context import Ctx, Reply
 from bot.service.refs import load, load_row
 from bot.store import sql
@@ -96,15 +96,16 @@ def next_number(ctx: Ctx, counter: str) -> int:
 
 def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ...],
                 reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
-                call_id: int | None = None, taken: int = 0):
+                call_id: int | None = None, taken: int = 0, state: str = "open",
+                if_proposal_id: int | None = None):
     """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row."""
     values = dict(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
                   description=description, skills=" ".join(skills),
                   reward_minor=reward[0] if reward else None,
                   reward_currency=reward[1] if reward else None, slots=slots, taken=taken,
                   is_full=taken >= slots, due_at=due_at, sort_due=due_at or FAR_FUTURE,
-                  due_reminded=False, offered_by=offered_by, call_id=call_id, state="open",
-                  created_at=ctx.now, closed_at=None, close_reason=None)
+                  due_reminded=False, offered_by=offered_by, call_id=call_id, state=state,
+                  if_proposal_id=if_proposal_id, created_at=ctx.now, closed_at=None, close_reason=None)
     values["id"] = ctx.conn.execute(sql.NEED_INSERT, values).scalar_one()
     if skills:
         ctx.conn.execute(sql.NEED_SKILL_INSERT, [{"need_id": values["id"], "skill": s} for s in skills])
@@ -162,16 +163,29 @@ def offer(ctx: Ctx) -> Reply:
     if slots is None:
         raise ctx.refuse(f"slots:{echo(slots_text, 10)} is not a number of people from 1 to {MAX_SLOTS}")
     payer = ventures.offer_payer(ctx, p.options.get("by"), reward is not None and reward.minor > 0)
+    cond = held.condition(ctx)
     need = create_need(ctx, title=title, description=clip(p.description, 2000),
                        skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
-                       slots=slots, due_at=due_at, offered_by=ctx.member.id)
+                       slots=slots, due_at=due_at, offered_by=ctx.member.id,
+                       state=held.HELD if cond else "open",
+                       if_proposal_id=cond.id if cond else None)
     ventures.record_payer(ctx, need.id, payer)
+    by = ctx.name_of(ctx.member.id)
+    if cond is not None:
+        ctx.event("need.proposed", ref(need), title=title, skills=list(p.skills),
+                  amount_minor=reward.minor if reward else None,
+                  currency=reward.currency if reward else None, slots=need.slots,
+                  due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id,
+                  paid_by=payer[2] if payer else None, held_by=f"P{cond.number}")
+        ctx.announce(f"Proposed need {need_line(need)} — offered by {by}, {held.held_phrase(cond)}.",
+                     ref=ref(need))
+        ctx.updated(f"P{cond.number}")
+        return Reply(f"{ref(need)} is proposed: {held.held_phrase(cond)}.", ref=ref(need))
     ctx.event("need.offered", ref(need), title=title, skills=list(p.skills),
               amount_minor=reward.minor if reward else None,
               currency=reward.currency if reward else None, slots=need.slots,
               due=due_at.isoformat() if due_at else None, offered_by=ctx.member.id,
               paid_by=payer[2] if payer else None)
-    by = ctx.name_of(ctx.member.id)
     text = f"New need {need_line(need)} — offered by {by}. Claim it with `{ctx.cmd('claim ' + ref(need))}`"
     if need.description:
         text += "\n" + quote(need.description, 500)
@@ -236,6 +250,9 @@ def task(ctx: Ctx) -> Reply:
                 line += f" — submitted: {esc(clip(c.submission, 300))}"
             if c.review_note:
                 line += f" — review by {ctx.name_of(c.reviewer_id)}: {esc(clip(c.review_note, 300))}"
+            approval = approvals.status(ctx, need, c)
+            if approval:
+                line += f" — {approval}"
             lines.append(line)
     history = ctx.conn.execute(sql.LATEST_EVENTS_OF, {"c": ctx.cid, "o": ref(need), "lim": 5}).all()
     if history:
@@ -266,6 +283,7 @@ def claim(ctx: Ctx) -> Reply:
     if ctx.conn.execute(sql.ACTIVE_CLAIMS_OF_MEMBER, {"m": me}).scalar_one() >= limit:
         raise ctx.refuse(f"you already have {limit} active claims — submit or release one first "
                          f"(see {ctx.cmd('mine')})")
+    spam.check_claim(ctx)
     expires = ctx.now + timedelta(days=ctx.policies.claim_days)
     ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=me, state="active",
                                             claimed_at=ctx.now, expires_at=expires, reminded=False))
@@ -340,6 +358,7 @@ def submit(ctx: Ctx) -> Reply:
         raise ctx.refuse(f"you have no claim on {r} — claim it first with {ctx.cmd('claim ' + r)}")
     if not note:
         raise ctx.refuse("say where the work is: a link or a short note")
+    spam.check_submission(ctx, note)
     if c.state == "submitted":
         raise ctx.refuse(f"your work on {r} is already submitted and waits for review")
     _refuse_expired(ctx, r, c)
@@ -412,6 +431,10 @@ def approve(ctx: Ctx) -> Reply:
     claims = _claim_rows(ctx, need.id, HOLDING)
     c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == "submitted"])
     _review_checks(ctx, c, "approve")
+    approvals.check_offerer(ctx, need)
+    partial = approvals.record(ctx, need, c)
+    if partial is not None:
+        return partial
     amount, currency = _reward_of_approval(ctx, need, claims)
     note = " ".join(words).strip()
     ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "approved", "reviewer_id": ctx.member.id,
@@ -515,7 +538,7 @@ def cancel(ctx: Ctx) -> Reply:
     r = ref(need)
     if need.offered_by != ctx.member.id and "maintainer" not in ctx.roles:
         raise ctx.refuse(f"only the offerer of {r} or a maintainer can cancel it")
-    if need.state != "open":
+    if need.state not in ("open", held.HELD):
         raise ctx.refuse(f"{r} is already {need.state}")
     reason = " ".join(p.words[1:]).strip()
     if not reason:

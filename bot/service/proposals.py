@@ -1,4 +1,9 @@
-"""Consent proposals: propose, vote, proposals, proposal, close — and closing at the deadline."""
+"""Proposals: propose, vote, proposals, proposal, close — and closing at the deadline.
+
+Each proposal has a decision type (SPEC.md §6) whose rule `bot.domain.rules` states and
+applies; an `advice` proposal is not closed with an outcome but handed to its decision
+makers (`bot.service.decisions`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,18 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from bot.chat.render import clip, echo, esc, left, quote, when
-from bot.domain.rules import POSITIONS, RuleError, Tally, consent_outcome, count, parse_when
+from bot.domain.rules import (
+    POSITIONS,
+    RuleError,
+    Tally,
+    count,
+    decision_explained,
+    decision_outcome,
+    decision_rule,
+    parse_when,
+)
 from bot.ports import Choice
+from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page, next_number
 from bot.service.refs import load, load_row
@@ -34,14 +49,98 @@ def choices(ctx: Ctx, p: Proposal) -> tuple[Choice, ...]:
     )
 
 
+def sealed(p: Proposal) -> bool:
+    """Whether its counts and positions are withheld now (hidden or secret, still open)."""
+    return bool(p.hidden or p.anonymous) and p.state == "open"
+
+
+def counts_shown(ctx: Ctx, p: Proposal) -> str:
+    """The counts as anyone may see them now: `1 agree, …`, or how many voted while sealed."""
+    if sealed(p):
+        n = sum(dict(ctx.conn.execute(sql.TALLY, {"p": p.id}).all()).values())
+        return f"{n} vote{'s' if n != 1 else ''} cast, counts hidden until it closes"
+    return str(tally(ctx, p))
+
+
+def ballot_words(p: Proposal) -> str:
+    """How a hidden or secret proposal is voted on, for its announcement and card."""
+    if p.anonymous:
+        return ("Secret ballot: only the counts and the reasons, without names, are ever published. "
+                "Vote in your direct chat with the bot (or with the buttons on Discord: only you see "
+                "your answer).")
+    if p.hidden:
+        return ("Hidden vote: counts and positions are shown when it closes. Vote in your direct "
+                "chat with the bot (or with the buttons on Discord: only you see your answer).")
+    return ""
+
+
 def tally(ctx: Ctx, p: Proposal) -> Tally:
     """Counts of the latest vote of each member."""
     counts = dict(ctx.conn.execute(sql.TALLY, {"p": p.id}).all())
     return Tally(**{k: counts.get(k, 0) for k in POSITIONS})
 
 
+def rule_of(ctx: Ctx, p: Proposal) -> str:
+    """The proposal's rule in plain words, naming an advice proposal's decision makers."""
+    rule = decision_rule(p.decision, p.quorum)
+    if p.decision == "advice":
+        rule += f" (decision makers: {deciders_named(ctx, p)})"
+    return rule
+
+
+def deciders_of(p: Proposal) -> list[int]:
+    """Member ids of an advice proposal's decision makers."""
+    return [int(x) for x in p.deciders.split()]
+
+
+def deciders_named(ctx: Ctx, p: Proposal) -> str:
+    """`alice, bob`."""
+    return ", ".join(ctx.name_of(m) for m in deciders_of(p))
+
+
+def eligible(ctx: Ctx) -> int:
+    """How many members may vote (the `quorum` type counts against them)."""
+    return ctx.conn.execute(sql.MEMBERS_WHO_MAY_VOTE, {"c": ctx.cid}).scalar_one()
+
+
+def _decision(ctx: Ctx) -> tuple[str, int]:
+    """The decision type asked for with `type:` and its duration in hours."""
+    pa = ctx.parsed
+    assert pa is not None
+    kind = pa.options.get("type", "consent").lower()
+    hours = ctx.policies.decision_hours(kind)
+    if hours is None:
+        raise ctx.refuse(f"type:{echo(kind, 20)} is not a decision type of this community — choose "
+                         f"{', '.join(ctx.policies.decision_types())} (see {ctx.cmd('help propose')})")
+    return kind, hours
+
+
+def _deciders(ctx: Ctx, kind: str) -> str:
+    """`deciders:@a,@b` as member ids, required for advice and refused for other types."""
+    pa = ctx.parsed
+    assert pa is not None
+    raw = pa.options.get("deciders")
+    if kind != "advice":
+        if raw is not None:
+            raise ctx.refuse("deciders: is only for type:advice — other types are decided by the votes")
+        return ""
+    if not raw:
+        raise ctx.refuse("an advice proposal names its decision makers — add deciders:@alice,@bob")
+    ids: list[int] = []
+    for token in [t for t in raw.split(",") if t.strip()][:10]:
+        m = ctx.find_member(token)
+        if m is None:
+            raise ctx.refuse(f"{echo(token, 40)} is not a member here — name decision makers "
+                             "like deciders:@alice,@bob")
+        if m.id not in ids:
+            ids.append(m.id)
+    if not ids:
+        raise ctx.refuse("an advice proposal names its decision makers — add deciders:@alice,@bob")
+    return " ".join(str(i) for i in ids)
+
+
 def propose(ctx: Ctx) -> Reply:
-    """`!propose <text> [closes:…] [quorum:N]`."""
+    """`!propose <text> [type:NAME] [closes:…] [quorum:N] [deciders:@a,@b]`."""
     pa = ctx.parsed
     assert pa is not None
     ctx.require(ctx.policies.propose_role, "proposing")
@@ -51,9 +150,11 @@ def propose(ctx: Ctx) -> Reply:
     if len(text) > 200:
         raise ctx.refuse(f"the text is {len(text)} characters; keep the first line under 200 and "
                          "put details on the next lines")
+    kind, hours = _decision(ctx)
+    deciders = _deciders(ctx, kind)
     try:
         closes = (parse_when(pa.options["closes"], ctx.now) if "closes" in pa.options
-                  else ctx.now + timedelta(hours=ctx.policies.proposal_hours))
+                  else ctx.now + timedelta(hours=hours))
     except RuleError as exc:
         raise ctx.refuse(esc(str(exc))) from None
     quorum = None
@@ -62,20 +163,40 @@ def propose(ctx: Ctx) -> Reply:
         quorum = count(q, 1, 100000)
         if quorum is None:
             raise ctx.refuse(f"quorum:{echo(q, 10)} is not a number of votes — write quorum:5")
+        if kind in ("quorum", "advice"):
+            raise ctx.refuse(f"quorum: does not apply to type:{kind} — "
+                             + decision_rule(kind))
+    flags = {}
+    for key in ("hidden", "anonymous"):
+        raw = pa.options.get(key, "no").lower()
+        if raw not in ("yes", "no"):
+            raise ctx.refuse(f"{key}:{echo(raw, 10)} — write {key}:yes or leave it out")
+        flags[key] = raw == "yes"
     p = Proposal(community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
+                 hidden=flags["hidden"], anonymous=flags["anonymous"],
                  description=clip(pa.description, 2000), author_id=ctx.member.id,
-                 closes_at=closes, quorum=quorum, state="open", nudged=False, created_at=ctx.now)
+                 closes_at=closes, quorum=quorum, state="open", nudged=False, created_at=ctx.now,
+                 decision=kind, deciders=deciders)
     ctx.session.add(p)
     ctx.session.flush()
     r = ref(p)
-    ctx.event("proposal.opened", r, text=text, closes=closes.isoformat(), quorum=quorum)
-    body = (f"New proposal **{r}** by {ctx.name_of(ctx.member.id)}: {esc(text)}\n"
+    ctx.event("proposal.opened", r, text=text, closes=closes.isoformat(), quorum=quorum,
+              decision=kind, deciders=deciders_of(p), hidden=p.hidden, anonymous=p.anonymous)
+    rule = rule_of(ctx, p)
+    kind_words = "" if kind == "consent" else f" ({kind} decision)"
+    body = (f"New proposal **{r}**{kind_words} by {ctx.name_of(ctx.member.id)}: {esc(text)}\n"
             f"Closes {when(closes)}{f', quorum {quorum}' if quorum else ''}. "
-            f"Vote with `{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`")
+            f"Vote with `{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`\n"
+            f"Rule: {rule}.")
+    if ballot_words(p):
+        body += "\n" + ballot_words(p)
     if p.description:
         body += "\n" + quote(p.description, 500)
-    ctx.announce(body, ref=r, choices=choices(ctx, p))
-    return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
+    # A hidden or secret proposal gets no choices in the room: on Matrix they would become a
+    # poll whose answers are public events. Its card (Discord) keeps the buttons, answered
+    # privately.
+    ctx.announce(body, ref=r, choices=() if ballot_words(p) else choices(ctx, p))
+    return Reply(f"{r} is open until {when(closes)} and announced. Rule: {rule}.", ref=r)
 
 
 def vote(ctx: Ctx) -> Reply:
@@ -101,6 +222,13 @@ def vote(ctx: Ctx) -> Reply:
         ctx.conn.execute(sql.VOTE_UPDATE, {"_p": p.id, "_m": me, **values})
     else:
         ctx.conn.execute(sql.VOTE_INSERT, {"proposal_id": p.id, "member_id": me, **values})
+    if p.hidden or p.anonymous:
+        # The log is public: a sealed vote records that it was cast, not what it was; the
+        # counts (and, for a hidden vote, the positions) enter the log at close.
+        ctx.event("vote.cast", r, member=me, sealed="secret" if p.anonymous else "hidden")
+        ctx.updated(r)
+        return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position} — only you see it; "
+                     f"{counts_shown(ctx, p)}.", ref=r, private=True)
     ctx.event("vote.cast", r, member=me, position=position, reason=reason or None)
     ctx.updated(r)
     t = tally(ctx, p)
@@ -119,7 +247,8 @@ def proposals(ctx: Ctx) -> Reply:
         return Reply(f"No open proposals — open one with `{ctx.cmd('propose <text>')}`")
     lines = [f"Open proposals (page {page}):"]
     for p in rows[:PAGE]:
-        lines.append(f"- **{ref(p)}** {esc(p.text)} — {tally(ctx, p)} — {left(p.closes_at, ctx.now)}")
+        lines.append(f"- **{ref(p)}** {esc(p.text)} — {counts_shown(ctx, p)} — "
+                     f"{left(p.closes_at, ctx.now)}")
     if len(rows) > PAGE:
         lines.append(f"More: `{ctx.cmd(f'proposals page:{page + 1}')}`")
     return Reply("\n".join(lines))
@@ -131,18 +260,31 @@ def proposal(ctx: Ctx) -> Reply:
     assert pa is not None
     p = load(ctx, pa.words[0] if pa.words else None, "P")
     r = ref(p)
-    t = tally(ctx, p)
-    status = (f"open, {left(p.closes_at, ctx.now)} (closes {when(p.closes_at)})" if p.state == "open"
-              else f"closed {when(p.closed_at)}: {p.outcome}")
-    lines = [f"**{r}** {esc(p.text)} — by {ctx.name_of(p.author_id)}", f"Status: {status}",
-             f"Counts: {t}" + (f"; quorum {p.quorum}" if p.quorum else "")]
+    lines = [f"**{r}** {esc(p.text)} — by {ctx.name_of(p.author_id)}",
+             f"Status: {status_of(ctx, p)}",
+             f"Counts: {counts_shown(ctx, p)}" + (f"; quorum {p.quorum}" if p.quorum else ""),
+             f"Rule: {rule_of(ctx, p)}"]
+    if ballot_words(p):
+        lines.append(ballot_words(p).split(":")[0] + ".")
+    if p.statement:
+        lines.append(f"Outcome statement: {esc(clip(p.statement, 500))}"
+                     + (f" (review {when(p.review_at)})" if p.review_at else ""))
     if p.description:
         lines.extend([quote(p.description, 1000), ""])
+    holds = held.held_lines(ctx, p)
+    if holds:
+        lines.append("Opens if it passes: " + "; ".join(holds))
     votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
-    for v in votes[:40]:
-        lines.append(f"- {ctx.name_of(v.member_id)}: {v.position}"
-                     + (f" — {esc(clip(v.reason, 200))}" if v.reason else ""))
-    if len(votes) > 40:
+    mine = next((v for v in votes if ctx.member is not None and v.member_id == ctx.member.id), None)
+    if mine is not None and (sealed(p) or p.anonymous):
+        lines.append(f"Your vote (only you see it): {mine.position}"
+                     + (f" — {esc(clip(mine.reason, 200))}" if mine.reason else ""))
+    for v in ([] if sealed(p) else (secret_order(list(votes)) if p.anonymous else votes)[:40]):
+        who = "(secret)" if p.anonymous else ctx.name_of(v.member_id)
+        if p.anonymous and not v.reason:
+            continue
+        lines.append(f"- {who}: {v.position}" + (f" — {esc(clip(v.reason, 200))}" if v.reason else ""))
+    if len(votes) > 40 and not sealed(p):
         lines.append(f"- … and {len(votes) - 40} more votes")
     if p.state == "open":
         voted = {v.member_id for v in votes}
@@ -153,7 +295,18 @@ def proposal(ctx: Ctx) -> Reply:
             shown = ", ".join(esc(n) for n in missing[:30])
             more = f" and {len(missing) - 30} more" if len(missing) > 30 else ""
             lines.append(f"Not voted yet: {shown}{more}")
-    return Reply("\n".join(lines), choices=choices(ctx, p), ref=r)
+    return Reply("\n".join(lines), choices=choices(ctx, p), ref=r, private=mine is not None and (
+        sealed(p) or p.anonymous))
+
+
+def status_of(ctx: Ctx, p: Proposal) -> str:
+    """`open, 2 days left (closes …)`, `closed …: passed` or an advice proposal's waiting."""
+    if p.state == "open":
+        return f"open, {left(p.closes_at, ctx.now)} (closes {when(p.closes_at)})"
+    if p.state == "deciding":
+        return (f"advice period over {when(p.closes_at)}; waiting for the decision of "
+                f"{deciders_named(ctx, p)}")
+    return f"closed {when(p.closed_at)}: {p.outcome}"
 
 
 def close(ctx: Ctx) -> Reply:
@@ -164,9 +317,14 @@ def close(ctx: Ctx) -> Reply:
     r = ref(p)
     if p.author_id != ctx.member.id and "maintainer" not in ctx.roles:
         raise ctx.refuse(f"only the author of {r} or a maintainer can close it early")
+    if p.state == "deciding":
+        raise ctx.refuse(f"{r}'s advice period is already over — its decision makers decide with "
+                         f"{ctx.cmd(f'decide {r} passed|not passed <statement>')}")
     if p.state != "open":
         raise ctx.refuse(f"{r} is already closed ({p.outcome})")
     outcome = close_proposal(ctx, p, early=True)
+    if p.decision == "advice":
+        return Reply(f"{r}'s advice period is over; {deciders_named(ctx, p)} decide now.", ref=r)
     return Reply(f"{r} closed: {outcome}.", ref=r)
 
 
@@ -177,7 +335,10 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
     deadline, only one changes the row and announces.
     """
     t = tally(ctx, p)
-    outcome = consent_outcome(t, p.quorum)
+    if p.decision == "advice":
+        return _end_advice(ctx, p, t, early=early, late=late)
+    voters = eligible(ctx) if p.decision == "quorum" else 0
+    outcome = decision_outcome(p.decision, t, p.quorum, voters)
     res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id, Proposal.state == "open")
                               .values(state="closed", outcome=outcome, closed_at=ctx.now))
     if res.rowcount != 1:
@@ -185,16 +346,68 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
     p.state, p.outcome, p.closed_at = "closed", outcome, ctx.now
     r = ref(p)
     ctx.deadline_event("proposal.closed", r, p.closes_at, late, outcome=outcome,
-                       counts=t.__dict__, quorum=p.quorum, early=early)
-    reasons = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id, Vote.reason != "")
-                                  .order_by(Vote.at)).all()
+                       counts=t.__dict__, quorum=p.quorum, early=early, decision=p.decision,
+                       eligible=voters if p.decision == "quorum" else None, **revealed(ctx, p))
     quorum = f" (quorum {p.quorum})" if p.quorum else ""
-    counts = ", ".join(f"{getattr(t, k)} {k}" for k in POSITIONS if getattr(t, k)) or "no votes"
-    text = f"{r} closed: {outcome} ({counts}) — {esc(p.text)}{quorum}"
+    text = f"{r} closed: {outcome} ({counts_of(t)}) — {esc(p.text)}{quorum}"
+    text += f"\nWhy: {decision_explained(p.decision, t, outcome, p.quorum, voters)}."
+    _announce_closing(ctx, p, text, late)
+    held.settle(ctx, p, outcome == "passed", late)
+    return outcome
+
+
+def revealed(ctx: Ctx, p: Proposal) -> dict[str, object]:
+    """What a sealed proposal's closing event publishes: a hidden vote's positions with
+    names; a secret ballot's reasons without names. Nothing for an open vote (its votes
+    are in the log already)."""
+    if not (p.hidden or p.anonymous):
+        return {}
+    votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
+    if p.anonymous:
+        return {"reasons": [{"position": v.position, "reason": v.reason}
+                            for v in secret_order(votes) if v.reason]}
+    return {"votes": [{"member": v.member_id, "position": v.position, "reason": v.reason or None}
+                      for v in votes]}
+
+
+def secret_order(votes: list[Vote]) -> list[Vote]:
+    """A secret ballot's votes in an order that says nothing of who cast them or when."""
+    return sorted(votes, key=lambda v: (POSITIONS.index(v.position), v.reason))
+
+
+def counts_of(t: Tally) -> str:
+    """`2 agree, 1 disagree` (positions nobody took left out), or `no votes`."""
+    return ", ".join(f"{getattr(t, k)} {k}" for k in POSITIONS if getattr(t, k)) or "no votes"
+
+
+def _announce_closing(ctx: Ctx, p: Proposal, text: str, late: bool) -> None:
+    """Announce the end of voting with every reason given."""
+    r = ref(p)
     if late:
         text = f"(late: was due {when(p.closes_at)}) " + text
-    for v in reasons[:20]:
-        text += f"\n- {ctx.name_of(v.member_id)} ({v.position}): {esc(clip(v.reason, 200))}"
+    reasons = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id, Vote.reason != "")
+                                  .order_by(Vote.at)).all()
+    for v in (secret_order(list(reasons)) if p.anonymous else reasons)[:20]:
+        who = "" if p.anonymous else f"{ctx.name_of(v.member_id)} "
+        text += f"\n- {who}({v.position}): {esc(clip(v.reason, 200))}"
     ctx.announce(text, ref=r, late=late)
     ctx.updated(r)
-    return outcome
+
+
+def _end_advice(ctx: Ctx, p: Proposal, t: Tally, *, early: bool, late: bool) -> str | None:
+    """The advice period is over: voting stops and the decision makers are asked to decide."""
+    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id, Proposal.state == "open")
+                              .values(state="deciding"))
+    if res.rowcount != 1:
+        return None
+    p.state = "deciding"
+    r = ref(p)
+    ctx.deadline_event("proposal.advised", r, p.closes_at, late, counts=t.__dict__, early=early,
+                       **revealed(ctx, p))
+    how = ctx.cmd(f"decide {r} passed|not passed <statement>")
+    _announce_closing(ctx, p, f"{r}'s advice period is over ({counts_of(t)}) — {esc(p.text)}\n"
+                               f"{deciders_named(ctx, p)} now decide with `{how}`.", late)
+    for m in deciders_of(p):
+        ctx.notice(m, f"The advice on {r} is in ({counts_of(t)}): you decide it with `{how}`.",
+                   ref=r)
+    return "deciding"

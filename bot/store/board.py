@@ -25,7 +25,9 @@ from bot.domain.rules import (
     PitchStake,
     Tally,
     allocation_steps,
-    consent_outcome,
+    decision_explained,
+    decision_outcome,
+    decision_rule,
 )
 from bot.store.models import (
     Backing,
@@ -231,11 +233,16 @@ def _tallies(conn: Connection, ids: list[int]) -> dict[int, Tally]:
 
 
 def _proposal(row: Any, tally: Tally, author: str | None) -> dict[str, Any]:
+    # A hidden vote or secret ballot shows how many voted, not how, until it closes.
+    sealed = bool(row.hidden or row.anonymous) and row.state == "open"
+    shown = Tally() if sealed else tally
+    guess = (row.state == "open" and not sealed and row.decision not in ("advice", "quorum"))
     return {"ref": f"P{row.number}", "number": row.number, "text": row.text, "author": author,
             "state": row.state, "outcome": row.outcome, "quorum": row.quorum,
             "closes_at": row.closes_at, "created_at": row.created_at, "closed_at": row.closed_at,
-            "tally": tally.__dict__ | {"total": tally.total},
-            "would_be": consent_outcome(tally, row.quorum) if row.state == "open" else None}
+            "tally": shown.__dict__ | {"total": tally.total}, "sealed": sealed,
+            "decision": row.decision, "anonymous": row.anonymous,
+            "would_be": decision_outcome(row.decision, tally, row.quorum) if guess else None}
 
 
 def proposals(conn: Connection, community: str, state: str, *, after: str | None = None,
@@ -263,9 +270,22 @@ def proposal(conn: Connection, community: str, number: int) -> dict[str, Any] | 
     tally = _tallies(conn, [row.id])[row.id]
     out = _proposal(row, tally, who.get(row.author_id))
     out["description"] = row.description
-    out["votes"] = [{"member": who.get(v.member_id), "position": v.position, "reason": v.reason,
-                     "at": v.at} for v in votes]
-    out["rule"] = decided_by(tally, row.quorum, row.outcome or out["would_be"])
+    if out["sealed"]:
+        out["votes"] = []
+    elif row.anonymous:
+        # A secret ballot: positions and reasons, never names nor the time that would tell them.
+        out["votes"] = [{"member": "(secret)", "position": v.position, "reason": v.reason, "at": None}
+                        for v in sorted(votes, key=lambda v: (POSITIONS.index(v.position), v.reason))]
+    else:
+        out["votes"] = [{"member": who.get(v.member_id), "position": v.position, "reason": v.reason,
+                         "at": v.at} for v in votes]
+    outcome = row.outcome or out["would_be"]
+    if row.decision == "consent" and outcome and not out["sealed"]:
+        out["rule"] = decided_by(tally, row.quorum, outcome)
+    elif outcome and not out["sealed"] and row.decision != "advice" and row.state == "closed":
+        out["rule"] = decision_explained(row.decision, tally, outcome, row.quorum)
+    else:
+        out["rule"] = decision_rule(row.decision, row.quorum)
     out["history"] = history(conn, community, f"P{number}")
     return out
 

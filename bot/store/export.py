@@ -149,12 +149,15 @@ def _proposals(conn: Connection, cid: str, since: datetime | None, names: _Names
 
     stmt = (select(p.c.number, p.c.text, p.c.author_id, p.c.state, p.c.outcome, p.c.quorum,
                    count("agree"), count("abstain"), count("disagree"), count("block"),
-                   p.c.created_at, p.c.closes_at, p.c.closed_at)
+                   p.c.created_at, p.c.closes_at, p.c.closed_at,
+                   (p.c.hidden | p.c.anonymous) & (p.c.state == "open"))
             .where(p.c.community == cid).order_by(p.c.number))
     if since is not None:
         stmt = stmt.where(p.c.created_at >= since)
     for r in _stream(conn, stmt):
-        yield (f"P{r[0]}", r[1], r[2], names(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+        # A hidden vote or secret ballot still open shows no counts (SPEC.md §6).
+        counts = (None, None, None, None) if r[13] else (r[6], r[7], r[8], r[9])
+        yield (f"P{r[0]}", r[1], r[2], names(r[2]), r[3], r[4], r[5], *counts,
                _iso(r[10]), _iso(r[11]), _iso(r[12]))
 
 

@@ -21,6 +21,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    false as sa_false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -107,6 +110,9 @@ class Need(Base):
     due_reminded: Mapped[bool] = mapped_column(Boolean, default=False)
     offered_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
     call_id: Mapped[int | None] = mapped_column(ForeignKey("funding_calls.id"), nullable=True)
+    # `!offer … if:P3`: held as `proposed` until that proposal closes.
+    if_proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), nullable=True,
+                                                       index=True)
     state: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -145,6 +151,22 @@ class Claim(Base):
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The claimant's last command on the claim (`claim_idle_days`); None: since claimed_at.
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    idle_reminded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # `!pin`: a maintainer keeps the claim from expiring or being released as idle.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+
+
+class Approval(Base):
+    """One maintainer's approval of a claim's submission, where a need takes several
+    (`approvals:` policy); a new submission needs approving afresh."""
+
+    __tablename__ = "approvals"
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), primary_key=True)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Watch(Base):
@@ -163,6 +185,7 @@ class Proposal(Base):
     __table_args__ = (
         UniqueConstraint("community", "number"),
         Index("ix_proposals_due", "state", "closes_at"),
+        Index("ix_proposals_review", "reviewed", "review_at"),
     )
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
@@ -177,6 +200,17 @@ class Proposal(Base):
     nudged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Decision type (SPEC.md §6); `advice` is decided by `deciders` (member ids, spaces).
+    decision: Mapped[str] = mapped_column(String(16), default="consent", server_default="consent")
+    deciders: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # The outcome statement (`!outcome`, `!decide`) and when the community reviews it.
+    statement: Mapped[str | None] = mapped_column(Text, nullable=True)
+    review_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # `hidden:yes`: counts and positions shown only at close. `anonymous:yes`: a secret
+    # ballot, whose positions are never published with names (nor in the event log).
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Vote(Base):
@@ -208,6 +242,9 @@ class FundingCall(Base):
     points: Mapped[int] = mapped_column(Integer, default=100)
     closes_at: Mapped[datetime] = mapped_column(DateTime)
     posted_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    # `!fund … if:P3`: held as `proposed` until that proposal closes.
+    if_proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), nullable=True,
+                                                       index=True)
     state: Mapped[str] = mapped_column(String(16), default="open")
     unallocated_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)

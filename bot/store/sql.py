@@ -63,6 +63,9 @@ LATEST_EVENTS_OF = (select(E).where(E.c.community == bindparam("c"), E.c.object 
                     .order_by(E.c.at.desc(), E.c.id.desc()).limit(bindparam("lim")))
 
 MEMBER_NAME = select(Member.__table__.c.display_name).where(Member.__table__.c.id == bindparam("m"))
+# Every member may vote (contributor is everyone's role); linked identities count once.
+MEMBERS_WHO_MAY_VOTE = select(func.count()).where(Member.__table__.c.community == bindparam("c"),
+                                                  Member.__table__.c.merged_into.is_(None))
 WATCHERS = select(Watch.__table__.c.member_id).where(
     Watch.__table__.c.skill.in_(bindparam("skills", expanding=True))).distinct()
 

@@ -19,39 +19,50 @@ CONFIG = str(ROOT / "config/example.yaml")
 
 # Every change of the tour, newest first, as `!log` words it (pages 1 to 3).
 LOG = [
-    "[console] fundco recorded that the foundation paid carol 600 EUR for T2",
-    "[console] T2 is done: every slot is approved",
+    '[console] bob voted on P3 (hidden until it closes)',
+    '[console] bob proposed P3 (hidden vote): Choose the new logo',
+    '[bot] the bot cancelled T4: P2 did not pass (not passed)',
+    '[bot] P2 closed: not passed as a significant decision (1 agree, 1 abstain)',
+    '[bot] the members who had not voted on P2 were reminded it closes soon',
+    '[console] bob voted abstain on P2',
+    '[console] alice proposed need T4: Move the issues to the new forge — 80 EUR, held until P2 passes',
+    '[console] alice voted agree on P2',
+    '[console] alice proposed P2 (significant decision): Move to a new forge',
+    '[console] alice stated the outcome of P1: We rewrite it with the objections in mind (review on …)',
+    '[console] fundco recorded that the foundation paid carol 600 EUR for T2',
+    '[console] T2 is done: every slot is approved',
     "[console] alice approved carol's work on T2 — 600 EUR",
-    "[console] carol submitted work on T2: https://example.org/docs/es",
-    "[console] F1 took 1000 EUR from the commons fund; 0 EUR of its reservation is available again",
-    "[console] bob holds the claim on T3 as the pitcher of B2",
+    '[console] carol submitted work on T2: https://example.org/docs/es',
+    '[console] F1 took 1000 EUR from the commons fund; 0 EUR of its reservation is available again',
+    '[console] bob holds the claim on T3 as the pitcher of B2',
     "[console] F1's funded pitch B2 became need T3: German docs — 400 EUR, offered by fundco",
-    "[console] carol holds the claim on T2 as the pitcher of B1",
+    '[console] carol holds the claim on T2 as the pitcher of B1',
     "[console] F1's funded pitch B1 became need T2: Spanish docs — 600 EUR, offered by fundco",
-    "[console] F1 closed early by fundco: funded B1 600 EUR, B2 400 EUR; unallocated 0 EUR",
-    "[console] alice backed B2 with 35 points",
-    "[console] alice withdrew their points from B2",
-    "[console] alice backed B2 with 20 points",
-    "[console] bob backed B1 with 60 points",
-    "[console] bob pitched B2 to F1: German docs — asks 450 EUR",
-    "[console] carol pitched B1 to F1: Spanish docs — asks 600 EUR",
-    "[console] fundco opened funding call F1: Translation sprint — budget 1000 EUR",
-    "[console] F1 reserved 1000 EUR of the commons fund until it closes",
-    "[console] fundco recorded receipt R1: 2400 EUR from V1 — 1200 EUR to operations, 1200 EUR "
-    "to the commons fund",
-    "[console] bob declared 24000 EUR of revenue of V1 for 2026-12; 2400 EUR due by its pledge",
-    "[console] bob registered venture V1: Acme Coop, pledging 10% of revenue",
-    "[bot] P1 closed: not passed (1 agree, 1 disagree; quorum 2)",
-    "[bot] the members who had not voted on P1 were reminded it closes soon",
-    "[console] carol voted disagree on P1: too strict for us",
-    "[console] bob voted agree on P1",
-    "[console] alice proposed P1: Adopt a code of conduct",
-    "[console] T1 is done: every slot is approved",
+    '[console] F1 closed early by fundco: funded B1 600 EUR, B2 400 EUR; unallocated 0 EUR',
+    '[console] alice backed B2 with 35 points',
+    '[console] alice withdrew their points from B2',
+    '[console] alice backed B2 with 20 points',
+    '[console] bob backed B1 with 60 points',
+    '[console] bob pitched B2 to F1: German docs — asks 450 EUR',
+    '[console] carol pitched B1 to F1: Spanish docs — asks 600 EUR',
+    '[console] fundco opened funding call F1: Translation sprint — budget 1000 EUR',
+    '[console] F1 reserved 1000 EUR of the commons fund until it closes',
+    '[console] fundco recorded receipt R1: 2400 EUR from V1 — 1200 EUR to operations, '
+    '1200 EUR to the commons fund',
+    '[console] bob declared 24000 EUR of revenue of V1 for 2026-12; 2400 EUR due by its pledge',
+    '[console] bob registered venture V1: Acme Coop, pledging 10% of revenue',
+    '[bot] P1 closed: not passed (1 agree, 1 disagree; quorum 2)',
+    '[bot] the members who had not voted on P1 were reminded it closes soon',
+    '[console] carol voted disagree on P1: too strict for us',
+    '[console] bob voted agree on P1',
+    '[console] alice proposed P1: Adopt a code of conduct',
+    '[console] T1 is done: every slot is approved',
     "[console] alice approved bob's work on T1 — 50 EUR: thanks!",
-    "[console] bob submitted work on T1: https://example.org/pr/12",
-    "[console] bob claimed T1",
-    "[console] alice offered T1: Fix the login crash — 50 EUR",
+    '[console] bob submitted work on T1: https://example.org/pr/12',
+    '[console] bob claimed T1',
+    '[console] alice offered T1: Fix the login crash — 50 EUR',
 ]
+_REVIEW = re.compile(r"\(review on [^)]*\)")
 _LOG_LINE = re.compile(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d) UTC (\[.*)$")
 
 
@@ -79,20 +90,21 @@ def test_the_readme_tour_logs_every_change_in_plain_words_and_audits_clean(tmp_p
     assert "- Rounded down to the cent: B1 600 EUR, B2 400 EUR; unallocated 0 EUR" in out
 
     logged = [m for line in out.splitlines() if (m := _LOG_LINE.match(line))]
-    assert [m.group(2) for m in logged] == LOG
+    # The review date of an outcome follows the console's clock, which starts at today.
+    assert [_REVIEW.sub("(review on …)", m.group(2)) for m in logged] == LOG
     times = [m.group(1) for m in logged]
     assert times == sorted(times, reverse=True)
     assert "digest" not in "\n".join(m.group(2) for m in logged)
 
     audited = cli(tmp_path, "audit")
     assert audited.returncode == 0, audited.stdout + audited.stderr
-    # 31 changes and the digest the bot posted on the way (kept in the record, not in !log).
-    assert re.fullmatch(r"audit: 32 events replayed, \d+ figures match\n", audited.stdout)
+    # 41 changes and the two digests the bot posted on the way (kept in the record, not in !log).
+    assert re.fullmatch(r"audit: 43 events replayed, \d+ figures match\n", audited.stdout)
 
     exported = cli(tmp_path, "export", "--what", "events", "--format", "csv")
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
-    phrases = [r["phrase"] for r in rows if r["kind"] != "digest.posted"]
+    phrases = [_REVIEW.sub("(review on …)", r["phrase"]) for r in rows if r["kind"] != "digest.posted"]
     assert phrases == [line.split("] ", 1)[1] for line in reversed(LOG)]
     ledger = cli(tmp_path, "export", "--what", "ledger", "--format", "json")
     assert [json.loads(line)["amount"] for line in ledger.stdout.splitlines()] == ["50.00", "600.00"]

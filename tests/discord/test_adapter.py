@@ -309,7 +309,7 @@ async def test_slash_commands_are_synced_per_guild(discord_bot: BotHarness) -> N
                           "unwatch", "watching", "ledger", "log", "whoami", "link", "unlink", "help"}
     subs = [o["name"] for o in names["need"]["options"]]
     assert subs == ["offer", "list", "show", "claim", "renew", "release", "submit", "approve",
-                    "changes", "refuse", "cancel"]
+                    "changes", "refuse", "cancel", "pin", "unpin"]
     approve = next(o for o in names["need"]["options"] if o["name"] == "approve")
     assert [(o["name"], o["type"], o.get("required", False)) for o in approve["options"]] == [
         ("need", 3, True), ("member", 6, False), ("amount", 3, False), ("note", 3, False)]

@@ -63,3 +63,19 @@ class TestTypedCommands:
         assert "link code" not in everything_in(standin, CHANNEL)
         assert [c.response["code"] for c in standin.errors] == [50007]
         standin.errors.clear()
+
+
+async def test_votes_on_a_hidden_proposal_are_ephemeral_and_its_card_hides_the_counts(
+        discord_bot: BotHarness) -> None:
+    bot = discord_bot
+    await bot.command(ALICE, "proposal open", {"text": "Switch servers", "hidden": "yes"})
+    card = await bot.card("P1")
+    _, reply = await bot.press(int(card["id"]), "agree", BOB)
+    assert reply.data["flags"] & EPHEMERAL
+    assert reply.data["content"].startswith("Your vote on P1 is agree — only you see it")
+    _, reply = await bot.command(ALICE, "proposal vote", {"proposal": "P1", "position": "block",
+                                                          "reason": "our bridges break"})
+    assert reply.data["flags"] & EPHEMERAL
+    edited = await bot.edited(int(card["id"]), 0, lambda b: "2 votes cast" in str(b.get("embeds")))
+    shown = str(edited.json) + everything_in(bot.standin, CHANNEL)
+    assert "bridges" not in shown and "Block" not in {f["name"] for f in edited.json["embeds"][0]["fields"]}

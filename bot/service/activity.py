@@ -1,0 +1,142 @@
+"""Claims managed by activity (SPEC.md §6): idle reminders and release, `!pin` / `!unpin`.
+
+Activity is any command a claimant gives on their claim's need (`!task T12`, `!renew`,
+`!submit`, `!log T12` …): the core calls `touch` after each command. Members are people, not
+accounts — a command from any linked identity on any platform is the same member's
+activity. `claim_idle_days` reminds an idle claimant once; `claim_idle_release_days`
+releases the claim. A pinned claim neither expires nor is released as idle.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import bindparam, func, select, update
+
+from bot.chat.render import esc, when
+from bot.service.context import Ctx, Reply
+from bot.service.refs import load
+from bot.store.models import Claim, Need
+
+# Commands whose first word names a need: the claimant's activity on its claim.
+ACTIVITY = frozenset({"task", "claim", "renew", "submit", "log", "pin", "unpin"})
+_NEED_REF = re.compile(r"^[Tt]?#?(\d{1,9})$")
+_C, _N = Claim.__table__, Need.__table__
+_TOUCH = (update(_C).where(
+    _C.c.member_id == bindparam("m"), _C.c.state.in_(("active", "submitted")),
+    _C.c.need_id == select(_N.c.id).where(_N.c.community == bindparam("c"),
+                                            _N.c.number == bindparam("n")).scalar_subquery())
+    .values(last_activity_at=bindparam("now"), idle_reminded=False))
+# When a claim was last active: its last command, or when it was made.
+LAST_ACTIVE = func.coalesce(Claim.last_activity_at, Claim.claimed_at)
+
+
+def touch(ctx: Ctx) -> None:
+    """Record the member's activity on the claim their command names, if they hold one."""
+    pa = ctx.parsed
+    if pa is None or pa.name not in ACTIVITY or not pa.words or ctx.member is None:
+        return
+    m = _NEED_REF.match(pa.words[0])
+    if m:
+        ctx.conn.execute(_TOUCH, {"m": ctx.member.id, "c": ctx.cid, "n": int(m.group(1)),
+                                  "now": ctx.now})
+
+
+def idle_remind(ctx: Ctx, claim_id: int, late: bool) -> bool:
+    """A claim idle for `claim_idle_days`: remind its claimant once."""
+    days = ctx.policies.claim_idle_days
+    c = ctx.session.scalars(select(Claim).where(
+        Claim.id == claim_id, Claim.state == "active", Claim.pinned.is_(False),
+        Claim.idle_reminded.is_(False), ctx.now - timedelta(days=days) >= LAST_ACTIVE)
+        .with_for_update()).first()
+    if c is None or not days:
+        return False
+    c.idle_reminded = True
+    need = ctx.session.get(Need, c.need_id)
+    assert need is not None
+    r = f"T{need.number}"
+    release = ctx.policies.claim_idle_release_days
+    tail = (f" It is released on {when((c.last_activity_at or c.claimed_at) + timedelta(days=release))}"
+            " unless you act on it." if release else "")
+    ctx.event("claim.idle_reminded", r, member=c.member_id, days=days)
+    ctx.notice(c.member_id, f"Your claim on {r} ({esc(need.title)}) has been quiet for {days} days "
+                            f"(policy claim_idle_days).{tail} Still on it? `{ctx.cmd('renew ' + r)}` "
+                            f"— or hand it back with `{ctx.cmd('release ' + r)}`.", ref=r)
+    return True
+
+
+def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
+    """A claim idle for `claim_idle_release_days`: released, its slot free."""
+    days = ctx.policies.claim_idle_release_days
+    c = ctx.session.scalars(select(Claim).where(Claim.id == claim_id)).first()
+    if c is None or not days:
+        return False
+    need = ctx.session.scalars(select(Need).where(Need.id == c.need_id).with_for_update()
+                               .execution_options(populate_existing=True)).one()
+    res = ctx.session.execute(update(Claim).where(
+        Claim.id == claim_id, Claim.state == "active", Claim.pinned.is_(False),
+        ctx.now - timedelta(days=days) >= LAST_ACTIVE).values(state="released", closed_at=ctx.now))
+    if res.rowcount != 1:
+        return False
+    need.taken -= 1
+    need.is_full = need.taken >= need.slots
+    r = f"T{need.number}"
+    due = (c.last_activity_at or c.claimed_at) + timedelta(days=days)
+    ctx.deadline_event("claim.released", r, due, late, member=c.member_id, idle_days=days)
+    was_due = f"(late: was due {when(due)}) " if late else ""
+    ctx.announce(f"{was_due}{ctx.name_of(c.member_id)}'s claim on {r} was released after {days} days "
+                 f"without activity (policy claim_idle_release_days); the slot is free: "
+                 f"{esc(need.title)} — claim it with `{ctx.cmd('claim ' + r)}`", ref=r, late=late)
+    ctx.notice(c.member_id, f"Your claim on {r} was released after {days} days without activity.",
+               ref=r)
+    ctx.updated(r)
+    return True
+
+
+def _pin_target(ctx: Ctx) -> tuple[Need, Claim, str]:
+    pa = ctx.parsed
+    assert pa is not None
+    ctx.require("maintainer", f"{pa.name}ning a claim")
+    need = load(ctx, pa.words[0] if pa.words else None, "T", lock=True)
+    r = f"T{need.number}"
+    if len(pa.words) < 2:
+        raise ctx.refuse(f"whose claim? name the member, like {ctx.cmd(f'{pa.name} {r} @alice')}")
+    who = ctx.find_member(pa.words[1])
+    if who is None:
+        raise ctx.refuse(f"{esc(pa.words[1][:40])} is not a member here — name them as they appear "
+                         "in the room")
+    c = ctx.session.scalars(select(Claim).where(Claim.need_id == need.id, Claim.member_id == who.id,
+                                                Claim.state.in_(("active", "submitted")))).first()
+    if c is None:
+        raise ctx.refuse(f"{esc(who.display_name)} holds no claim on {r} — see {ctx.cmd('task ' + r)}")
+    return need, c, r
+
+
+def pin(ctx: Ctx) -> Reply:
+    """`!pin T12 @member`: the claim does not expire (nor is released as idle) until unpinned."""
+    _need, c, r = _pin_target(ctx)
+    if c.pinned:
+        raise ctx.refuse(f"{ctx.name_of(c.member_id)}'s claim on {r} is already pinned")
+    c.pinned = True
+    ctx.event("claim.pinned", r, member=c.member_id)
+    ctx.updated(r)
+    return Reply(f"{ctx.name_of(c.member_id)}'s claim on {r} is pinned: it does not expire until "
+                 f"{ctx.cmd(f'unpin {r}')} is used.", ref=r)
+
+
+def unpin(ctx: Ctx) -> Reply:
+    """`!unpin T12 @member`: the claim's clock starts again."""
+    _need, c, r = _pin_target(ctx)
+    if not c.pinned:
+        raise ctx.refuse(f"{ctx.name_of(c.member_id)}'s claim on {r} is not pinned")
+    c.pinned = False
+    if c.state == "active":
+        c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
+    c.last_activity_at, c.idle_reminded = ctx.now, False
+    ctx.event("claim.unpinned", r, member=c.member_id,
+              expires=c.expires_at.isoformat() if c.expires_at else None)
+    ctx.updated(r)
+    return Reply(f"{ctx.name_of(c.member_id)}'s claim on {r} is unpinned"
+                 + (f"; it expires on {when(c.expires_at)}." if c.state == "active" and c.expires_at
+                    else "."), ref=r)
