@@ -119,6 +119,9 @@ def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
 class Core(Queries):
     """The platform-neutral bot: commands in, replies and announcements out.
 
+    What adapters read outside commands (cards, suggestions, adapter state) comes from
+    its `Queries` mixin (`bot.service.queries`).
+
     Args:
         settings: the validated configuration.
         engine: a SQLAlchemy engine whose schema is upgraded.
