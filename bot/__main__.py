@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, entry_points, version
+from importlib.metadata import PackageNotFoundError, version
 
+from bot.cli_serve import plugin, serve, serve_board
 from bot.config import ConfigError, Settings, database_url, load_settings, unset_env
 from bot.errors import CliError
 
@@ -33,16 +32,6 @@ def _load(path: str) -> Settings:
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return settings
-
-
-def _plugin(name: str):  # type: ignore[no-untyped-def]
-    """Adapters plug in through the `commons_bot.adapters` entry points, so the core never
-    imports them."""
-    for ep in entry_points(group="commons_bot.adapters"):
-        if ep.name == name:
-            return ep.load()
-    extra = "http" if name == "http" else name
-    raise CliError(f"the {name} adapter is not installed — pip install 'commons-bot[{extra}]'")
 
 
 def _platforms(settings: Settings) -> list[str]:
@@ -114,7 +103,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         print(fresh_start(settings), file=sys.stderr)
     clock = ManualClock()
     core = build_core(settings, clock)
-    console = _plugin("console")
+    console = plugin("console")
     community = next((c for c in settings.communities if c.console), settings.communities[0])
     return console(core, clock, community).run()
 
@@ -132,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _require_env(settings, args.config)
     _logging(args, settings.log_level)
     core = build_core(settings)
-    return asyncio.run(_serve(core, settings, platforms, board=settings.web is not None))
+    return asyncio.run(serve(core, settings, platforms, board=settings.web is not None))
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -144,27 +133,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     engine = make_engine(database_url(settings))
     upgrade(engine)
     engine.dispose()
-    return asyncio.run(_serve_board(settings))
-
-
-async def _serve_board(settings: Settings) -> int:
-    board = _plugin("web")(None, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await board.start()
-    except OSError as exc:
-        raise CliError(f"cannot listen on {board.web.listen}: {exc.strerror} — set web.listen in the config",
-                       code=2) from None
-    print(f"public board on http://{board.web.listen.rpartition(':')[0] or '0.0.0.0'}:{board.port}/",
-          file=sys.stderr)
-    try:
-        await stop.wait()
-    finally:
-        await board.stop()
-    return 0
+    return asyncio.run(serve_board(settings))
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -178,7 +147,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     _logging(args, settings.log_level)
     core = build_core(settings)
-    return asyncio.run(_serve(core, settings, []))
+    return asyncio.run(serve(core, settings, []))
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -345,73 +314,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
-
-
-async def _serve(core, settings: Settings, platforms: list[str],  # type: ignore[no-untyped-def]
-                 board: bool = False) -> int:
-    from bot.runtime import Runtime
-    from bot.scheduling import DeadlineScheduler
-
-    runtime = Runtime(core)
-    adapters = [_plugin(p)(runtime, settings) for p in platforms]
-    # The board runs beside the adapters, live from the core's change hooks.
-    web = _plugin("web")(runtime, settings) if board else None
-    # Health and metrics when the config asks for them: on the board's listener when both
-    # name the same address, else on their own.
-    ops = None
-    if settings.http is not None:
-        shared = web is not None and settings.web is not None and settings.web.listen == settings.http.listen
-        ops = _plugin("http")(runtime, settings, adapters, *([web.app] if shared else []))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    started = []
-    scheduler = DeadlineScheduler(runtime)
-    try:
-        if ops is not None and web is None:
-            await ops.start()
-        for a in adapters:
-            try:
-                await a.start()
-            except Exception as exc:
-                problem = _start_failure(a.platform, exc)
-                if problem is None:
-                    raise
-                with contextlib.suppress(Exception):
-                    await a.stop()  # let go of what the failed start opened
-                raise CliError(problem) from None
-            runtime.attach(a)
-            started.append(a)
-        if web is not None:
-            await web.start()
-            started.append(web)
-            if ops is not None:
-                await ops.start()
-        # After the adapters attach, so that a platform's first start does not skip the
-        # announcements of the deadlines caught up here.
-        await scheduler.start()
-        log.info("running: %s", ", ".join(platforms) or "deadline scheduler only")
-        await stop.wait()
-    finally:
-        await scheduler.shutdown()
-        for a in reversed(started):
-            await a.stop()
-        if ops is not None:
-            await ops.stop()
-        await runtime.close()
-    return 0
-
-
-def _start_failure(platform: str, exc: Exception) -> str | None:
-    """The one line for a platform that could not start, or None for an unexpected error."""
-    if isinstance(exc, OSError | TimeoutError | ValueError):
-        return f"{platform}: could not connect: {exc}"
-    # A platform library's own refusal (discord.LoginFailure, …), known here only by name:
-    # the core imports no platform library.
-    if type(exc).__name__ in ("LoginFailure", "PrivilegedIntentsRequired"):
-        return f"{platform}: login refused: {exc}"
-    return None
 
 
 # --- the parser ------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.config_problems import describe, key_path
+
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_KEYS = {"password", "access_token", "token", "registration_shared_secret"}
@@ -364,43 +366,6 @@ def resolve_env(value: str | None) -> str | None:
     return None if missing else out
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _describe(err: dict[str, Any]) -> str:
-    msg = err["msg"]
-    kind = err["type"]
-    got = err.get("input")
-    if kind == "extra_forbidden":
-        return "unknown key — check its spelling against config/example.yaml"
-    if kind == "missing":
-        return "required key is missing"
-    if kind in ("int_parsing", "int_type"):
-        msg = "expected a whole number"
-    elif kind.startswith("greater_than") or kind.startswith("less_than"):
-        msg = msg.replace("Input should be", "expected a number")
-    elif kind == "bool_parsing":
-        msg = "expected true or false"
-    elif kind == "literal_error":
-        msg = msg.replace("Input should be", "expected")
-    elif kind == "string_pattern_mismatch":
-        msg = "expected lowercase letters, digits, '-' or '_' (up to 32)"
-    elif msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    else:
-        msg = msg[0].lower() + msg[1:]
-    if got is not None and not isinstance(got, dict | list):
-        return f"{msg}, got {got!r}"
-    return msg
-
-
 def parse_settings(data: Any, source: str = "<config>") -> Settings:
     """Validate already-loaded YAML data.
 
@@ -419,7 +384,7 @@ def parse_settings(data: Any, source: str = "<config>") -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: {_loc(e['loc']) or '(top level)'}: {_describe(e)}" for e in exc.errors()]
+        lines = [f"{source}: {key_path(e['loc']) or '(top level)'}: {describe(e)}" for e in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
 
 

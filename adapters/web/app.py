@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -23,6 +22,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import Connection, Engine
 
+from adapters.web.cache import PageCache
 from adapters.web.downloads import add_download_routes
 from adapters.web.live import Watcher
 from bot.chat.render import when
@@ -37,6 +37,7 @@ ENGINE = web.AppKey("engine", Engine)
 POOL = web.AppKey("pool", ThreadPoolExecutor)
 WATCHER = web.AppKey("watcher", Watcher)
 JINJA = web.AppKey("jinja", jinja2.Environment)
+CACHE = web.AppKey("cache", PageCache)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 # Charts are served as images: no script ever runs in an <img>, and pygal styles inline.
@@ -195,37 +196,6 @@ def _json_default(o: Any) -> Any:
 def _page(router: web.UrlDispatcher, path: str, fn: Handler, *, json_path: str | None = None) -> None:
     router.add_get(path, _html(fn))
     router.add_get(json_path or path + ".json", _json(fn))
-
-
-class PageCache:
-    """Rendered pages by address, each valid while its community's newest event is the one
-    it was rendered at: every change to what a page shows writes an event, so a page is
-    recomputed only after a change."""
-
-    def __init__(self, size: int = 128, max_chars: int = 64_000) -> None:
-        self._pages: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
-        self._size = size
-        self._max_chars = max_chars
-
-    def get(self, key: tuple[str, str], since: int) -> str | None:
-        """The page rendered at `since`, if it is still held."""
-        hit = self._pages.get(key)
-        if hit is None or hit[0] != since:
-            return None
-        self._pages.move_to_end(key)
-        return hit[1]
-
-    def put(self, key: tuple[str, str], since: int, text: str) -> None:
-        """Hold a page (large ones are not held)."""
-        if len(text) > self._max_chars:
-            return
-        self._pages[key] = (since, text)
-        self._pages.move_to_end(key)
-        while len(self._pages) > self._size:
-            self._pages.popitem(last=False)
-
-
-CACHE = web.AppKey("cache", PageCache)
 
 
 def _cached(kind: str, content_type: str, fn: Handler,

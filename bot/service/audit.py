@@ -1,43 +1,32 @@
 """`commons-bot audit`: replay the event log from nothing and check every figure it derives.
 
-The replay applies each event, in the order it was recorded (events are written after the
-row locks of their change are taken, so that is the order the changes were applied), to an
-empty state through the
-same domain rules the bot uses (`bot.domain.rules.allocation_steps`, `decision_outcome`,
-`Tally`), then compares what it derived with what the database holds: ledger totals per
-member and currency, every claim's state, slots taken and need states, votes, tallies and
-outcomes, backings, every allocation and unallocated remainder, and the books (every fund
-balance, receipt, spend and reservation: `bot.service.books_audit`). The log is also checked
-against itself: an outcome or allocation an event recorded must be what the rules give.
+The replay (`bot.service.replay`) applies each event, in the order it was recorded (events
+are written after the row locks of their change are taken, so that is the order the
+changes were applied), to an empty state through the same domain rules the bot uses
+(`bot.domain.rules.allocation_steps`, `decision_outcome`, `Tally`), then compares what it
+derived with what the database holds: ledger totals per member and currency, every claim's
+state, slots taken and need states, votes, tallies and outcomes, backings, every
+allocation and unallocated remainder, and the books (every fund balance, receipt, spend
+and reservation: `bot.service.books_audit`). The log is also checked against itself: an
+outcome or allocation an event recorded must be what the rules give.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, Engine, Text, cast, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from bot.chat.render import money
-from bot.domain.rules import (
-    POSITIONS,
-    PitchStake,
-    RuleError,
-    Tally,
-    allocation_steps,
-    decision_outcome,
-    parse_money,
-)
-from bot.service.books_audit import KINDS as BOOKS_KINDS
+from bot.domain.rules import Tally
 from bot.service.books_audit import audit_books
+from bot.service.replay import BATCH, HOLDING, SEALED, Replay, replay
 from bot.store.models import (
     Backing,
     Claim,
     Contribution,
-    Event,
     FundingCall,
     Member,
     Need,
@@ -45,11 +34,7 @@ from bot.store.models import (
     Proposal,
     Vote,
 )
-from bot.store.reading import read_snapshot, stream_tuples
-
-HOLDING = ("active", "submitted", "approved")
-PENDING = ("active", "submitted")
-BATCH = 5000
+from bot.store.reading import read_snapshot
 
 
 @dataclass
@@ -71,289 +56,6 @@ class AuditReport:
         return f"audit: {self.events} events replayed, {self.figures} figures match"
 
 
-@dataclass
-class _Need:
-    slots: int = 1
-    state: str = "open"
-    reward: int | None = None
-    claims: list[list[Any]] = field(default_factory=list)  # [member, state]
-
-
-@dataclass
-class _Call:
-    budget: int
-    currency: str
-    state: str = "open"
-    amounts: dict[str, int] | None = None
-    unallocated: int | None = None
-
-
-@dataclass
-class _Pitch:
-    call: str
-    ask: int
-    backings: dict[int, tuple[int, int]] = field(default_factory=dict)  # member -> (seq, points)
-
-
-# The position of a vote on a hidden or secret proposal, which its `vote.cast` withholds.
-SEALED = "(sealed)"
-
-
-@dataclass
-class _Proposal:
-    quorum: int | None
-    votes: dict[int, tuple[int, str]] = field(default_factory=dict)  # member -> (seq, position)
-    state: str = "open"
-    outcome: str | None = None
-    tally: Tally | None = None
-    decision: str = "consent"
-    secret: bool = False
-
-
-def _minor(d: dict[str, Any], key: str, legacy: str) -> tuple[int | None, str | None]:
-    """An amount an event recorded: `<key>_minor` + `currency`, or an older `50 EUR` string."""
-    if d.get(f"{key}_minor") is not None:
-        return int(d[f"{key}_minor"]), d.get("currency")
-    text = d.get(legacy)
-    if isinstance(text, str) and text:
-        try:
-            m = parse_money(text)
-        except RuleError:
-            return None, None
-        return m.minor, m.currency
-    return None, None
-
-
-class Replay:
-    """The state the log derives, built one event at a time."""
-
-    def __init__(self) -> None:
-        self.needs: dict[str, _Need] = {}
-        self.ledger: dict[tuple[int, str | None], list[int]] = defaultdict(lambda: [0, 0])
-        self.proposals: dict[str, _Proposal] = {}
-        self.calls: dict[str, _Call] = {}
-        self.pitches: dict[str, _Pitch] = {}
-        self.merged: dict[int, int] = {}
-        self.log_problems: list[str] = []
-        # The books' events, replayed by `bot.service.books_audit` after the log is read.
-        self.books: list[tuple[str, str, dict[str, Any]]] = []
-        self._handlers: dict[str, Any] = {}
-
-    def canon(self, member: int) -> int:
-        """The member a (possibly linked) member id counts as now."""
-        while member in self.merged:
-            member = self.merged[member]
-        return member
-
-    def apply(self, seq: int, kind: str, obj: str, actor: int | None, d: dict[str, Any]) -> None:
-        """Apply one event (kinds that change nothing derivable, like a reminder, are skipped)."""
-        try:
-            handler = self._handlers[kind]
-        except KeyError:
-            handler = self._handlers[kind] = getattr(self, "_" + kind.replace(".", "_"), None)
-        if handler is not None:
-            member = d.get("member", actor)
-            if member is not None:
-                member = int(member)
-                if self.merged:
-                    member = self.canon(member)
-            handler(seq, obj, member, d)
-
-    # --- needs and claims -------------------------------------------------------------
-
-    def _need_offered(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self.needs[o] = _Need(slots=int(d.get("slots") or 1), reward=_minor(d, "amount", "reward")[0])
-        if d.get("claimed_by") is not None:
-            # Logged before funded pitches had their own `claim.made`: the claim it made.
-            self.needs[o].claims.append([self.canon(int(d["claimed_by"])), "active"])
-
-    def _claim_made(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        if d.get("backfilled"):
-            return  # states the claim an older `need.offered` already made (migration 0002)
-        if o in self.needs:
-            self.needs[o].claims.append([member, "active"])
-        else:
-            self.log_problems.append(f"log: a claim on {o} before {o} was offered")
-
-    def _claim(self, o: str, member: int | None, states: tuple[str, ...]) -> list[Any] | None:
-        need = self.needs.get(o)
-        if need is None:
-            self.log_problems.append(f"log: a claim on {o} before {o} was offered")
-            return None
-        for c in reversed(need.claims):
-            if self.canon(c[0]) == member and c[1] in states:
-                return c
-        self.log_problems.append(f"log: {o} has no {'/'.join(states)} claim of member {member}")
-        return None
-
-    def _to(self, o: str, member: int | None, states: tuple[str, ...], new: str) -> list[Any] | None:
-        c = self._claim(o, member, states)
-        if c is not None:
-            c[1] = new
-        return c
-
-    def _claim_released(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, PENDING, "released")
-
-    def _claim_expired(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("active",), "expired")
-
-    def _claim_submitted(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("active",), "submitted")
-
-    def _claim_changes_requested(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("submitted",), "active")
-
-    def _claim_refused(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("submitted",), "refused")
-
-    def _claim_approved(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        if self._to(o, member, ("submitted",), "approved") is None or member is None:
-            return
-        amount, currency = _minor(d, "amount", "reward")
-        entry = self.ledger[(member, currency if amount is not None else None)]
-        entry[0] += amount or 0
-        entry[1] += 1
-
-    def _need_done(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        if o in self.needs:
-            self.needs[o].state = "done"
-
-    def _need_proposed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._need_offered(seq, o, member, d)
-        self.needs[o].state = "proposed"
-
-    def _need_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        need = self.needs.get(o)
-        if need is None:
-            return
-        need.state = "cancelled"
-        for c in need.claims:
-            if c[1] in PENDING:
-                c[1] = "released"
-
-    # --- proposals ----------------------------------------------------------------------
-
-    def _proposal_opened(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self.proposals[o] = _Proposal(quorum=d.get("quorum"), decision=d.get("decision") or "consent",
-                                      secret=bool(d.get("anonymous")))
-
-    def _vote_cast(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        p = self.proposals.get(o)
-        if p is not None and member is not None:
-            p.votes[member] = (seq, SEALED if d.get("sealed") else str(d.get("position")))
-
-    def _unseal(self, p: _Proposal, d: dict[str, Any]) -> None:
-        """A hidden vote's positions, published by the event that ended its voting."""
-        for v in d.get("votes") or []:
-            m = self.canon(int(v["member"]))
-            if m in p.votes:
-                p.votes[m] = (p.votes[m][0], str(v["position"]))
-
-    def _counted(self, p: _Proposal, d: dict[str, Any]) -> Tally:
-        """The tally of the votes; a secret ballot's comes from the counts it published."""
-        counts = d.get("counts") or {}
-        if p.secret:
-            return Tally(**{k: int(counts.get(k, 0)) for k in POSITIONS})
-        return Tally.of([pos for _, pos in p.votes.values()])
-
-    def _proposal_advised(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        p = self.proposals.get(o)
-        if p is not None:
-            self._unseal(p, d)
-            p.tally, p.state = self._counted(p, d), "deciding"
-
-    def _proposal_decided(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        p = self.proposals.get(o)
-        if p is not None:
-            p.state, p.outcome = "closed", d.get("outcome")
-
-    def _proposal_closed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        p = self.proposals.get(o)
-        if p is None:
-            return
-        self._unseal(p, d)
-        p.tally = self._counted(p, d)
-        p.state = "closed"
-        p.outcome = decision_outcome(p.decision, p.tally, p.quorum, int(d.get("eligible") or 0))
-        if p.secret and p.tally.total != len(p.votes):
-            self.log_problems.append(f"log: {o} published {p.tally.total} secret votes, but "
-                                     f"{len(p.votes)} members voted")
-        if d.get("outcome") != p.outcome:
-            self.log_problems.append(f"log: {o} closed as {d.get('outcome')} but its votes give "
-                                     f"{p.outcome} ({p.tally})")
-        counts = d.get("counts")
-        if counts is not None and Tally(**{k: int(counts.get(k, 0)) for k in POSITIONS}) != p.tally:
-            self.log_problems.append(f"log: {o}'s recorded counts {counts} differ from its votes "
-                                     f"({p.tally})")
-
-    # --- funding ------------------------------------------------------------------------
-
-    def _call_opened(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        budget, currency = _minor(d, "budget", "budget")
-        self.calls[o] = _Call(budget=budget or 0, currency=currency or "")
-
-    def _call_proposed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._call_opened(seq, o, member, d)
-        self.calls[o].state = "proposed"
-
-    def _call_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        if o in self.calls:
-            self.calls[o].state = "cancelled"
-
-    def _pitch_added(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self.pitches[o] = _Pitch(call=str(d.get("call")), ask=_minor(d, "ask", "ask")[0] or 0)
-
-    def _pitch_backed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        p = self.pitches.get(o)
-        if p is None or member is None:
-            return
-        if int(d.get("points") or 0) == 0:
-            p.backings.pop(member, None)
-        else:
-            p.backings[member] = (seq, int(d["points"]))
-
-    def stakes(self, call: str) -> list[tuple[str, PitchStake]]:
-        """The call's pitches as the allocation sees them, in pitch order."""
-        out = [(ref, PitchStake(int(ref[1:]), p.ask, sum(pts for _, pts in p.backings.values())))
-               for ref, p in self.pitches.items() if p.call == call]
-        return sorted(out, key=lambda x: x[1].pitch_id)
-
-    def _call_closed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        c = self.calls.get(o)
-        if c is None:
-            return
-        stakes = self.stakes(o)
-        result = allocation_steps(c.budget, [s for _, s in stakes])
-        c.state = "closed"
-        c.amounts = {ref: result.amounts[s.pitch_id] for ref, s in stakes}
-        c.unallocated = result.unallocated
-        recorded = d.get("allocation")
-        if recorded is not None and {k: int(v) for k, v in recorded.items()} != c.amounts:
-            self.log_problems.append(f"log: {o} recorded the allocation {recorded}, its backings "
-                                     f"give {c.amounts}")
-
-    # --- identity -----------------------------------------------------------------------
-
-    def _member_linked(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        source, target = d.get("merged"), int(o.lstrip("@"))
-        if source is None or int(source) == target:
-            return
-        source = int(source)
-        self.merged[source] = target
-        # As `!link` does: where both voted or backed, the latest one counts.
-        for p in self.proposals.values():
-            if source in p.votes:
-                v = p.votes.pop(source)
-                if target not in p.votes or p.votes[target][0] < v[0]:
-                    p.votes[target] = v
-        for pi in self.pitches.values():
-            if source in pi.backings:
-                b = pi.backings.pop(source)
-                if target not in pi.backings or pi.backings[target][0] < b[0]:
-                    pi.backings[target] = b
-
-
 class _Compare:
     """Counts matching figures and words each difference."""
 
@@ -369,29 +71,6 @@ class _Compare:
             self.report.figures += 1
         else:
             self.report.differences.append(f"{what}: the log gives {from_log}, the database holds {in_db}")
-
-
-def _events(conn: Connection, community: str) -> Iterator[tuple[Any, ...]]:
-    e = Event.__table__
-    # The details as stored JSON text, parsed here: a replay reads every event once.
-    stmt = (select(e.c.id, e.c.kind, e.c.object, e.c.actor_id, cast(e.c.details, Text))
-            .where(e.c.community == community).order_by(e.c.id))
-    return stream_tuples(conn, stmt, BATCH)
-
-
-def replay(conn: Connection, community: str) -> tuple[Replay, int]:
-    """Replay a community's log from an empty state; returns the state and how many events."""
-    state = Replay()
-    apply, loads = state.apply, orjson.loads
-    n = 0
-    books = state.books
-    for eid, kind, obj, actor, raw in _events(conn, community):
-        d = loads(raw) if raw else {}
-        apply(eid, kind, obj, actor, d)
-        if kind in BOOKS_KINDS:
-            books.append((kind, obj, d))
-        n += 1
-    return state, n
 
 
 def audit(engine: Engine, community: str) -> AuditReport:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import aliased
@@ -25,7 +25,6 @@ from bot.chat.render import MAX_REPLY, clip, with_page_link
 from bot.chat.text import clean, clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Community, Settings
-from bot.domain.rules import is_digits
 from bot.logs import COMMAND
 from bot.ports import InboundMessage, Outbound
 from bot.service import (
@@ -39,11 +38,12 @@ from bot.service import (
     misc,
     needs,
     proposals,
+    review,
     ventures,
 )
-from bot.service.cards import build_card
 from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.service.outbox import Outbox, choices_of
+from bot.service.queries import Queries
 from bot.store import sql
 from bot.store.db import session_factory
 from bot.store.models import (
@@ -51,7 +51,6 @@ from bot.store.models import (
     HandledMessage,
     IdentityRow,
     Member,
-    PostedCard,
 )
 from bot.store.retry import RETRIES, backoff, retryable, retrying
 from bot.store.tx import Runner, Tx
@@ -61,7 +60,7 @@ log = logging.getLogger(__name__)
 HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "offer": needs.offer, "needs": needs.needs, "task": needs.task, "claim": needs.claim,
     "renew": needs.renew, "release": needs.release, "submit": needs.submit,
-    "approve": needs.approve, "changes": needs.changes, "refuse": needs.refuse,
+    "approve": review.approve, "changes": review.changes, "refuse": review.refuse,
     "cancel": needs.cancel, "mine": needs.mine, "watch": needs.watch, "unwatch": needs.unwatch,
     "watching": needs.watching, "pin": activity.pin, "unpin": activity.unpin,
     "propose": proposals.propose, "vote": proposals.vote, "proposals": proposals.proposals,
@@ -117,8 +116,11 @@ def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
 
 
 
-class Core:
+class Core(Queries):
     """The platform-neutral bot: commands in, replies and announcements out.
+
+    What adapters read outside commands (cards, suggestions, adapter state) comes from
+    its `Queries` mixin (`bot.service.queries`).
 
     Args:
         settings: the validated configuration.
@@ -481,101 +483,3 @@ class Core:
     def drain_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
         """Take entries and mark them sent at once (see `Outbox.drain`)."""
         return [self._linked(o) for o in self.outbox.drain(platform, limit)]
-
-    # --- queries for adapters --------------------------------------------------------
-
-    @retrying
-    def card(self, community: str, ref: str) -> object:
-        """The current card of `T1`, `P2` or `F1` (a `bot.ports.Card`), or None."""
-        with Tx(self.engine) as tx:
-            return build_card(tx, self.settings.community(community), self.prefix, ref,
-                              self.clock.now())
-
-    @retrying
-    def identities(self, member: int, platform: str) -> list[str]:
-        """The member's user ids on a platform (to send a notice or a mention)."""
-        with self.Session() as s:
-            return list(s.scalars(select(IdentityRow.user_id).where(
-                IdentityRow.member_id == member, IdentityRow.platform == platform)))
-
-    @retrying
-    def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
-                      kind: str = "card") -> None:
-        """Record that a platform message shows `ref` (for edits in place and reactions)."""
-        with self.Session() as s, s.begin():
-            if s.get(PostedCard, (platform, message_id)) is None:
-                s.add(PostedCard(platform=platform, message_id=message_id, space=space,
-                                 community=community, ref=ref, kind=kind, at=self.clock.now()))
-
-    @retrying
-    def cards_for(self, platform: str, community: str, ref: str) -> list[tuple[str, str, str]]:
-        """(space, message id, kind) of every message on `platform` showing `ref`."""
-        with self.Session() as s:
-            return [(c.space, c.message_id, c.kind) for c in s.scalars(select(PostedCard).where(
-                PostedCard.platform == platform, PostedCard.community == community,
-                PostedCard.ref == ref).order_by(PostedCard.at))]
-
-    @retrying
-    def card_of_message(self, platform: str, message_id: str) -> tuple[str, str, str] | None:
-        """(community, ref, kind) of the card a platform message shows, or None."""
-        if not is_clean_id(message_id):
-            return None  # a reaction may name any id; one that cannot be stored shows no card
-        with self.Session() as s:
-            c = s.get(PostedCard, (platform, message_id))
-            return (c.community, c.ref, c.kind) if c else None
-
-    @retrying
-    def suggest(self, community: str, kinds: str, typed: str = "",
-                limit: int = 25) -> list[tuple[str, str]]:
-        """Open objects whose id or title matches what a member is typing (autocomplete).
-
-        Args:
-            community: the community.
-            kinds: the id letters wanted, e.g. `T`, `P`, `FB` or `TPF`.
-            typed: what was typed so far: `12`, `T1`, `login`; empty gives the newest.
-            limit: at most this many results in all.
-
-        Returns:
-            (`T12`, title) pairs, newest first within each kind, in the order of `kinds`.
-        """
-        from sqlalchemy import String, cast
-
-        from bot.store.models import FundingCall, Need, Pitch, Proposal, Venture
-
-        models = {"T": (Need, Need.title), "P": (Proposal, Proposal.text),
-                  "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title),
-                  "V": (Venture, Venture.name)}
-        raw = clean_line(typed)[:100]
-        letter = raw[:1].upper() if raw[:1].upper() in models and is_digits(raw[1:]) else ""
-        digits = raw[1:] if letter else (raw if is_digits(raw) else "")
-        out: list[tuple[str, str]] = []
-        with self.Session() as s:
-            for kind in kinds:
-                if kind not in models or (letter and letter != kind) or len(out) >= limit:
-                    continue
-                model, title = models[kind]
-                # A venture is "active" where the other objects are "open".
-                live = "active" if kind == "V" else "open"
-                stmt = select(model.number, title).where(model.community == community,
-                                                         model.state == live)
-                if digits:
-                    stmt = stmt.where(cast(model.number, String).like(f"{digits}%"))
-                elif raw:
-                    stmt = stmt.where(func.lower(title).contains(raw.lower(), autoescape=True))
-                rows = s.execute(stmt.order_by(model.number.desc()).limit(limit - len(out))).all()
-                out.extend((f"{kind}{n}", t) for n, t in rows)
-        return out
-
-    @retrying
-    def kv_get(self, key: str) -> str | None:
-        """Read a small piece of adapter state."""
-        with Tx(self.engine) as tx:
-            return tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
-
-    @retrying
-    def kv_set(self, key: str, value: str) -> None:
-        """Store a small piece of adapter state."""
-        # Adapters store their sync position here after every batch: prebuilt statements.
-        with Tx(self.engine) as tx:
-            if tx.conn.execute(sql.KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
-                tx.conn.execute(sql.KV_INSERT, {"key": key, "value": value})
