@@ -13,6 +13,7 @@ from datetime import datetime
 from string import Formatter
 from typing import Any
 
+from bot.chat.render import money, when
 from bot.domain.rules import Money
 
 # Bot bookkeeping that is not a change of the commons: kept in the record (and the
@@ -31,12 +32,7 @@ def _plain(s: str) -> str:
 
 
 def _when(iso: str | None) -> str:
-    if not iso:
-        return ""
-    at = datetime.fromisoformat(iso)
-    if at.hour == 23 and at.minute == 59:
-        return f"{at:%Y-%m-%d}"
-    return f"{at:%Y-%m-%d %H:%M} UTC"
+    return when(datetime.fromisoformat(iso)) if iso else ""
 
 
 # Where events logged before amounts were recorded in minor units kept them as text.
@@ -50,7 +46,7 @@ def amount_of(details: Mapping[str, Any], key: str = "amount") -> str:
     minor = details.get(minor_key)
     currency = details.get("currency")
     if minor is not None and currency:
-        return str(Money(int(minor), currency))
+        return money(int(minor), currency)
     value = details.get(legacy)
     return value if isinstance(value, str) else ""
 
