@@ -50,8 +50,11 @@ class Runtime:
 
     Args:
         core: the core.
-        workers: threads that run core calls; SQLite serialises writes anyway, so a few
-            suffice, and they keep reads flowing while one write waits.
+        workers: threads that run core calls. On PostgreSQL, commands that touch different
+            rows run side by side; on SQLite every core transaction, reads included, takes
+            the write lock (`BEGIN IMMEDIATE`), so they queue for it and a few threads
+            suffice: what the pool buys there is that a waiting command holds a thread,
+            never the event loop.
     """
 
     def __init__(self, core: Core, workers: int = 4) -> None:

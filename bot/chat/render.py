@@ -108,7 +108,11 @@ def when(at: datetime | None) -> str:
 
 
 def left(at: datetime, now: datetime) -> str:
-    """Time left until `at`: `2d 4h left`, or `overdue`."""
+    """Time left until `at`: `2d 4h left`, or `closing now` once it has passed.
+
+    Nothing a member reads says "overdue": a passed deadline is acted on when its job
+    runs (at once, or by the catch-up at the next start), and shows as closing now until then.
+    """
     delta = at - now
     if delta <= timedelta(0):
         return "closing now"

@@ -2,8 +2,9 @@
 
 It is synchronous on purpose: one ORM transaction runs about five times faster through
 synchronous SQLAlchemy than through the asyncio extension (3,400/s against 680/s measured
-on a SQLite file here). Async adapters call it in a worker thread (`asyncio.to_thread`),
-so the event loop never waits on the database.
+on a SQLite file here). Async adapters call it through `bot.runtime.Runtime`, which runs
+each call in its own small thread pool (`loop.run_in_executor`), so the event loop never
+waits on the database.
 """
 
 from __future__ import annotations
