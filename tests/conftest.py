@@ -1,19 +1,40 @@
-"""Shared fixtures: a database URL for SQLite and for PostgreSQL, and a chat driver.
+"""Shared fixtures: a migrated database for SQLite and for PostgreSQL, and a chat driver.
 
-PostgreSQL is the server on 127.0.0.1:5432 (database `test`, trust auth); override with
-COMMONS_TEST_PG_URL. Each test gets its own schema, dropped afterwards. Without the
-server the PostgreSQL cases are skipped — except under CI=true, where they fail.
+The migrations run once per pytest process, not once per test:
+
+- SQLite: Alembic migrates one template file; each test gets a copy of it.
+- PostgreSQL (the server on 127.0.0.1:5432, database `test`, trust auth; override with
+  COMMONS_TEST_PG_URL): Alembic migrates one template schema while the statements it runs
+  are recorded, and the template is dropped at once; each test gets its own schema (its
+  connections select it with `search_path`), made by replaying the recorded statements in
+  one round trip, and dropped afterwards.
+
+Why schemas and not `CREATE DATABASE … TEMPLATE`: on PostgreSQL 15 every `DROP DATABASE`
+forces a checkpoint (and `CREATE DATABASE` WAL-logs the whole template, 7.5 MB), about a
+second per test on the server that every engineer's runs share; a schema is created and
+dropped in a few milliseconds and nothing is left to hold a template open.
+
+Schema and file names carry the pid and a random token, so concurrent runs (and the pytest
+processes that subprocess-spawning tests start) never meet. Without the server the cases
+marked `postgres` are skipped — except under CI=true, where they fail; a test that reaches
+for PostgreSQL without the marker fails, so `pytest -m "not postgres"` never needs it.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from bot.clock import ManualClock
 from bot.config import parse_settings
@@ -24,8 +45,17 @@ from bot.store.db import make_engine, upgrade
 PG_URL = os.environ.get("COMMONS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 START = datetime(2026, 12, 1, 12, 0)
+SQLITE_NAME = "commons.sqlite3"
 
 _pg_checked: bool | None = None
+_running: pytest.Item | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember the test being set up, so that `require_pg` can check its marker."""
+    global _running
+    _running = item
 
 
 def pg_available() -> bool:
@@ -44,7 +74,9 @@ def pg_available() -> bool:
 
 
 def require_pg() -> None:
-    """Skip without PostgreSQL, or fail when CI=true."""
+    """Skip without PostgreSQL, or fail when CI=true; fail in a test not marked `postgres`."""
+    if _running is not None and _running.get_closest_marker("postgres") is None:
+        pytest.fail(f"{_running.nodeid} uses PostgreSQL: mark it @pytest.mark.postgres")
     if not pg_available():
         msg = f"PostgreSQL is not reachable at {PG_URL}"
         if IN_CI:
@@ -52,37 +84,155 @@ def require_pg() -> None:
         pytest.skip(msg)
 
 
+def _unique(prefix: str) -> str:
+    """A name no other test, run or process uses: `prefix`, the pid and a random token."""
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+
+
+# --- SQLite: one migrated template file per process, copied for each test ---
+
+_sqlite_template: Path | None = None
+
+
+def sqlite_url(directory: Path, name: str = SQLITE_NAME) -> str:
+    """The URL of a new SQLite file `directory/name`, a copy of the migrated template."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        tmp = Path(tempfile.mkdtemp(prefix=_unique("commons_tpl")))
+        atexit.register(shutil.rmtree, tmp, True)
+        path = tmp / SQLITE_NAME
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        # Out of WAL mode, so the file alone holds everything (each copy's first
+        # connection turns WAL on again, as on a new database).
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA journal_mode=DELETE")
+        conn.close()
+        _sqlite_template = path
+    target = directory / name
+    shutil.copyfile(_sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+# --- PostgreSQL: a schema per test, from the statements one migration ran ---
+
+_pg_admin: Engine | None = None
+_pg_script: list[tuple[str, Any]] | None = None
+
+
+def _admin() -> Engine:
+    global _pg_admin
+    if _pg_admin is None:
+        _pg_admin = create_engine(PG_URL, pool_size=1, max_overflow=2)
+        atexit.register(_pg_admin.dispose)
+    return _pg_admin
+
+
+def _schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def _create_schema(prefix: str) -> str:
+    schema = _unique(prefix)
+    with _admin().begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    return schema
+
+
+def _migration_script() -> list[tuple[str, Any]]:
+    """The statements Alembic runs to migrate an empty schema to the head, reads left out.
+
+    Recorded once per process on a template schema, which is then dropped. Consecutive
+    statements without parameters are joined, so a schema is built in a round trip or two.
+    """
+    global _pg_script
+    if _pg_script is None:
+        schema = _create_schema("tpl")
+        engine = make_engine(_schema_url(schema))
+        ran: list[tuple[str, Any]] = []
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if not statement.lstrip().upper().startswith("SELECT"):
+                ran.append((statement, parameters))
+
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+            drop_pg_schema(schema)
+        script: list[tuple[str, Any]] = []
+        for statement, parameters in ran:
+            if not parameters and script and not script[-1][1]:
+                script[-1] = (f"{script[-1][0]};\n{statement}", None)
+            else:
+                script.append((statement, parameters or None))
+        _pg_script = script
+    return _pg_script
+
+
 def fresh_pg_url() -> tuple[str, str]:
     """A URL whose connections use a new, empty schema; returns (url, schema)."""
-    schema = "t_" + uuid.uuid4().hex[:12]
-    eng = create_engine(PG_URL)
-    with eng.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    eng.dispose()
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}", schema
+    schema = _create_schema("t")
+    return _schema_url(schema), schema
+
+
+def migrated_pg_url() -> tuple[str, str]:
+    """A URL whose connections use a new schema at the head revision; returns (url, schema)."""
+    script = _migration_script()
+    schema = _unique("t")
+    raw = _admin().raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(f"CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema}")
+        for statement, parameters in script:
+            cur.execute(statement, parameters)
+        cur.close()
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+    return _schema_url(schema), schema
 
 
 def drop_pg_schema(schema: str) -> None:
     """Remove a test schema and everything in it."""
-    eng = create_engine(PG_URL)
-    with eng.begin() as c:
+    with _admin().begin() as c:
         c.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    eng.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A database URL with nothing in it, for SQLite (a file) and PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'commons.sqlite3'}"
+def _db_url(kind: str, tmp_path: Path, *, migrated: bool) -> Iterator[str]:
+    if kind == "sqlite":
+        if migrated:
+            yield sqlite_url(tmp_path)
+        else:
+            yield f"sqlite:///{tmp_path / SQLITE_NAME}"
         return
     require_pg()
-    url, schema = fresh_pg_url()
+    url, schema = migrated_pg_url() if migrated else fresh_pg_url()
     try:
         yield url
     finally:
         drop_pg_schema(schema)
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database at the head revision with nothing in it, for SQLite (a file) and PostgreSQL."""
+    yield from _db_url(request.param, tmp_path, migrated=True)
+
+
+@pytest.fixture(params=DATABASES)
+def empty_db_url(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database with no tables at all (for the migrations themselves)."""
+    yield from _db_url(request.param, tmp_path, migrated=False)
 
 
 TEST_CONFIG = {

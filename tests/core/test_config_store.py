@@ -74,8 +74,8 @@ def test_secret_references_resolve_from_the_environment(monkeypatch):
     assert resolve_env(s.matrix.password) is None
 
 
-def test_migrations_apply_and_are_idempotent(db_url):
-    engine = make_engine(db_url)
+def test_migrations_apply_and_are_idempotent(empty_db_url):
+    engine = make_engine(empty_db_url)
     upgrade(engine)
     upgrade(engine)
     assert current_revision(engine) is not None

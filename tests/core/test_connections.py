@@ -14,7 +14,7 @@ from bot.ports import CommunityId, InboundMessage, Platform
 from bot.service.core import INTERNAL_ERROR, Core
 from bot.store.db import make_engine, upgrade
 from bot.store.retry import retryable
-from tests.conftest import PG_URL, START, drop_pg_schema, fresh_pg_url, make_settings, require_pg
+from tests.conftest import PG_URL, START, drop_pg_schema, make_settings, migrated_pg_url, require_pg
 
 THREADS = 16
 
@@ -55,10 +55,11 @@ def _core(url: str, **pool) -> Core:  # type: ignore[no-untyped-def]
     return core
 
 
+@pytest.mark.postgres
 def test_a_role_limited_to_two_connections_still_answers_everyone():
     """The server refuses connections ("too many connections for role"): retried."""
     require_pg()
-    url, schema = fresh_pg_url()
+    url, schema = migrated_pg_url()
     role = "commons_lim_" + uuid.uuid4().hex[:8]
     admin = create_engine(PG_URL)
     try:

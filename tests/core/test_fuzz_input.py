@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from bot.chat.parser import COMMANDS
 from bot.chat.render import MAX_REPLY
 from bot.ports import CommunityId, InboundMessage, Platform
-from tests.conftest import Chat, build, drop_pg_schema, fresh_pg_url, require_pg
+from tests.conftest import DATABASES, Chat, build, drop_pg_schema, migrated_pg_url, require_pg, sqlite_url
 
 INTERNAL = "Something went wrong"
 ODD = ["²", "³", "¹", "٣", "৩", "๓", "１", "\u00b2\u00b3", "\x00", "\ud800", "\udfff", "\x1b[2J",
@@ -72,15 +72,15 @@ class _Failures(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=DATABASES)
 def seeded(request, tmp_path_factory) -> Iterator[Chat]:  # type: ignore[no-untyped-def]
     """A core with a need, a claim, a proposal, a call and a pitch, shared by the examples."""
     schema = None
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.sqlite3'}"
+        url = sqlite_url(tmp_path_factory.mktemp('fuzz'), 'fuzz.sqlite3')
     else:
         require_pg()
-        url, schema = fresh_pg_url()
+        url, schema = migrated_pg_url()
     core, clock = build(url)
     chat = Chat(core, clock)
     for member, line in [("alice", "!offer Seed #python reward:5EUR slots:2"), ("bob", "!claim T1"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.ports import CommunityId, InboundMessage, Platform
@@ -68,11 +69,12 @@ def _process(url: str, numbers: list[int], barrier, results) -> None:  # type: i
         core.engine.dispose()
 
 
+@pytest.mark.postgres
 def test_one_member_twelve_claims_at_once_from_four_processes(tmp_path):
     require_pg()
-    from tests.conftest import drop_pg_schema, fresh_pg_url
+    from tests.conftest import drop_pg_schema, migrated_pg_url
 
-    url, schema = fresh_pg_url()
+    url, schema = migrated_pg_url()
     try:
         core, _ = build(url)
         _offer_needs(core)

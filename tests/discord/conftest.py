@@ -19,7 +19,7 @@ from bot.config import Settings, parse_settings
 from bot.runtime import Runtime
 from bot.service.core import Core
 from bot.store.db import make_engine, upgrade
-from tests.conftest import START
+from tests.conftest import START, sqlite_url
 from tests.discord_standin import DiscordStandIn, InteractionHandle, RestCall, point_discord_py_at
 from tests.discord_standin.fixtures import (
     DEFAULT_WORLD,
@@ -190,7 +190,7 @@ async def standin() -> AsyncIterator[DiscordStandIn]:
 @pytest.fixture
 def bot_settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
     """The settings `discord_bot` runs with (override the fixture to change them)."""
-    return discord_settings(f"sqlite:///{tmp_path / 'commons.sqlite3'}")
+    return discord_settings(sqlite_url(tmp_path))
 
 
 @pytest.fixture

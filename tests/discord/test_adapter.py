@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import Settings
 from bot.ports import InboundMessage
+from tests.conftest import sqlite_url
 from tests.discord.conftest import CHANNEL, PATCH, POST, WORLD, BotHarness, discord_settings, fields
 
 pytestmark = [pytest.mark.discord, pytest.mark.timeout(60)]
@@ -324,7 +325,7 @@ class TestTextCommands:
 
     @pytest.fixture
     def bot_settings(self, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-        return discord_settings(f"sqlite:///{tmp_path / 'commons.sqlite3'}", text_commands=True)
+        return discord_settings(sqlite_url(tmp_path), text_commands=True)
 
     async def test_typed_commands_are_answered(self, discord_bot: BotHarness) -> None:
         bot, standin = discord_bot, discord_bot.standin

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Settings
+from tests.conftest import sqlite_url
 from tests.discord.conftest import CHANNEL, WORLD, BotHarness, discord_settings
 
 pytestmark = [pytest.mark.discord, pytest.mark.timeout(60)]
@@ -40,7 +41,7 @@ class TestTypedCommands:
 
     @pytest.fixture
     def bot_settings(self, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-        return discord_settings(f"sqlite:///{tmp_path / 'commons.sqlite3'}", text_commands=True)
+        return discord_settings(sqlite_url(tmp_path), text_commands=True)
 
     async def test_a_typed_link_code_goes_by_direct_message(self, discord_bot: BotHarness) -> None:
         bot, standin = discord_bot, discord_bot.standin

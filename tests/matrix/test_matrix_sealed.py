@@ -4,11 +4,11 @@ room events), and each vote is answered privately (SPEC.md §6)."""
 from __future__ import annotations
 
 from adapters.matrix import translate as tr
-from tests.conftest import Chat, build
+from tests.conftest import Chat, build, sqlite_url
 
 
 def test_a_hidden_or_secret_proposal_gets_no_poll_and_votes_answer_privately(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    core, clock = build(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    core, clock = build(sqlite_url(tmp_path, 'c.sqlite3'))
     chat = Chat(core, clock)
     chat.say("alice", "!propose Open vote")
     chat.say("alice", "!propose Hidden vote hidden:yes")

@@ -13,7 +13,7 @@ from adapters.matrix import markup
 from adapters.matrix import translate as tr
 from bot.chat.render import TRUNCATED, esc
 from bot.ports import Choice, CommunityId, Outbound
-from tests.conftest import Chat, build
+from tests.conftest import Chat, build, sqlite_url
 
 DATA = Path(__file__).parent / "data"
 BOT = "@bot:localhost"
@@ -193,7 +193,7 @@ def test_the_fast_renderer_agrees_with_markdown_it_or_declines(text: str) -> Non
 
 
 def test_the_core_replies_take_the_fast_path_and_render_as_markdown_it_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    core, _clock = build(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    core, _clock = build(sqlite_url(tmp_path, 'c.sqlite3'))
     chat = Chat(core, _clock)
     for title in ("Fix the login crash", "<b>x</b><img src=x> @room", "- not a list *or* _this_",
                   "1. [link](http://evil) `code` \\ & &amp;"):

@@ -44,6 +44,7 @@ def other_url(db_url, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def
         yield f"sqlite:///{tmp_path / 'restored.sqlite3'}"
 
 
+@pytest.mark.postgres  # one side of the restore is PostgreSQL, whichever `db_url` is
 def test_backup_while_commands_run_restores_the_same_record(db_url, other_url, tmp_path):
     core, clock = build(db_url)
     chat = Chat(core, clock)

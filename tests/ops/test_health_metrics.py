@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 from adapters.http.ops import add_ops_routes
 from bot.config import parse_settings
 from bot.runtime import Runtime
-from tests.conftest import TEST_CONFIG, Chat, build
+from tests.conftest import TEST_CONFIG, Chat, build, sqlite_url
 
 CLI = str(Path(sys.executable).with_name("commons-bot"))
 
@@ -103,7 +103,7 @@ async def test_health_and_metrics_follow_the_core(db_url):
 
 
 async def test_healthz_is_503_while_the_database_does_not_answer(tmp_path):
-    core, _clock = build(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    core, _clock = build(sqlite_url(tmp_path, 'db.sqlite3'))
     runtime = Runtime(core)
     app = web.Application()
     metrics = add_ops_routes(app, runtime, core.settings, [])

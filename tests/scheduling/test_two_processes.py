@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from bot.clock import utcnow
 from bot.store.models import Event, OutboxEntry
-from tests.conftest import START, build, drop_pg_schema, fresh_pg_url, require_pg
+from tests.conftest import START, build, drop_pg_schema, migrated_pg_url, require_pg
 from tests.scheduling.conftest import YEARLY
 from tests.scheduling.procs import OUTCOME, STARTED, BotProcess, write_config
 from tests.scheduling.seed import seed
@@ -26,7 +26,7 @@ LEAD = timedelta(seconds=5)  # time for both processes to start and arm before t
 @pytest.mark.postgres
 def test_two_processes_fire_200_simultaneous_deadlines_exactly_once(tmp_path):
     require_pg()
-    url, schema = fresh_pg_url()
+    url, schema = migrated_pg_url()
     procs: list[BotProcess] = []
     try:
         core, _ = build(url, digest_cron=YEARLY)
