@@ -15,7 +15,7 @@ from bot.domain.rules import is_digits
 from bot.ports import Choice, InboundMessage
 from bot.store import sql
 from bot.store.models import Event, IdentityRow, Member, OutboxEntry
-from bot.store.tx import Runner, Tx
+from bot.store.tx import Tx
 
 
 class Refusal(Exception):
@@ -108,9 +108,10 @@ class Ctx:
         return self.tx.session
 
     @property
-    def conn(self) -> Runner:
-        """Runs the prebuilt statements of `bot.store.sql` in this unit of work."""
-        return self.tx.conn
+    def conn(self) -> Tx:
+        """The unit of work, for its `execute`: runs the prebuilt statements of `bot.store`
+        (after writing pending ORM changes, so they see them)."""
+        return self.tx
 
     @property
     def cid(self) -> str:
@@ -136,7 +137,7 @@ class Ctx:
         takes the database's write lock at BEGIN, which serialises anyway.)
         """
         if self.tx.connection.dialect.name != "sqlite":
-            self.tx.connection.execute(_MEMBER_LOCK, {"m": self.member.id})
+            self.tx.execute(_MEMBER_LOCK, {"m": self.member.id})
 
     def keep(self, stmt: Any, params: dict[str, Any]) -> None:
         """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
@@ -202,8 +203,6 @@ class Ctx:
         Plain table inserts, not the ORM, in the order the handler queued them (which is the
         order adapters deliver them in); a lone outbox entry gets its id back.
         """
-        # Objects the handler added through the ORM first: events may name their ids.
-        self.tx.flush()
         conn = self.conn
         if self._events:
             conn.execute(_EVENT_INSERT, self._events)

@@ -32,6 +32,7 @@ from bot.service.context import Ctx
 from bot.service.decisions import remind_review
 from bot.service.funding import close_call
 from bot.service.proposals import close_proposal
+from bot.store import sql
 from bot.store.models import Claim, FundingCall, KeyValue, Member, Need, Proposal, Vote
 
 KINDS = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release",
@@ -312,8 +313,6 @@ _EXPIRE = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active",
            .returning(_C.c.member_id, _C.c.expires_at,
                       select(_M.c.display_name).where(_M.c.id == _C.c.member_id).scalar_subquery()
                       .label("name")))
-_NEED_SLOTS = (update(_N).where(_N.c.id == bindparam("_id"))
-               .values(taken=bindparam("_taken"), is_full=bindparam("_full")))
 _NUDGE = (update(_P).where(_P.c.id == bindparam("_id"), _P.c.state == "open", _P.c.nudged.is_(False),
                            _P.c.closes_at > bindparam("_now"), _P.c.closes_at <= bindparam("_until"))
           .values(nudged=True).returning(_P.c.number, _P.c.text, _P.c.closes_at, _P.c.created_at))
@@ -354,8 +353,7 @@ def _claim_expiry(ctx: Ctx, item: Due, late: bool) -> bool:
     c = ctx.conn.execute(_EXPIRE, {"_id": item.obj_id, "_now": ctx.now}).first()
     if c is None:
         return False
-    taken = need.taken - 1
-    ctx.conn.execute(_NEED_SLOTS, {"_id": need.id, "_taken": taken, "_full": taken >= need.slots})
+    sql.recount_slots(ctx.conn, need.id)
     r = f"T{need.number}"
     ctx.deadline_event("claim.expired", r, c.expires_at, late, member=c.member_id)
     ctx.announce(_late(f"{esc(c.name) or f'member {c.member_id}'}'s claim on {r} expired; the slot is free: "

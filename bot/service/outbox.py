@@ -134,36 +134,36 @@ class Outbox:
             now = self.clock.now()
             lease = now + self.lease
             out: list[Outbound] = []
-            for row in tx.connection.execute(_OUTBOX_RETRY_DUE, {"p": platform, "now": now,
+            for row in tx.execute(_OUTBOX_RETRY_DUE, {"p": platform, "now": now,
                                                                  "lim": limit}).all():
-                if tx.connection.execute(_OUTBOX_RETAKE, {"o": row.id, "p": platform, "now": now,
+                if tx.execute(_OUTBOX_RETAKE, {"o": row.id, "p": platform, "now": now,
                                                           "lease": lease}).rowcount:
                     out.append(_outbound(row))
-            cursor_value = tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
+            cursor_value = tx.execute(sql.KV_GET, {"k": key}).scalar()
             cursor = int(cursor_value) if cursor_value is not None else 0
-            rows = tx.conn.execute(_OUTBOX_PENDING, {"p": platform, "low": cursor - OUTBOX_WINDOW,
+            rows = tx.execute(_OUTBOX_PENDING, {"p": platform, "low": cursor - OUTBOX_WINDOW,
                                                      "lim": max(limit - len(out), 0)}).all()
             if not rows:
                 return out
             take = _take_delivery(self.engine.dialect.name)
             for row in rows:
                 # A row another process inserted first is skipped: it took that entry.
-                if tx.conn.execute(take, {"outbox_id": row.id, "platform": platform, "at": now,
+                if tx.execute(take, {"outbox_id": row.id, "platform": platform, "at": now,
                                           "state": "taken", "attempts": 1,
                                           "lease_until": lease}).rowcount:
                     out.append(_outbound(row))
             top = max(r.id for r in rows)
             if cursor_value is None:
-                tx.conn.execute(sql.KV_INSERT, {"key": key, "value": str(top)})
+                tx.execute(sql.KV_INSERT, {"key": key, "value": str(top)})
             elif top > cursor:
-                tx.conn.execute(sql.KV_UPDATE, {"k": key, "v": str(top)})
+                tx.execute(sql.KV_UPDATE, {"k": key, "v": str(top)})
         return out
 
     def sent(self, platform: str, outbox_ids: list[int]) -> None:
         """The platform accepted these entries: they are never taken again."""
         if outbox_ids:
             with Tx(self.engine) as tx:
-                tx.connection.execute(_OUTBOX_SENT, {"p": platform, "ids": list(outbox_ids)})
+                tx.execute(_OUTBOX_SENT, {"p": platform, "ids": list(outbox_ids)})
 
     def failed(self, platform: str, outbox_id: int, error: str) -> bool:
         """A send failed: try again after a backoff, or give up after `OUTBOX_ATTEMPTS`.
@@ -172,12 +172,12 @@ class Outbox:
             True when the entry will be tried again.
         """
         with Tx(self.engine) as tx:
-            attempts = tx.connection.execute(_OUTBOX_ATTEMPTS, {"o": outbox_id, "p": platform}).scalar()
+            attempts = tx.execute(_OUTBOX_ATTEMPTS, {"o": outbox_id, "p": platform}).scalar()
             if attempts is None:
                 return False  # sent meanwhile, or given up already
             again = attempts < OUTBOX_ATTEMPTS
             wait = OUTBOX_BACKOFF * 2 ** (attempts - 1)
-            tx.connection.execute(_OUTBOX_FAILED, {
+            tx.execute(_OUTBOX_FAILED, {
                 "o": outbox_id, "p": platform, "state": "taken" if again else "failed",
                 "lease": self.clock.now() + wait if again else None, "error": error[:1000]})
         if again:

@@ -1,10 +1,11 @@
-"""Prebuilt SQL for the hot paths (claims, offers, votes, `!needs`).
+"""Prebuilt SQL: the statements of the aggregates read and written with SQLAlchemy Core.
 
-Building a SQLAlchemy statement costs more than running it, and an ORM load or flush
-costs five times a plain statement (measured here: 50 µs against 240 µs for a select,
-49 µs against 370 µs for an update). The commands members send most run on these
-statements, built once with bind parameters; the rarer ones use the ORM. They run
-through `bot.store.tx.Runner` (`ctx.conn`), which executes them on the driver's cursor.
+A need with its claims, votes, members and identities, the outbox and the event log are
+read and written with these statements only (aggregates the ORM serves better, such as
+funding calls and ventures, use the unit of work's session). Each is built once, at
+import, with bind parameters: building a statement costs more than running it, and
+SQLAlchemy's compiled cache compiles each one once. They run with `Tx.execute`
+(`ctx.conn.execute` in a handler).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.store.models import (
     Vote,
     Watch,
 )
+from bot.store.tx import Tx
 
 N = Need.__table__
 C = Claim.__table__
@@ -32,8 +34,16 @@ V = Vote.__table__
 
 NEED_BY_NUMBER = select(N).where(N.c.community == bindparam("c"), N.c.number == bindparam("n"))
 NEED_BY_NUMBER_LOCKED = NEED_BY_NUMBER.with_for_update()
+# Needs held until a proposal passes (`if:P3`; state `proposed` while held).
+NEEDS_HELD_BY = select(N).where(N.c.if_proposal_id == bindparam("p")).order_by(N.c.number)
+NEEDS_STILL_HELD_BY_LOCKED = (select(N).where(N.c.if_proposal_id == bindparam("p"), N.c.state == "proposed")
+                              .order_by(N.c.number).with_for_update())
+NEED_UPDATE_HELD = update(N).where(N.c.id == bindparam("_id"), N.c.state == "proposed")
+NEED_BY_ID = select(N).where(N.c.id == bindparam("_id"))
+NEED_BY_ID_LOCKED = NEED_BY_ID.with_for_update()
 NEED_UPDATE = update(N).where(N.c.id == bindparam("_id"))
-NEED_INSERT = insert(N).returning(N.c.id)
+# The new need's whole row: what `create_need` returns is the same kind of row a select gives.
+NEED_INSERT = insert(N).returning(*N.c)
 NEED_SKILL_INSERT = insert(NeedSkill.__table__)
 
 CLAIMS_OF_NEED = (select(C).where(C.c.need_id == bindparam("need"),
@@ -45,11 +55,41 @@ CLAIM_OF_MEMBER = select(C).where(C.c.need_id == bindparam("need"), C.c.member_i
 ACTIVE_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
     C.c.member_id == bindparam("m"), C.c.state == "active")
 CLAIM_INSERT = insert(C)
+CLAIM_BY_ID = select(C).where(C.c.id == bindparam("_id"))
+# Activity on a claim: any command of its claimant naming its need (see bot.service.activity).
+CLAIM_TOUCH = (update(C).where(
+    C.c.member_id == bindparam("m"), C.c.state.in_(("active", "submitted")),
+    C.c.need_id == select(N.c.id).where(N.c.community == bindparam("c"),
+                                        N.c.number == bindparam("n")).scalar_subquery())
+    .values(last_activity_at=bindparam("now"), idle_reminded=False))
+# When a claim was last active: its last command, or when it was made.
+CLAIM_LAST_ACTIVE = func.coalesce(C.c.last_activity_at, C.c.claimed_at)
+_IDLE_SINCE = bindparam("_since", type_=C.c.claimed_at.type)
+IDLE_REMIND = (update(C).where(C.c.id == bindparam("_id"), C.c.state == "active", C.c.pinned.is_(False),
+                               C.c.idle_reminded.is_(False), _IDLE_SINCE >= CLAIM_LAST_ACTIVE)
+               .values(idle_reminded=True).returning(*C.c))
+IDLE_RELEASE = (update(C).where(C.c.id == bindparam("_id"), C.c.state == "active", C.c.pinned.is_(False),
+                                _IDLE_SINCE >= CLAIM_LAST_ACTIVE)
+                .values(state="released", closed_at=bindparam("_now")))
 CLAIM_UPDATE = update(C).where(C.c.id == bindparam("_id"))
 CONTRIBUTION_INSERT = insert(Contribution.__table__)
 # What a need's approvals have credited so far (a sum is a Decimal on PostgreSQL).
 CREDITED_TO_NEED = select(func.coalesce(func.sum(Contribution.__table__.c.reward_minor), 0)).where(
     Contribution.__table__.c.need_id == bindparam("need"))
+
+# Slot accounting, the one place it is written: a need's `taken` is the number of its
+# claims that hold a slot, and it is full when they fill its slots.
+HOLDING = ("active", "submitted", "approved")
+_HELD_SLOTS = (select(func.count()).where(C.c.need_id == N.c.id, C.c.state.in_(HOLDING))
+               .scalar_subquery())
+NEED_RECOUNT = (update(N).where(N.c.id == bindparam("_id"))
+                .values(taken=_HELD_SLOTS, is_full=N.c.slots <= _HELD_SLOTS).returning(N.c.taken))
+
+
+def recount_slots(tx: Tx, need_id: int) -> int:
+    """Count the need's slots again after its claims changed; returns how many are taken."""
+    return int(tx.execute(NEED_RECOUNT, {"_id": need_id}).scalar_one())
+
 
 NEXT_NUMBER = {
     col: update(CommunityRow.__table__).where(CommunityRow.__table__.c.id == bindparam("c"))
