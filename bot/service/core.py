@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import aliased
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
 from bot.chat.render import MAX_REPLY, clip, with_page_link
@@ -47,9 +46,6 @@ from bot.service.queries import Queries
 from bot.store import sql
 from bot.store.models import (
     CommunityRow,
-    HandledMessage,
-    IdentityRow,
-    Member,
 )
 from bot.store.retry import RETRIES, backoff, retryable, retrying
 from bot.store.tx import Tx
@@ -75,23 +71,6 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "help": misc.help_,
 }
 # Built once: these run for every command, and building a statement costs as much as running it.
-_LINKED = aliased(IdentityRow)
-# The sender's identity and member, with every identity of that member (one row each; a
-# role listed for any linked identity holds for all of them).
-_IDENTITY_LOOKUP = (
-    select(IdentityRow.member_id, IdentityRow.id, IdentityRow.display_name, Member.display_name,
-           _LINKED.platform, _LINKED.user_id)
-    .join(Member, Member.id == IdentityRow.member_id)
-    .join(_LINKED, _LINKED.member_id == IdentityRow.member_id)
-    .where(IdentityRow.community == bindparam("c"), IdentityRow.platform == bindparam("p"),
-           IdentityRow.user_id == bindparam("u")))
-_HANDLED_LOOKUP = select(HandledMessage.replies).where(
-    HandledMessage.platform == bindparam("p"), HandledMessage.message_id == bindparam("m"))
-_HANDLED_INSERT = insert(HandledMessage.__table__)
-_MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
-_IDENTITY_INSERT = insert(IdentityRow.__table__)
-_IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
-_MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
 SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
                    "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
@@ -241,7 +220,7 @@ class Core(Queries):
                 # on PostgreSQL, for a concurrent first handling to commit) and is answered
                 # with its stored replies; what this run did is rolled back.
                 try:
-                    tx.execute(_HANDLED_INSERT, {
+                    tx.execute(sql.HANDLED_INSERT, {
                         "platform": msg.platform, "message_id": msg.message_id, "at": now,
                         "replies": [_to_json(out, reply.secret)]})
                 except IntegrityError:
@@ -256,7 +235,7 @@ class Core(Queries):
 
     def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
         """The replies a message got when it was first handled."""
-        seen = tx.execute(_HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
+        seen = tx.execute(sql.HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
         return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"]))
                 for r in seen]
 
@@ -277,22 +256,22 @@ class Core(Queries):
                 now: datetime) -> tuple[Actor, frozenset[str]]:
         """The sender's member (created on first contact) and the roles they hold."""
         name = clip(msg.sender_name or msg.sender, 200)
-        rows = tx.execute(_IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
+        rows = tx.execute(sql.IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
                                                "u": msg.sender}).all()
         keys = {f"{r[4]}:{r[5]}" for r in rows} | {f"{msg.platform}:{msg.sender}"}
         if rows:
             member_id, ident_id, ident_name, member_name = rows[0][:4]
             if ident_name != name:
                 # Follow the platform's display name unless the member chose another one.
-                tx.execute(_IDENTITY_RENAME, {"_id": ident_id, "display_name": name})
+                tx.execute(sql.IDENTITY_RENAME, {"_id": ident_id, "display_name": name})
                 if member_name == ident_name:
-                    tx.execute(_MEMBER_RENAME, {"_id": member_id, "display_name": name})
+                    tx.execute(sql.MEMBER_RENAME, {"_id": member_id, "display_name": name})
                     member_name = name
             actor = Actor(member_id, member_name)
         else:
-            member_id = tx.execute(_MEMBER_INSERT, {"community": community.id, "display_name": name,
+            member_id = tx.execute(sql.MEMBER_INSERT, {"community": community.id, "display_name": name,
                                                       "created_at": now}).scalar_one()
-            tx.execute(_IDENTITY_INSERT, {"community": community.id, "platform": msg.platform,
+            tx.execute(sql.IDENTITY_INSERT, {"community": community.id, "platform": msg.platform,
                                             "user_id": msg.sender, "display_name": name,
                                             "member_id": member_id})
             actor = Actor(member_id, name)
