@@ -140,7 +140,8 @@ def bench_sqlite_baseline(n: int) -> float:
 
 def seed_needs(core: Core, count: int) -> None:
     """Bulk-insert open needs (a third claimed full, some with due dates)."""
-    with core.Session() as s, s.begin():
+    with core.unit() as tx:
+        s = tx.session
         s.execute(insert(Member).values(id=1, community="demo", display_name="seed", created_at=START))
         batch, skills = [], []
         for i in range(1, count + 1):

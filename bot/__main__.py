@@ -172,7 +172,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
         entry = core.post_digest(cid)
         if console_only:
             # Printed here, so the next console session must not print it again.
-            with core.Session() as s, s.begin():
+            with core.unit() as tx:
+                s = tx.session
                 s.add(OutboxDelivery(outbox_id=entry, platform="console", at=core.clock.now()))
                 text = s.get(OutboxEntry, entry).text
             print(unescape(text))

@@ -317,7 +317,8 @@ class DeadlineScheduler:
                    end: datetime) -> dict[str, tuple[list[Due], set[tuple[str, int]]]]:
         now = self.clock.now()
         out = {}
-        with self.core.Session() as s:
+        with self.core.unit() as tx:
+            s = tx.session
             for community, refs in pending.items():
                 c = self.core.settings.community(community)
                 out[community] = deadlines.for_refs(s, c, refs, now, end)
@@ -353,7 +354,8 @@ class DeadlineScheduler:
 
     def _fire_current(self, community: str, kind: str, obj_id: int) -> tuple[str, Due | None]:
         now = self.clock.now()
-        with self.core.Session() as s:
+        with self.core.unit() as tx:
+            s = tx.session
             item = deadlines.current(s, self.core.settings.community(community), kind, obj_id, now)
         if item is None:
             return "done", None

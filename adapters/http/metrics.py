@@ -127,7 +127,8 @@ class _DatabaseCollector:
         figures = {name: GaugeMetricFamily(f"commons_{name}", text, labels=["community"]) for name, text in (
             ("open_needs", "Needs open"), ("active_claims", "Claims being worked on or in review"),
             ("open_proposals", "Proposals open for votes"), ("open_funding_calls", "Funding calls open"))}
-        with core.Session() as s:
+        with core.unit() as tx:
+            s = tx.session
             for platform in sorted(self.m.connected):
                 cursor = s.get(KeyValue, f"outbox:{platform}")
                 low = int(cursor.value) if cursor else 0

@@ -12,22 +12,17 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func
 
 from bot.chat.render import esc, when
 from bot.service.context import Ctx, Reply
-from bot.service.refs import load
-from bot.store.models import Claim, Need
+from bot.service.refs import load_row
+from bot.store import sql
+from bot.store.models import Claim
 
 # Commands whose first word names a need: the claimant's activity on its claim.
 ACTIVITY = frozenset({"task", "claim", "renew", "submit", "log", "pin", "unpin"})
 _NEED_REF = re.compile(r"^[Tt]?#?(\d{1,9})$")
-_C, _N = Claim.__table__, Need.__table__
-_TOUCH = (update(_C).where(
-    _C.c.member_id == bindparam("m"), _C.c.state.in_(("active", "submitted")),
-    _C.c.need_id == select(_N.c.id).where(_N.c.community == bindparam("c"),
-                                            _N.c.number == bindparam("n")).scalar_subquery())
-    .values(last_activity_at=bindparam("now"), idle_reminded=False))
 # When a claim was last active: its last command, or when it was made.
 LAST_ACTIVE = func.coalesce(Claim.last_activity_at, Claim.claimed_at)
 
@@ -39,22 +34,19 @@ def touch(ctx: Ctx) -> None:
         return
     m = _NEED_REF.match(pa.words[0])
     if m:
-        ctx.conn.execute(_TOUCH, {"m": ctx.member.id, "c": ctx.cid, "n": int(m.group(1)),
+        ctx.conn.execute(sql.CLAIM_TOUCH, {"m": ctx.member.id, "c": ctx.cid, "n": int(m.group(1)),
                                   "now": ctx.now})
 
 
 def idle_remind(ctx: Ctx, claim_id: int, late: bool) -> bool:
     """A claim idle for `claim_idle_days`: remind its claimant once."""
     days = ctx.policies.claim_idle_days
-    c = ctx.session.scalars(select(Claim).where(
-        Claim.id == claim_id, Claim.state == "active", Claim.pinned.is_(False),
-        Claim.idle_reminded.is_(False), ctx.now - timedelta(days=days) >= LAST_ACTIVE)
-        .with_for_update()).first()
-    if c is None or not days:
+    if not days:
         return False
-    c.idle_reminded = True
-    need = ctx.session.get(Need, c.need_id)
-    assert need is not None
+    c = ctx.conn.execute(sql.IDLE_REMIND, {"_id": claim_id, "_since": ctx.now - timedelta(days=days)}).first()
+    if c is None:
+        return False
+    need = ctx.conn.execute(sql.NEED_BY_ID, {"_id": c.need_id}).one()
     r = f"T{need.number}"
     release = ctx.policies.claim_idle_release_days
     tail = (f" It is released on {when((c.last_activity_at or c.claimed_at) + timedelta(days=release))}"
@@ -69,18 +61,15 @@ def idle_remind(ctx: Ctx, claim_id: int, late: bool) -> bool:
 def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
     """A claim idle for `claim_idle_release_days`: released, its slot free."""
     days = ctx.policies.claim_idle_release_days
-    c = ctx.session.scalars(select(Claim).where(Claim.id == claim_id)).first()
+    c = ctx.conn.execute(sql.CLAIM_BY_ID, {"_id": claim_id}).first()
     if c is None or not days:
         return False
-    need = ctx.session.scalars(select(Need).where(Need.id == c.need_id).with_for_update()
-                               .execution_options(populate_existing=True)).one()
-    res = ctx.session.execute(update(Claim).where(
-        Claim.id == claim_id, Claim.state == "active", Claim.pinned.is_(False),
-        ctx.now - timedelta(days=days) >= LAST_ACTIVE).values(state="released", closed_at=ctx.now))
+    need = ctx.conn.execute(sql.NEED_BY_ID_LOCKED, {"_id": c.need_id}).one()
+    res = ctx.conn.execute(sql.IDLE_RELEASE, {"_id": claim_id, "_now": ctx.now,
+                                              "_since": ctx.now - timedelta(days=days)})
     if res.rowcount != 1:
         return False
-    need.taken -= 1
-    need.is_full = need.taken >= need.slots
+    sql.recount_slots(ctx.conn, need.id)
     r = f"T{need.number}"
     due = (c.last_activity_at or c.claimed_at) + timedelta(days=days)
     ctx.deadline_event("claim.released", r, due, late, member=c.member_id, idle_days=days)
@@ -94,11 +83,11 @@ def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
     return True
 
 
-def _pin_target(ctx: Ctx) -> tuple[Need, Claim, str]:
+def _pin_target(ctx: Ctx) -> tuple:  # type: ignore[type-arg]
     pa = ctx.parsed
     assert pa is not None
     ctx.require("maintainer", f"{pa.name}ning a claim")
-    need = load(ctx, pa.words[0] if pa.words else None, "T", lock=True)
+    need = load_row(ctx, pa.words[0] if pa.words else None, "T", sql.NEED_BY_NUMBER_LOCKED)
     r = f"T{need.number}"
     if len(pa.words) < 2:
         raise ctx.refuse(f"whose claim? name the member, like {ctx.cmd(f'{pa.name} {r} @alice')}")
@@ -106,8 +95,8 @@ def _pin_target(ctx: Ctx) -> tuple[Need, Claim, str]:
     if who is None:
         raise ctx.refuse(f"{esc(pa.words[1][:40])} is not a member here — name them as they appear "
                          "in the room")
-    c = ctx.session.scalars(select(Claim).where(Claim.need_id == need.id, Claim.member_id == who.id,
-                                                Claim.state.in_(("active", "submitted")))).first()
+    c = ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": who.id,
+                                               "states": ["active", "submitted"]}).first()
     if c is None:
         raise ctx.refuse(f"{esc(who.display_name)} holds no claim on {r} — see {ctx.cmd('task ' + r)}")
     return need, c, r
@@ -118,7 +107,7 @@ def pin(ctx: Ctx) -> Reply:
     _need, c, r = _pin_target(ctx)
     if c.pinned:
         raise ctx.refuse(f"{ctx.name_of(c.member_id)}'s claim on {r} is already pinned")
-    c.pinned = True
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "pinned": True})
     ctx.event("claim.pinned", r, member=c.member_id)
     ctx.updated(r)
     return Reply(f"{ctx.name_of(c.member_id)}'s claim on {r} is pinned: it does not expire until "
@@ -130,13 +119,15 @@ def unpin(ctx: Ctx) -> Reply:
     _need, c, r = _pin_target(ctx)
     if not c.pinned:
         raise ctx.refuse(f"{ctx.name_of(c.member_id)}'s claim on {r} is not pinned")
-    c.pinned = False
+    values = {"_id": c.id, "pinned": False, "last_activity_at": ctx.now, "idle_reminded": False}
+    expires_at = c.expires_at
     if c.state == "active":
-        c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
-    c.last_activity_at, c.idle_reminded = ctx.now, False
+        expires_at = ctx.now + timedelta(days=ctx.policies.claim_days)
+        values.update(expires_at=expires_at, reminded=False)
+    ctx.conn.execute(sql.CLAIM_UPDATE, values)
     ctx.event("claim.unpinned", r, member=c.member_id,
-              expires=c.expires_at.isoformat() if c.expires_at else None)
+              expires=expires_at.isoformat() if expires_at else None)
     ctx.updated(r)
     return Reply(f"{ctx.name_of(c.member_id)}'s claim on {r} is unpinned"
-                 + (f"; it expires on {when(c.expires_at)}." if c.state == "active" and c.expires_at
+                 + (f"; it expires on {when(expires_at)}." if c.state == "active" and expires_at
                     else "."), ref=r)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from bot.chat.render import money
 from bot.domain.rules import Money, approvals_needed, offerer_may_approve, parse_money
 from bot.service.context import Ctx, Reply
+from bot.store import sql
 from bot.store.models import Approval
 
 
@@ -63,7 +64,7 @@ def record(ctx: Ctx, need: Any, claim: Any) -> Reply | None:
                          f"{count - len(before)} more from other maintainers")
     if len(before) + 1 >= count:
         return None
-    ctx.conn.execute(insert(Approval.__table__), {"claim_id": claim.id, "submitted_at": claim.submitted_at,
+    ctx.conn.execute(sql.APPROVAL_INSERT, {"claim_id": claim.id, "submitted_at": claim.submitted_at,
                                                   "member_id": ctx.member.id, "at": ctx.now})
     now_given = len(before) + 1
     ctx.event("claim.approval", r, member=claim.member_id, given=now_given, needed=count)

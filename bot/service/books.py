@@ -39,7 +39,6 @@ def pool(ctx: Ctx, *, lock: bool) -> Pool:
         row = Pool(community=ctx.cid, currency=ctx.policies.currency, operations_minor=0,
                    commons_minor=0, reserved_minor=0)
         ctx.session.add(row)
-        ctx.session.flush()
     return row
 
 

@@ -12,7 +12,8 @@ from bot.chat.render import clip, esc, left, money, when
 from bot.config import Community
 from bot.ports import Card
 from bot.service.context import Ctx
-from bot.store.models import FundingCall, Member, Need, Proposal
+from bot.store import sql
+from bot.store.models import FundingCall, Member, Proposal
 from bot.store.tx import Tx
 
 _REF = re.compile(r"^([TPF])(\d+)$", re.ASCII)
@@ -31,8 +32,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
               roles=frozenset(), platform="card", now=now, prefix=prefix)
     session = ctx.session
     if letter == "T":
-        n = session.scalars(select(Need).where(Need.community == community.id,
-                                               Need.number == number)).first()
+        n = ctx.conn.execute(sql.NEED_BY_NUMBER, {"c": community.id, "n": number}).first()
         if n is None:
             return None
         fields = [("State", n.state if n.state != "open" else
@@ -44,7 +44,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         if n.due_at:
             fields.append(("Due", when(n.due_at)))
         holders = []
-        for c in needs._claims(ctx, n, ("active", "submitted", "approved")):
+        for c in needs._claim_rows(ctx, n.id, needs.HOLDING):
             approval = approvals.status(ctx, n, c)
             holders.append(f"{ctx.name_of(c.member_id)} ({c.state}{'; ' + approval if approval else ''})")
         count = approvals.needed(ctx, n)

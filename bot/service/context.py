@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.chat.parser import Parsed
@@ -14,8 +14,8 @@ from bot.config import Community
 from bot.domain.rules import is_digits
 from bot.ports import Choice, InboundMessage
 from bot.store import sql
-from bot.store.models import Event, IdentityRow, Member, OutboxEntry
-from bot.store.tx import Runner, Tx
+from bot.store.models import IdentityRow, Member
+from bot.store.tx import Tx
 
 
 class Refusal(Exception):
@@ -50,11 +50,6 @@ class Pending:
                     ref=self.ref, member_id=self.member_id, payload=self.payload, late=self.late)
 
 
-_OUTBOX_INSERT = insert(OutboxEntry.__table__).returning(OutboxEntry.__table__.c.id)
-_OUTBOX_INSERT_MANY = insert(OutboxEntry.__table__)
-_EVENT_INSERT = insert(Event.__table__)
-_MEMBER_LOCK = (select(Member.__table__.c.id).where(Member.__table__.c.id == bindparam("m"))
-                .with_for_update())
 
 
 @dataclass
@@ -108,9 +103,10 @@ class Ctx:
         return self.tx.session
 
     @property
-    def conn(self) -> Runner:
-        """Runs the prebuilt statements of `bot.store.sql` in this unit of work."""
-        return self.tx.conn
+    def conn(self) -> Tx:
+        """The unit of work, for its `execute`: runs the prebuilt statements of `bot.store`
+        (after writing pending ORM changes, so they see them)."""
+        return self.tx
 
     @property
     def cid(self) -> str:
@@ -136,7 +132,7 @@ class Ctx:
         takes the database's write lock at BEGIN, which serialises anyway.)
         """
         if self.tx.connection.dialect.name != "sqlite":
-            self.tx.connection.execute(_MEMBER_LOCK, {"m": self.member.id})
+            self.tx.execute(sql.MEMBER_LOCK, {"m": self.member.id})
 
     def keep(self, stmt: Any, params: dict[str, Any]) -> None:
         """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
@@ -202,11 +198,9 @@ class Ctx:
         Plain table inserts, not the ORM, in the order the handler queued them (which is the
         order adapters deliver them in); a lone outbox entry gets its id back.
         """
-        # Objects the handler added through the ORM first: events may name their ids.
-        self.tx.flush()
         conn = self.conn
         if self._events:
-            conn.execute(_EVENT_INSERT, self._events)
+            conn.execute(sql.EVENT_INSERT, self._events)
             self._events.clear()
         for r in self._updates:
             self._outbox.append(Pending(community=self.cid, at=self.now, kind="update", ref=r))
@@ -214,10 +208,10 @@ class Ctx:
         if self._outbox:
             rows = [p.row() for p in self._outbox]
             if len(rows) == 1:
-                self._outbox[0].id = conn.execute(_OUTBOX_INSERT, rows[0]).scalar()
+                self._outbox[0].id = conn.execute(sql.OUTBOX_INSERT, rows[0]).scalar()
             else:
                 # Several rows in one statement; their ids are not needed back.
-                conn.execute(_OUTBOX_INSERT_MANY, rows)
+                conn.execute(sql.OUTBOX_INSERT_MANY, rows)
             self._outbox.clear()
 
     def name_of(self, member_id: int | None) -> str:

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import aliased
 
 from bot.chat.parser import Parsed, ParseError, parse, usage
 from bot.chat.render import MAX_REPLY, clip, with_page_link
@@ -46,15 +45,11 @@ from bot.service.context import Actor, Ctx, Refusal, Reply
 from bot.service.outbox import Outbox, choices_of
 from bot.service.queries import Queries
 from bot.store import sql
-from bot.store.db import session_factory
 from bot.store.models import (
     CommunityRow,
-    HandledMessage,
-    IdentityRow,
-    Member,
 )
 from bot.store.retry import RETRIES, backoff, retryable, retrying
-from bot.store.tx import Runner, Tx
+from bot.store.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +72,6 @@ HANDLERS: dict[str, Callable[[Ctx], Reply]] = {
     "help": misc.help_,
 }
 # Built once: these run for every command, and building a statement costs as much as running it.
-_LINKED = aliased(IdentityRow)
-# The sender's identity and member, with every identity of that member (one row each; a
-# role listed for any linked identity holds for all of them).
-_IDENTITY_LOOKUP = (
-    select(IdentityRow.member_id, IdentityRow.id, IdentityRow.display_name, Member.display_name,
-           _LINKED.platform, _LINKED.user_id)
-    .join(Member, Member.id == IdentityRow.member_id)
-    .join(_LINKED, _LINKED.member_id == IdentityRow.member_id)
-    .where(IdentityRow.community == bindparam("c"), IdentityRow.platform == bindparam("p"),
-           IdentityRow.user_id == bindparam("u")))
-_HANDLED_LOOKUP = select(HandledMessage.replies).where(
-    HandledMessage.platform == bindparam("p"), HandledMessage.message_id == bindparam("m"))
-_HANDLED_INSERT = insert(HandledMessage.__table__)
-_MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
-_IDENTITY_INSERT = insert(IdentityRow.__table__)
-_IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
-_MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
 SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
                    "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
@@ -134,7 +112,6 @@ class Core(Queries):
         self.engine = engine
         self.clock = clock
         self.prefix = settings.prefix
-        self.Session = session_factory(engine)
         self.outbox = Outbox(engine, clock)
         # Called after each commit with (community, changed object refs), from whatever
         # thread ran the command or deadline; the scheduler uses it to re-arm jobs at once.
@@ -143,8 +120,16 @@ class Core(Queries):
         # thread that ran it; the metrics of `adapters/http` count commands with it.
         self.command_observer: Callable[[InboundMessage, list[Outbound], float], None] | None = None
         self._ensure_communities()
-        with self.Session() as s, s.begin():
-            deadlines.init_digests(s, settings, clock.now())
+        with self.unit() as tx:
+            deadlines.init_digests(tx.session, settings, clock.now())
+
+    def unit(self) -> Tx:
+        """A unit of work on this core's database: the one way to open a transaction.
+
+        Use it as a context manager: it commits when the block ends without an exception
+        and rolls back otherwise. Its `session` is the ORM session of the same transaction.
+        """
+        return Tx(self.engine)
 
     # --- commands --------------------------------------------------------------------
 
@@ -207,10 +192,10 @@ class Core(Queries):
         raise AssertionError("unreachable")
 
     def _run(self, msg: InboundMessage, parsed: Parsed, community: Community) -> list[Outbound]:
-        tx = Tx(self.engine)
+        tx = self.unit()
         try:
             now = self.clock.now()
-            member, roles = self._member(tx.conn, community, msg, now)
+            member, roles = self._member(tx, community, msg, now)
             ctx = Ctx(tx=tx, community=community, member=member, roles=roles,
                       platform=msg.platform, now=now, prefix=self.prefix, msg=msg, parsed=parsed)
             try:
@@ -223,10 +208,10 @@ class Core(Queries):
                 tx.rollback()
                 tx.begin()
                 # A member created by this very command was rolled back with it.
-                if tx.conn.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
-                    self._member(tx.conn, community, msg, now)
+                if tx.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
+                    self._member(tx, community, msg, now)
                 for stmt, params in ctx.kept:
-                    tx.connection.execute(stmt, params)
+                    tx.execute(stmt, params)
                 reply = Reply("✗ " + exc.message +
                               f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
                               private=True)
@@ -236,7 +221,7 @@ class Core(Queries):
                 # on PostgreSQL, for a concurrent first handling to commit) and is answered
                 # with its stored replies; what this run did is rolled back.
                 try:
-                    tx.conn.execute(_HANDLED_INSERT, {
+                    tx.execute(sql.HANDLED_INSERT, {
                         "platform": msg.platform, "message_id": msg.message_id, "at": now,
                         "replies": [_to_json(out, reply.secret)]})
                 except IntegrityError:
@@ -251,7 +236,7 @@ class Core(Queries):
 
     def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
         """The replies a message got when it was first handled."""
-        seen = tx.conn.execute(_HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
+        seen = tx.execute(sql.HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
         return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"]))
                 for r in seen]
 
@@ -268,26 +253,26 @@ class Core(Queries):
                         space=msg.space, reply_to=msg.message_id, ref=reply.ref,
                         choices=reply.choices, private=reply.private)
 
-    def _member(self, conn: Runner, community: Community, msg: InboundMessage,
+    def _member(self, tx: Tx, community: Community, msg: InboundMessage,
                 now: datetime) -> tuple[Actor, frozenset[str]]:
         """The sender's member (created on first contact) and the roles they hold."""
         name = clip(msg.sender_name or msg.sender, 200)
-        rows = conn.execute(_IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
+        rows = tx.execute(sql.IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
                                                "u": msg.sender}).all()
         keys = {f"{r[4]}:{r[5]}" for r in rows} | {f"{msg.platform}:{msg.sender}"}
         if rows:
             member_id, ident_id, ident_name, member_name = rows[0][:4]
             if ident_name != name:
                 # Follow the platform's display name unless the member chose another one.
-                conn.execute(_IDENTITY_RENAME, {"_id": ident_id, "display_name": name})
+                tx.execute(sql.IDENTITY_RENAME, {"_id": ident_id, "display_name": name})
                 if member_name == ident_name:
-                    conn.execute(_MEMBER_RENAME, {"_id": member_id, "display_name": name})
+                    tx.execute(sql.MEMBER_RENAME, {"_id": member_id, "display_name": name})
                     member_name = name
             actor = Actor(member_id, member_name)
         else:
-            member_id = conn.execute(_MEMBER_INSERT, {"community": community.id, "display_name": name,
+            member_id = tx.execute(sql.MEMBER_INSERT, {"community": community.id, "display_name": name,
                                                       "created_at": now}).scalar_one()
-            conn.execute(_IDENTITY_INSERT, {"community": community.id, "platform": msg.platform,
+            tx.execute(sql.IDENTITY_INSERT, {"community": community.id, "platform": msg.platform,
                                             "user_id": msg.sender, "display_name": name,
                                             "member_id": member_id})
             actor = Actor(member_id, name)
@@ -306,7 +291,8 @@ class Core(Queries):
         return frozenset(roles)
 
     def _ensure_communities(self) -> None:
-        with self.Session() as s, s.begin():
+        with self.unit() as tx:
+            s = tx.session
             have = set(s.scalars(select(CommunityRow.id)))
             for c in self.settings.communities:
                 if c.id not in have:
@@ -319,7 +305,8 @@ class Core(Queries):
         """Every deadline due at or before `until` (default: now), earliest first."""
         now = self.clock.now()
         until = until or now
-        with self.Session() as s:
+        with self.unit() as tx:
+            s = tx.session
             items: list[deadlines.Due] = []
             for c in self.settings.communities:
                 items.extend(deadlines.due_items(s, c, until, limit, now=min(now, until)))
@@ -331,7 +318,7 @@ class Core(Queries):
         community = self.settings.community(item.community)
         for attempt in range(RETRIES):
             try:
-                with Tx(self.engine) as tx:
+                with self.unit() as tx:
                     ctx = Ctx(tx=tx, community=community, member=None,  # type: ignore[arg-type]
                               roles=frozenset(), platform="bot", now=self.clock.now(),
                               prefix=self.prefix)
@@ -380,7 +367,7 @@ class Core(Queries):
             done: list[tuple[str, set[str]]] = []
             try:
                 applied = 0
-                with Tx(self.engine) as tx:
+                with self.unit() as tx:
                     for item in items:
                         ctx = Ctx(tx=tx, community=self.settings.community(item.community),
                                   member=None, roles=frozenset(), platform="bot",  # type: ignore[arg-type]
@@ -435,12 +422,11 @@ class Core(Queries):
             The outbox id of the announcement.
         """
         c = self.settings.community(community)
-        with Tx(self.engine) as tx:
+        with self.unit() as tx:
             ctx = Ctx(tx=tx, community=c, member=None,  # type: ignore[arg-type]
                       roles=frozenset(), platform="bot", now=self.clock.now(), prefix=self.prefix)
             entry = digest.post(ctx)
             ctx.write_log()
-            tx.flush()
             return entry.id
 
     def _changed(self, community: str, refs: set[str]) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,8 @@ from bot.service.context import Ctx
 from bot.service.decisions import remind_review
 from bot.service.funding import close_call
 from bot.service.proposals import close_proposal
-from bot.store.models import Claim, FundingCall, KeyValue, Member, Need, Proposal, Vote
+from bot.store import sql
+from bot.store.models import Claim, FundingCall, KeyValue, Need, Proposal
 
 KINDS = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release",
          "proposal_nudge", "proposal_close", "proposal_review",
@@ -292,41 +293,6 @@ def _late(text: str, late: bool, at: datetime) -> str:
     return f"(late: was due {when(at)}) {text}" if late else text
 
 
-# Prebuilt statements (see bot.store.sql): a catch-up fires hundreds of these in a row,
-# and building a statement costs more than running it.
-_C, _N, _P, _M, _V = (Claim.__table__, Need.__table__, Proposal.__table__, Member.__table__,
-                      Vote.__table__)
-_REMIND = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active", _C.c.reminded.is_(False),
-                            _C.c.pinned.is_(False),
-                            _C.c.expires_at > bindparam("_now"), _C.c.expires_at <= bindparam("_until"))
-           .values(reminded=True).returning(_C.c.need_id, _C.c.member_id, _C.c.expires_at))
-# The need of a claim, locked (as claim and release lock it) before the claim changes.
-_CLAIMS_NEED_LOCKED = (
-    select(_N.c.id, _N.c.number, _N.c.title, _N.c.taken, _N.c.slots)
-    .where(_N.c.id == select(_C.c.need_id).where(_C.c.id == bindparam("_id")).scalar_subquery())
-    .with_for_update())
-_NEED_TITLE = select(_N.c.number, _N.c.title).where(_N.c.id == bindparam("_id"))
-_EXPIRE = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active", _C.c.pinned.is_(False),
-                            _C.c.expires_at <= bindparam("_now"))
-           .values(state="expired", closed_at=bindparam("_now"))
-           .returning(_C.c.member_id, _C.c.expires_at,
-                      select(_M.c.display_name).where(_M.c.id == _C.c.member_id).scalar_subquery()
-                      .label("name")))
-_NEED_SLOTS = (update(_N).where(_N.c.id == bindparam("_id"))
-               .values(taken=bindparam("_taken"), is_full=bindparam("_full")))
-_NUDGE = (update(_P).where(_P.c.id == bindparam("_id"), _P.c.state == "open", _P.c.nudged.is_(False),
-                           _P.c.closes_at > bindparam("_now"), _P.c.closes_at <= bindparam("_until"))
-          .values(nudged=True).returning(_P.c.number, _P.c.text, _P.c.closes_at, _P.c.created_at))
-_NOT_VOTED = (select(_M.c.id).where(_M.c.community == bindparam("c"), _M.c.merged_into.is_(None),
-                                    _M.c.id.not_in(select(_V.c.member_id)
-                                                   .where(_V.c.proposal_id == bindparam("p"))))
-              .order_by(_M.c.id))
-_DUE_SOON = (update(_N).where(_N.c.id == bindparam("_id"), _N.c.state == "open", _N.c.due_reminded.is_(False),
-                              _N.c.due_at > bindparam("_now"), _N.c.due_at <= bindparam("_until"))
-             .values(due_reminded=True)
-             .returning(_N.c.number, _N.c.title, _N.c.due_at, _N.c.created_at, _N.c.offered_by))
-_CLAIMANTS = select(_C.c.member_id).where(_C.c.need_id == bindparam("_id"),
-                                          _C.c.state.in_(("active", "submitted")))
 
 
 def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
@@ -334,10 +300,11 @@ def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
     if not remind:
         return False
     # The time guard matters: a job armed before a renew must not remind early.
-    c = ctx.conn.execute(_REMIND, {"_id": item.obj_id, "_now": ctx.now, "_until": ctx.now + remind}).first()
+    c = ctx.conn.execute(sql.CLAIM_REMIND, {"_id": item.obj_id, "_now": ctx.now,
+                                            "_until": ctx.now + remind}).first()
     if c is None:
         return False
-    need = ctx.conn.execute(_NEED_TITLE, {"_id": c.need_id}).one()
+    need = ctx.conn.execute(sql.NEED_TITLE, {"_id": c.need_id}).one()
     r = f"T{need.number}"
     ctx.deadline_event("claim.reminded", r, item.at, late, member=c.member_id,
                        expires=c.expires_at.isoformat())
@@ -348,14 +315,13 @@ def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
 
 
 def _claim_expiry(ctx: Ctx, item: Due, late: bool) -> bool:
-    need = ctx.conn.execute(_CLAIMS_NEED_LOCKED, {"_id": item.obj_id}).first()
+    need = ctx.conn.execute(sql.NEED_OF_CLAIM_LOCKED, {"_id": item.obj_id}).first()
     if need is None:
         return False
-    c = ctx.conn.execute(_EXPIRE, {"_id": item.obj_id, "_now": ctx.now}).first()
+    c = ctx.conn.execute(sql.CLAIM_EXPIRE, {"_id": item.obj_id, "_now": ctx.now}).first()
     if c is None:
         return False
-    taken = need.taken - 1
-    ctx.conn.execute(_NEED_SLOTS, {"_id": need.id, "_taken": taken, "_full": taken >= need.slots})
+    sql.recount_slots(ctx.conn, need.id)
     r = f"T{need.number}"
     ctx.deadline_event("claim.expired", r, c.expires_at, late, member=c.member_id)
     ctx.announce(_late(f"{esc(c.name) or f'member {c.member_id}'}'s claim on {r} expired; the slot is free: "
@@ -368,7 +334,7 @@ def _claim_expiry(ctx: Ctx, item: Due, late: bool) -> bool:
 
 
 def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
-    p = ctx.conn.execute(_NUDGE, {"_id": item.obj_id, "_now": ctx.now,
+    p = ctx.conn.execute(sql.PROPOSAL_NUDGE, {"_id": item.obj_id, "_now": ctx.now,
                                   "_until": ctx.now + NUDGE_BEFORE}).first()
     if p is None:
         return False
@@ -376,7 +342,7 @@ def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
         # Opened for less than a day: its announcement is the reminder (row marked done).
         return False
     r = f"P{p.number}"
-    members = ctx.conn.execute(_NOT_VOTED, {"c": ctx.cid, "p": item.obj_id}).scalars().all()
+    members = ctx.conn.execute(sql.MEMBERS_NOT_VOTED, {"c": ctx.cid, "p": item.obj_id}).scalars().all()
     for mid in members:
         ctx.notice(mid, f"{r} closes on {when(p.closes_at)} and you have not voted: {esc(p.text)} — "
                         f"`{ctx.cmd(f'vote {r} agree|abstain|disagree|block [reason]')}`", ref=r)
@@ -405,7 +371,7 @@ def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
 
 
 def _need_due(ctx: Ctx, item: Due, late: bool) -> bool:
-    need = ctx.conn.execute(_DUE_SOON, {"_id": item.obj_id, "_now": ctx.now,
+    need = ctx.conn.execute(sql.NEED_DUE_SOON, {"_id": item.obj_id, "_now": ctx.now,
                                         "_until": ctx.now + NEED_DUE_BEFORE}).first()
     if need is None:
         return False
@@ -416,7 +382,7 @@ def _need_due(ctx: Ctx, item: Due, late: bool) -> bool:
     r = f"T{need.number}"
     text = (f"{r} ({esc(need.title)}) is due on {when(need.due_at)} — "
             f"see `{ctx.cmd('task ' + r)}`.")
-    claimants = ctx.conn.execute(_CLAIMANTS, {"_id": item.obj_id}).scalars().all()
+    claimants = ctx.conn.execute(sql.CLAIMANTS_PENDING, {"_id": item.obj_id}).scalars().all()
     for mid in sorted({need.offered_by, *claimants}):
         ctx.notice(mid, text, ref=r)
     ctx.deadline_event("need.due_soon", r, item.at, late, due=need.due_at.isoformat())

@@ -16,6 +16,7 @@ from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.proposals import close_proposal, counts_of, deciders_named, deciders_of, ref, tally
 from bot.service.refs import load
+from bot.store import sql
 from bot.store.models import Proposal
 
 _DECIDED = ("passed", "not passed")
@@ -90,7 +91,6 @@ def outcome(ctx: Ctx) -> Reply:
         except RuleError as exc:
             raise ctx.refuse(f"review: {exc}") from None
     p.statement, p.review_at, p.reviewed = clip(statement, 2000), review_at, False
-    ctx.session.flush()
     ctx.event("proposal.outcome", r, statement=statement,
               review=review_at.isoformat() if review_at else None)
     review = f"\nReview on {when(review_at)}." if review_at else ""
@@ -103,14 +103,7 @@ def outcome(ctx: Ctx) -> Reply:
 
 def remind_review(ctx: Ctx, proposal_id: int, late: bool) -> bool:
     """The review date of an outcome has come: remind the community once."""
-    row = ctx.conn.execute(
-        update(Proposal.__table__)
-        .where(Proposal.__table__.c.id == proposal_id, Proposal.__table__.c.reviewed.is_(False),
-               Proposal.__table__.c.review_at <= ctx.now)
-        .values(reviewed=True)
-        .returning(Proposal.__table__.c.number, Proposal.__table__.c.text,
-                   Proposal.__table__.c.statement, Proposal.__table__.c.outcome,
-                   Proposal.__table__.c.review_at)).first()
+    row = ctx.conn.execute(sql.PROPOSAL_REVIEWED, {"_id": proposal_id, "_now": ctx.now}).first()
     if row is None:
         return False
     r = f"P{row.number}"

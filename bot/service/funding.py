@@ -22,7 +22,8 @@ from bot.service.context import Ctx, Reply
 from bot.service.needs import create_need, next_number
 from bot.service.needs import ref as need_ref
 from bot.service.refs import load
-from bot.store.models import Backing, Claim, FundingCall, Pitch
+from bot.store import sql
+from bot.store.models import Backing, FundingCall, Pitch
 
 
 def ref(c: FundingCall) -> str:
@@ -332,8 +333,9 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.need_id = need.id
             # The community funded this pitcher's work: the claim is theirs until they
             # release it, it never expires.
-            ctx.session.add(Claim(need_id=need.id, member_id=p.pitched_by, state="active",
-                                  claimed_at=ctx.now, expires_at=None, reminded=False))
+            ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=p.pitched_by,
+                                                    state="active", claimed_at=ctx.now,
+                                                    expires_at=None, reminded=False))
             ctx.deadline_event("need.offered", need_ref(need), c.closes_at, late, title=p.title,
                                pitch=pref(p), call=r, amount_minor=share, currency=c.currency,
                                slots=1, offered_by=c.posted_by)

@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from bot.chat.render import esc, money, when
 from bot.service.context import Ctx
 from bot.service.refs import load
-from bot.store.models import FundingCall, Need, Proposal
+from bot.store import sql
+from bot.store.models import FundingCall, Proposal
 
 HELD = "proposed"
 
@@ -40,7 +41,7 @@ def held_phrase(p: Proposal) -> str:
 def held_lines(ctx: Ctx, p: Proposal) -> list[str]:
     """What a proposal holds, one line each, for `!proposal` and its card."""
     lines = []
-    for n in ctx.session.scalars(select(Need).where(Need.if_proposal_id == p.id).order_by(Need.number)):
+    for n in ctx.conn.execute(sql.NEEDS_HELD_BY, {"p": p.id}):
         reward = f" · {money(n.reward_minor, n.reward_currency)}" if n.reward_minor is not None else ""
         lines.append(f"need **T{n.number}** {esc(n.title)}{reward} ({n.state})")
     for c in ctx.session.scalars(select(FundingCall).where(FundingCall.if_proposal_id == p.id)
@@ -60,16 +61,13 @@ def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
 
     r = f"P{p.number}"
     reason = f"{r} did not pass ({p.outcome})"
-    for n in ctx.session.scalars(select(Need).where(Need.if_proposal_id == p.id, Need.state == HELD)
-                                 .order_by(Need.number).with_for_update()).all():
+    for n in ctx.conn.execute(sql.NEEDS_STILL_HELD_BY_LOCKED, {"p": p.id}).all():
         t = f"T{n.number}"
         values = ({"state": "open"} if passed
                   else {"state": "cancelled", "closed_at": ctx.now, "close_reason": reason})
-        res = ctx.session.execute(update(Need).where(Need.id == n.id, Need.state == HELD)
-                                  .values(**values))
-        if res.rowcount != 1:
+        if ctx.conn.execute(sql.NEED_UPDATE_HELD, {"_id": n.id, **values}).rowcount != 1:
             continue
-        ctx.session.refresh(n)
+        n = ctx.conn.execute(sql.NEED_BY_ID, {"_id": n.id}).one()
         if passed:
             ctx.deadline_event("need.offered", t, p.closes_at, late, title=n.title,
                                skills=n.skills.split(), amount_minor=n.reward_minor,

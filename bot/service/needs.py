@@ -13,7 +13,7 @@ from bot.domain.rules import RuleError, count, parse_money, parse_when
 from bot.ports import Choice
 from bot.service import approvals, held, spam, ventures
 from bot.service.context import Ctx, Reply
-from bot.service.refs import load, load_row
+from bot.service.refs import load_row
 from bot.store import sql
 from bot.store.models import (
     FAR_FUTURE,
@@ -26,7 +26,7 @@ from bot.store.models import (
 )
 
 PAGE = 10
-HOLDING = ("active", "submitted", "approved")
+HOLDING = sql.HOLDING
 PENDING = ("active", "submitted")
 MAX_SLOTS = 50
 
@@ -69,20 +69,10 @@ def need_line(need: Need) -> str:
     return " · ".join(parts)
 
 
-def _sync_slots(need: Need, delta: int) -> None:
-    need.taken += delta
-    need.is_full = need.taken >= need.slots
-
-
-def _claims(ctx: Ctx, need: Need, states: tuple[str, ...] = PENDING) -> list[Claim]:
-    return list(ctx.session.scalars(select(Claim).where(
-        Claim.need_id == need.id, Claim.state.in_(states)).order_by(Claim.id)))
-
-
-def _my_claim(ctx: Ctx, need: Need, states: tuple[str, ...] = PENDING) -> Claim | None:
-    return ctx.session.scalars(select(Claim).where(
-        Claim.need_id == need.id, Claim.member_id == ctx.member.id,
-        Claim.state.in_(states))).first()
+def _my_claim(ctx: Ctx, need, states: tuple[str, ...] = PENDING):  # type: ignore[no-untyped-def]
+    """The acting member's claim on the need in one of `states`, as a row, or None."""
+    return ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": ctx.member.id,
+                                                  "states": list(states)}).first()
 
 
 def next_number(ctx: Ctx, counter: str) -> int:
@@ -98,7 +88,8 @@ def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ..
                 reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
                 call_id: int | None = None, taken: int = 0, state: str = "open",
                 if_proposal_id: int | None = None):
-    """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row."""
+    """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row
+    (the same kind of row `sql.NEED_BY_NUMBER` gives)."""
     values = dict(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
                   description=description, skills=" ".join(skills),
                   reward_minor=reward[0] if reward else None,
@@ -106,17 +97,10 @@ def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ..
                   is_full=taken >= slots, due_at=due_at, sort_due=due_at or FAR_FUTURE,
                   due_reminded=False, offered_by=offered_by, call_id=call_id, state=state,
                   if_proposal_id=if_proposal_id, created_at=ctx.now, closed_at=None, close_reason=None)
-    values["id"] = ctx.conn.execute(sql.NEED_INSERT, values).scalar_one()
+    need = ctx.conn.execute(sql.NEED_INSERT, values).one()
     if skills:
-        ctx.conn.execute(sql.NEED_SKILL_INSERT, [{"need_id": values["id"], "skill": s} for s in skills])
-    return NeedView(**values)
-
-
-class NeedView:
-    """A need's values as plain attributes (what `need_line` and friends read)."""
-
-    def __init__(self, **values) -> None:  # type: ignore[no-untyped-def]
-        self.__dict__.update(values)
+        ctx.conn.execute(sql.NEED_SKILL_INSERT, [{"need_id": need.id, "skill": s} for s in skills])
+    return need
 
 
 def _need_row(ctx: Ctx, token: str | None, *, lock: bool):  # type: ignore[no-untyped-def]
@@ -126,10 +110,6 @@ def _need_row(ctx: Ctx, token: str | None, *, lock: bool):  # type: ignore[no-un
 
 def _claim_rows(ctx: Ctx, need_id: int, states: tuple[str, ...]) -> list:  # type: ignore[type-arg]
     return list(ctx.conn.execute(sql.CLAIMS_OF_NEED, {"need": need_id, "states": list(states)}))
-
-
-def _set_slots(ctx: Ctx, need, taken: int) -> None:  # type: ignore[no-untyped-def]
-    ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "taken": taken, "is_full": taken >= need.slots})
 
 
 def notify_watchers(ctx: Ctx, need: Need, skills: tuple[str, ...], exclude: set[int]) -> None:
@@ -273,7 +253,7 @@ def claim(ctx: Ctx) -> Reply:
     if need.state != "open":
         raise ctx.refuse(f"{r} is {need.state} and cannot be claimed — see {ctx.cmd('needs')}")
     me = ctx.member.id
-    if ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": me, "states": list(PENDING)}).first():
+    if _my_claim(ctx, need):
         raise ctx.refuse(f"you already hold a claim on {r} — see {ctx.cmd('mine')}")
     if need.is_full:
         raise ctx.refuse(f"{r} is full ({need.taken} of {need.slots} slots taken) — see "
@@ -287,8 +267,7 @@ def claim(ctx: Ctx) -> Reply:
     expires = ctx.now + timedelta(days=ctx.policies.claim_days)
     ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=me, state="active",
                                             claimed_at=ctx.now, expires_at=expires, reminded=False))
-    taken = need.taken + 1
-    _set_slots(ctx, need, taken)
+    taken = sql.recount_slots(ctx.conn, need.id)
     ctx.event("claim.made", r, member=me, expires=expires.isoformat())
     ctx.announce(f"{ctx.name_of(me)} claimed {r} ({taken} of {need.slots} "
                  f"slots taken): {esc(need.title)}", ref=r, mentions=(me,))
@@ -302,7 +281,7 @@ def renew(ctx: Ctx) -> Reply:
     """`!renew T12`: restart the claim's clock."""
     p = ctx.parsed
     assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     c = _my_claim(ctx, need)
     if c is None:
@@ -313,11 +292,11 @@ def renew(ctx: Ctx) -> Reply:
     if c.expires_at is None:
         raise ctx.refuse(f"your claim on {r} does not expire — it is yours until you release it")
     _refuse_expired(ctx, r, c)
-    c.expires_at = ctx.now + timedelta(days=ctx.policies.claim_days)
-    c.reminded = False
-    ctx.event("claim.renewed", r, member=ctx.member.id, expires=c.expires_at.isoformat())
+    expires = ctx.now + timedelta(days=ctx.policies.claim_days)
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "expires_at": expires, "reminded": False})
+    ctx.event("claim.renewed", r, member=ctx.member.id, expires=expires.isoformat())
     ctx.updated(r)
-    return Reply(f"Your claim on {r} now expires on {when(c.expires_at)}.", ref=r)
+    return Reply(f"Your claim on {r} now expires on {when(expires)}.", ref=r)
 
 
 def _refuse_expired(ctx: Ctx, r: str, c) -> None:  # type: ignore[no-untyped-def]
@@ -331,13 +310,13 @@ def release(ctx: Ctx) -> Reply:
     """`!release T12`: give the slot back."""
     p = ctx.parsed
     assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     c = _my_claim(ctx, need)
     if c is None:
         raise ctx.refuse(f"you have no claim on {r} to release — see {ctx.cmd('mine')}")
-    c.state, c.closed_at = "released", ctx.now
-    _sync_slots(need, -1)
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "released", "closed_at": ctx.now})
+    sql.recount_slots(ctx.conn, need.id)
     ctx.event("claim.released", r, member=ctx.member.id)
     ctx.announce(f"{ctx.name_of(ctx.member.id)} released {r}; a slot is free: {esc(need.title)} — "
                  f"claim it with `{ctx.cmd('claim ' + r)}`", ref=r)
@@ -352,8 +331,7 @@ def submit(ctx: Ctx) -> Reply:
     need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     note = " ".join(p.words[1:]).strip()
-    c = ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": ctx.member.id,
-                                               "states": list(PENDING)}).first()
+    c = _my_claim(ctx, need)
     if c is None:
         raise ctx.refuse(f"you have no claim on {r} — claim it first with {ctx.cmd('claim ' + r)}")
     if not note:
@@ -380,7 +358,7 @@ def cancel(ctx: Ctx) -> Reply:
     """`!cancel T12 <reason>`: the offerer or a maintainer cancels the need."""
     p = ctx.parsed
     assert p is not None
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     if need.offered_by != ctx.member.id and "maintainer" not in ctx.roles:
         raise ctx.refuse(f"only the offerer of {r} or a maintainer can cancel it")
@@ -389,18 +367,20 @@ def cancel(ctx: Ctx) -> Reply:
     reason = " ".join(p.words[1:]).strip()
     if not reason:
         raise ctx.refuse("a reason is required to cancel a need")
-    need.state, need.closed_at, need.close_reason = "cancelled", ctx.now, clip(reason, 1000)
+    close_reason = clip(reason, 1000)
+    ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "cancelled", "closed_at": ctx.now,
+                                       "close_reason": close_reason})
     released = []
-    for c in _claims(ctx, need):
-        c.state, c.closed_at = "released", ctx.now
+    for c in _claim_rows(ctx, need.id, PENDING):
+        ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "released", "closed_at": ctx.now})
         released.append(c.member_id)
         ctx.notice(c.member_id, f"{r} ({esc(need.title)}) was cancelled by "
-                                f"{ctx.name_of(ctx.member.id)}: {esc(need.close_reason)}. "
+                                f"{ctx.name_of(ctx.member.id)}: {esc(close_reason)}. "
                                 "Your claim on it is released.", ref=r)
-    need.taken = len(_claims(ctx, need, ("approved",)))
-    ctx.event("need.cancelled", r, reason=need.close_reason, released=released)
+    sql.recount_slots(ctx.conn, need.id)
+    ctx.event("need.cancelled", r, reason=close_reason, released=released)
     ctx.announce(f"{r} ({esc(need.title)}) is cancelled by {ctx.name_of(ctx.member.id)}: "
-                 f"{esc(need.close_reason)}", ref=r)
+                 f"{esc(close_reason)}", ref=r)
     ctx.updated(r)
     return Reply(f"{r} is cancelled.", ref=r)
 

@@ -11,54 +11,17 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from importlib import import_module
-from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine
 
 from bot.clock import Clock
 from bot.ports import Choice, CommunityId, MemberId, Outbound
 from bot.store import sql
-from bot.store.models import KeyValue, OutboxDelivery, OutboxEntry
+from bot.store.models import OutboxEntry
 from bot.store.tx import Tx
 
 log = logging.getLogger(__name__)
 OUTBOX_WINDOW = 1000
-_OUTBOX = OutboxEntry.__table__
-_DELIVERIES = OutboxDelivery.__table__
-_OUTBOX_PENDING = (
-    select(_OUTBOX).where(_OUTBOX.c.id > bindparam("low"), _OUTBOX.c.id.not_in(
-        select(_DELIVERIES.c.outbox_id).where(_DELIVERIES.c.platform == bindparam("p"),
-                                              _DELIVERIES.c.outbox_id > bindparam("low"))))
-    .order_by(_OUTBOX.c.id).limit(bindparam("lim")))
-# Entries another process took and never marked sent (it died) or whose send failed, once
-# their lease or backoff is over.
-_OUTBOX_RETRY_DUE = (
-    select(_OUTBOX).join(_DELIVERIES, _DELIVERIES.c.outbox_id == _OUTBOX.c.id)
-    .where(_DELIVERIES.c.platform == bindparam("p"), _DELIVERIES.c.state == "taken",
-           _DELIVERIES.c.lease_until <= bindparam("now"))
-    .order_by(_OUTBOX.c.id).limit(bindparam("lim")))
-# Guarded on the lease it saw: of two processes retaking one entry, one changes the row.
-_OUTBOX_RETAKE = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.outbox_id == bindparam("o"), _DELIVERIES.c.platform == bindparam("p"),
-           _DELIVERIES.c.state == "taken", _DELIVERIES.c.lease_until <= bindparam("now"))
-    .values(attempts=_DELIVERIES.c.attempts + 1, lease_until=bindparam("lease"),
-            at=bindparam("now")))
-_OUTBOX_SENT = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.outbox_id.in_(bindparam("ids", expanding=True)),
-           _DELIVERIES.c.platform == bindparam("p"))
-    .values(state="sent", lease_until=None, error=None))
-_OUTBOX_ATTEMPTS = select(_DELIVERIES.c.attempts).where(
-    _DELIVERIES.c.outbox_id == bindparam("o"), _DELIVERIES.c.platform == bindparam("p"),
-    _DELIVERIES.c.state == "taken")
-_OUTBOX_FAILED = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.outbox_id == bindparam("o"), _DELIVERIES.c.platform == bindparam("p"),
-           _DELIVERIES.c.state == "taken")
-    .values(state=bindparam("state"), lease_until=bindparam("lease"), error=bindparam("error")))
-_TAKE_DELIVERY: dict[str, Any] = {}
 # How long a process may take to send what it took before another process takes it again.
 OUTBOX_LEASE = timedelta(seconds=60)
 # Sends of one entry before it is given up (logged as an error, kept as `failed`); the
@@ -66,16 +29,6 @@ OUTBOX_LEASE = timedelta(seconds=60)
 OUTBOX_ATTEMPTS = 8
 OUTBOX_BACKOFF = timedelta(seconds=5)
 
-
-def _take_delivery(dialect: str) -> Any:
-    """Taking an entry: a delivery row, or nothing when another process has one already.
-
-    Built on first use: importing the PostgreSQL dialect costs a SQLite-only bot 3 MB.
-    """
-    if dialect not in _TAKE_DELIVERY:
-        module = import_module(f"sqlalchemy.dialects.{dialect}")
-        _TAKE_DELIVERY[dialect] = module.insert(_DELIVERIES).on_conflict_do_nothing()
-    return _TAKE_DELIVERY[dialect]
 
 
 
@@ -111,11 +64,10 @@ class Outbox:
     def begin(self, platform: str) -> None:
         """On a platform's first start, skip announcements made before it existed."""
         with Tx(self.engine) as tx:
-            s = tx.session
             key = f"outbox:{platform}"
-            if s.get(KeyValue, key) is None:
-                top = s.scalar(select(func.max(OutboxEntry.id))) or 0
-                s.add(KeyValue(key=key, value=str(top)))
+            if tx.execute(sql.KV_GET, {"k": key}).first() is None:
+                top = tx.execute(sql.OUTBOX_TOP).scalar() or 0
+                tx.execute(sql.KV_INSERT, {"key": key, "value": str(top)})
 
     def take(self, platform: str, limit: int = 200) -> list[Outbound]:
         """Take announcements, notices and updates to send on `platform`, oldest first.
@@ -134,36 +86,36 @@ class Outbox:
             now = self.clock.now()
             lease = now + self.lease
             out: list[Outbound] = []
-            for row in tx.connection.execute(_OUTBOX_RETRY_DUE, {"p": platform, "now": now,
-                                                                 "lim": limit}).all():
-                if tx.connection.execute(_OUTBOX_RETAKE, {"o": row.id, "p": platform, "now": now,
-                                                          "lease": lease}).rowcount:
+            for row in tx.execute(sql.OUTBOX_RETRY_DUE, {"p": platform, "now": now,
+                                                         "lim": limit}).all():
+                if tx.execute(sql.OUTBOX_RETAKE, {"o": row.id, "p": platform, "now": now,
+                                                  "lease": lease}).rowcount:
                     out.append(_outbound(row))
-            cursor_value = tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
+            cursor_value = tx.execute(sql.KV_GET, {"k": key}).scalar()
             cursor = int(cursor_value) if cursor_value is not None else 0
-            rows = tx.conn.execute(_OUTBOX_PENDING, {"p": platform, "low": cursor - OUTBOX_WINDOW,
+            rows = tx.execute(sql.OUTBOX_PENDING, {"p": platform, "low": cursor - OUTBOX_WINDOW,
                                                      "lim": max(limit - len(out), 0)}).all()
             if not rows:
                 return out
-            take = _take_delivery(self.engine.dialect.name)
+            take = sql.take_delivery(self.engine.dialect.name)
             for row in rows:
                 # A row another process inserted first is skipped: it took that entry.
-                if tx.conn.execute(take, {"outbox_id": row.id, "platform": platform, "at": now,
-                                          "state": "taken", "attempts": 1,
-                                          "lease_until": lease}).rowcount:
+                if tx.execute(take, {"outbox_id": row.id, "platform": platform, "at": now,
+                                     "state": "taken", "attempts": 1,
+                                     "lease_until": lease}).first() is not None:
                     out.append(_outbound(row))
             top = max(r.id for r in rows)
             if cursor_value is None:
-                tx.conn.execute(sql.KV_INSERT, {"key": key, "value": str(top)})
+                tx.execute(sql.KV_INSERT, {"key": key, "value": str(top)})
             elif top > cursor:
-                tx.conn.execute(sql.KV_UPDATE, {"k": key, "v": str(top)})
+                tx.execute(sql.KV_UPDATE, {"k": key, "v": str(top)})
         return out
 
     def sent(self, platform: str, outbox_ids: list[int]) -> None:
         """The platform accepted these entries: they are never taken again."""
         if outbox_ids:
             with Tx(self.engine) as tx:
-                tx.connection.execute(_OUTBOX_SENT, {"p": platform, "ids": list(outbox_ids)})
+                tx.execute(sql.OUTBOX_SENT, {"p": platform, "ids": list(outbox_ids)})
 
     def failed(self, platform: str, outbox_id: int, error: str) -> bool:
         """A send failed: try again after a backoff, or give up after `OUTBOX_ATTEMPTS`.
@@ -172,12 +124,12 @@ class Outbox:
             True when the entry will be tried again.
         """
         with Tx(self.engine) as tx:
-            attempts = tx.connection.execute(_OUTBOX_ATTEMPTS, {"o": outbox_id, "p": platform}).scalar()
+            attempts = tx.execute(sql.OUTBOX_ATTEMPTS, {"o": outbox_id, "p": platform}).scalar()
             if attempts is None:
                 return False  # sent meanwhile, or given up already
             again = attempts < OUTBOX_ATTEMPTS
             wait = OUTBOX_BACKOFF * 2 ** (attempts - 1)
-            tx.connection.execute(_OUTBOX_FAILED, {
+            tx.execute(sql.OUTBOX_FAILED, {
                 "o": outbox_id, "p": platform, "state": "taken" if again else "failed",
                 "lease": self.clock.now() + wait if again else None, "error": error[:1000]})
         if again:

@@ -3,7 +3,7 @@ autocomplete suggestions and small adapter state (`Queries`, a mixin of `Core`).
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, String, cast, func, orm, select
+from sqlalchemy import Engine, String, cast, func, select
 
 from bot.chat.text import clean_line, is_clean_id
 from bot.clock import Clock
@@ -31,19 +31,23 @@ class Queries:
     engine: Engine
     clock: Clock
     prefix: str
-    Session: orm.sessionmaker[orm.Session]
+
+    def unit(self) -> Tx:
+        """A unit of work (`Core.unit`)."""
+        raise NotImplementedError
 
     @retrying
     def card(self, community: str, ref: str) -> object:
         """The current card of `T1`, `P2` or `F1` (a `bot.ports.Card`), or None."""
-        with Tx(self.engine) as tx:
+        with self.unit() as tx:
             return build_card(tx, self.settings.community(community), self.prefix, ref,
                               self.clock.now())
 
     @retrying
     def identities(self, member: int, platform: str) -> list[str]:
         """The member's user ids on a platform (to send a notice or a mention)."""
-        with self.Session() as s:
+        with self.unit() as tx:
+            s = tx.session
             return list(s.scalars(select(IdentityRow.user_id).where(
                 IdentityRow.member_id == member, IdentityRow.platform == platform)))
 
@@ -51,7 +55,8 @@ class Queries:
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
                       kind: str = "card") -> None:
         """Record that a platform message shows `ref` (for edits in place and reactions)."""
-        with self.Session() as s, s.begin():
+        with self.unit() as tx:
+            s = tx.session
             if s.get(PostedCard, (platform, message_id)) is None:
                 s.add(PostedCard(platform=platform, message_id=message_id, space=space,
                                  community=community, ref=ref, kind=kind, at=self.clock.now()))
@@ -59,7 +64,8 @@ class Queries:
     @retrying
     def cards_for(self, platform: str, community: str, ref: str) -> list[tuple[str, str, str]]:
         """(space, message id, kind) of every message on `platform` showing `ref`."""
-        with self.Session() as s:
+        with self.unit() as tx:
+            s = tx.session
             return [(c.space, c.message_id, c.kind) for c in s.scalars(select(PostedCard).where(
                 PostedCard.platform == platform, PostedCard.community == community,
                 PostedCard.ref == ref).order_by(PostedCard.at))]
@@ -69,7 +75,8 @@ class Queries:
         """(community, ref, kind) of the card a platform message shows, or None."""
         if not is_clean_id(message_id):
             return None  # a reaction may name any id; one that cannot be stored shows no card
-        with self.Session() as s:
+        with self.unit() as tx:
+            s = tx.session
             c = s.get(PostedCard, (platform, message_id))
             return (c.community, c.ref, c.kind) if c else None
 
@@ -94,7 +101,8 @@ class Queries:
         letter = raw[:1].upper() if raw[:1].upper() in models and is_digits(raw[1:]) else ""
         digits = raw[1:] if letter else (raw if is_digits(raw) else "")
         out: list[tuple[str, str]] = []
-        with self.Session() as s:
+        with self.unit() as tx:
+            s = tx.session
             for kind in kinds:
                 if kind not in models or (letter and letter != kind) or len(out) >= limit:
                     continue
@@ -114,13 +122,13 @@ class Queries:
     @retrying
     def kv_get(self, key: str) -> str | None:
         """Read a small piece of adapter state."""
-        with Tx(self.engine) as tx:
-            return tx.conn.execute(sql.KV_GET, {"k": key}).scalar()
+        with self.unit() as tx:
+            return tx.execute(sql.KV_GET, {"k": key}).scalar()
 
     @retrying
     def kv_set(self, key: str, value: str) -> None:
         """Store a small piece of adapter state."""
         # Adapters store their sync position here after every batch: prebuilt statements.
-        with Tx(self.engine) as tx:
-            if tx.conn.execute(sql.KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
-                tx.conn.execute(sql.KV_INSERT, {"key": key, "value": value})
+        with self.unit() as tx:
+            if tx.execute(sql.KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
+                tx.execute(sql.KV_INSERT, {"key": key, "value": value})

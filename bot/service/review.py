@@ -13,14 +13,10 @@ from bot.service.needs import (
     HOLDING,
     PENDING,
     _claim_rows,
-    _claims,
     _need_row,
-    _sync_slots,
     ref,
 )
-from bot.service.refs import load
 from bot.store import sql
-from bot.store.models import Claim, Need
 
 
 def _review_target(ctx: Ctx, need, verb: str, submitted: list) -> tuple:  # type: ignore[no-untyped-def, type-arg]
@@ -48,18 +44,18 @@ def _review_target(ctx: Ctx, need, verb: str, submitted: list) -> tuple:  # type
     return submitted[0], words
 
 
-def _review_checks(ctx: Ctx, c: Claim, verb: str) -> None:
+def _review_checks(ctx: Ctx, c, verb: str) -> None:  # type: ignore[no-untyped-def]
     if c.member_id == ctx.member.id and not ctx.policies.allow_self_approval:
         raise ctx.refuse(f"you cannot {verb} your own work — another maintainer reviews it")
 
 
-def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple[Need, str, Claim, str]:
+def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple:  # type: ignore[type-arg]
     """Load the need, find the submitted claim, check the reviewer; the note is required."""
     p = ctx.parsed
     assert p is not None
     ctx.require("maintainer", f"{verb} work")
-    need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
-    c, words = _review_target(ctx, need, verb, _claims(ctx, need, ("submitted",)))
+    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    c, words = _review_target(ctx, need, verb, _claim_rows(ctx, need.id, ("submitted",)))
     _review_checks(ctx, c, verb)
     text = " ".join(words).strip()
     if not text:
@@ -148,30 +144,35 @@ def _reward_of_approval(ctx: Ctx, need, claims: list) -> tuple[int | None, str |
 def changes(ctx: Ctx) -> Reply:
     """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
     need, r, c, note = _review(ctx, "request changes on", "say what should change")
-    c.state, c.reviewer_id, c.review_note = "active", ctx.member.id, clip(note, 1000)
+    review_note = clip(note, 1000)
+    values = {"_id": c.id, "state": "active", "reviewer_id": ctx.member.id, "review_note": review_note}
     if need.call_id is None:
-        c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
+        values.update(expires_at=ctx.now + timedelta(days=ctx.policies.claim_days), reminded=False)
     else:
         # A funded pitch's need stays its pitcher's until they release it.
-        c.expires_at = None
-    ctx.event("claim.changes_requested", r, member=c.member_id, note=c.review_note)
+        values.update(expires_at=None)
+    ctx.conn.execute(sql.CLAIM_UPDATE, values)
+    ctx.event("claim.changes_requested", r, member=c.member_id, note=review_note)
     who = ctx.name_of(c.member_id)
     ctx.announce(f"{ctx.name_of(ctx.member.id)} asks {who} for changes on {r}: "
-                 f"{esc(c.review_note)} — submit again with `{ctx.cmd('submit ' + r + ' <link>')}`",
+                 f"{esc(review_note)} — submit again with `{ctx.cmd('submit ' + r + ' <link>')}`",
                  ref=r, mentions=(c.member_id,))
     ctx.updated(r)
-    runs = f"runs until {when(c.expires_at)}" if c.expires_at else "stays theirs"
+    expires_at = values["expires_at"]
+    runs = f"runs until {when(expires_at)}" if expires_at else "stays theirs"
     return Reply(f"Sent {r} back to {who} with your note; their claim {runs}.", ref=r)
 
 
 def refuse(ctx: Ctx) -> Reply:
     """`!refuse T12 [@member] <reason>`: refuse the work; the slot frees."""
     need, r, c, reason = _review(ctx, "refuse", "a reason is required to refuse work")
-    c.state, c.reviewer_id, c.review_note, c.closed_at = "refused", ctx.member.id, clip(reason, 1000), ctx.now
-    _sync_slots(need, -1)
-    ctx.event("claim.refused", r, member=c.member_id, reason=c.review_note)
+    review_note = clip(reason, 1000)
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "refused", "reviewer_id": ctx.member.id,
+                                        "review_note": review_note, "closed_at": ctx.now})
+    sql.recount_slots(ctx.conn, need.id)
+    ctx.event("claim.refused", r, member=c.member_id, reason=review_note)
     who = ctx.name_of(c.member_id)
-    ctx.announce(f"{ctx.name_of(ctx.member.id)} refused {who}'s work on {r}: {esc(c.review_note)}. "
+    ctx.announce(f"{ctx.name_of(ctx.member.id)} refused {who}'s work on {r}: {esc(review_note)}. "
                  f"The slot is free again.", ref=r, mentions=(c.member_id,))
     ctx.updated(r)
     return Reply(f"Refused {who}'s work on {r}; the slot is free.", ref=r)

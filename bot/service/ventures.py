@@ -16,6 +16,7 @@ from bot.chat.render import echo, esc, money
 from bot.domain.books import Pledge, parse_period, parse_pledge, percent, period_bounds
 from bot.domain.rules import Money, RuleError, parse_money
 from bot.service.context import Ctx, Reply
+from bot.store import sql
 from bot.store.models import (
     Contribution,
     Need,
@@ -346,11 +347,11 @@ def payables(ctx: Ctx, need_id: int | None = None) -> list[Payable]:
 
 def paid(ctx: Ctx) -> Reply:
     """`!paid T12 [@member]`: the payer marks an approved reward paid."""
-    from bot.service.refs import load
+    from bot.service.refs import load_row
 
     pa = ctx.parsed
     assert pa is not None
-    need = load(ctx, pa.words[0] if pa.words else None, "T", lock=True)
+    need = load_row(ctx, pa.words[0] if pa.words else None, "T", sql.NEED_BY_NUMBER_LOCKED)
     r = f"T{need.number}"
     owed = payables(ctx, need.id)
     if len(pa.words) > 1:

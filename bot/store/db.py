@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -93,11 +92,6 @@ def _begin_deferred(dbapi_conn):  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
     cur.execute("BEGIN")
     cur.close()
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import count
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select
-from sqlalchemy.exc import DBAPIError
 
 from bot.store.db import make_engine
 
@@ -37,31 +35,16 @@ def read_snapshot(engine: Engine) -> Iterator[Connection]:
 
 
 def stream_tuples(conn: Connection, stmt: Select[Any], batch: int = 2000) -> Iterator[tuple[Any, ...]]:
-    """The rows of a long read as the driver's plain tuples, `batch` at a time.
+    """The rows of a long read, fetched `batch` at a time.
 
-    For the exports and the audit, which read a million rows: on the driver's cursor (a
-    server-side cursor on PostgreSQL), without SQLAlchemy's per-row work, so a statement
-    must select only columns the driver returns as they are wanted (text, numbers, and
-    on PostgreSQL times). Its parameters are rendered into the SQL, so they must be values
-    SQLAlchemy can render: the community id, kinds, a time.
+    For the exports and the audit, which read a million rows: `yield_per` streams them
+    (a server-side cursor on PostgreSQL, `fetchmany` on SQLite), so memory holds one batch,
+    not the whole result. Statements select plain columns (text, numbers, times), so the
+    rows cost little beyond the driver's own tuples.
     """
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cur = raw.cursor(name=f"commons_read_{next(_cursor_names)}")
-        cur.itersize = batch
-    else:
-        cur = raw.cursor()
-    driver_error = conn.dialect.loaded_dbapi.Error
+    result = conn.execution_options(yield_per=batch).execute(stmt)
     try:
-        cur.execute(sql)
-        while rows := cur.fetchmany(batch):
+        for rows in result.tuples().partitions():
             yield from rows
-    except driver_error as e:
-        # As SQLAlchemy's own execution would raise it, so callers see one kind of error.
-        raise DBAPIError.instance(sql, None, e, driver_error) from e
     finally:
-        cur.close()
-
-
-_cursor_names = count(1)
+        result.close()

@@ -96,7 +96,8 @@ def test_maintainers_racing_for_the_last_approval_make_one_contribution(db_url):
     approved = [r for r in replies if r and r.startswith("Approved carol's work on T1")]
     late = [r for r in replies if r and r.startswith("✗ T1 has no submitted work to approve")]
     assert len(approved) == 1 and len(late) == n - 1, replies
-    with chat.core.Session() as s:
+    with chat.core.unit() as tx:
+        s = tx.session
         assert s.scalar(select(func.count()).select_from(Contribution)) == 1
     chat.core.engine.dispose()
 

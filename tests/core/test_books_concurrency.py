@@ -58,7 +58,8 @@ def test_receipts_spends_and_calls_racing_never_overdraw(db_url):
     # The first 100 EUR of the commons fund always covers ten calls; the receipts may add five.
     assert 10 <= len(opened) <= 15
     assert 6 <= len(spent) <= 10
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         pool = s.scalars(select(Pool)).one()
         assert pool.commons_minor == 150_00
         assert pool.reserved_minor == len(opened) * 10_00 <= pool.commons_minor

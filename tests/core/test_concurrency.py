@@ -42,7 +42,8 @@ def test_fifty_members_claim_the_last_slot(db_url):
     losers = [r for r in replies if r.startswith("✗ T1 is full (1 of 1 slots taken)")]
     assert len(winners) == 1, replies
     assert len(losers) == N - 1, [r for r in replies if r not in winners + losers]
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         assert s.scalar(select(func.count()).select_from(Claim)) == 1
     core.engine.dispose()
 
@@ -62,7 +63,8 @@ def test_concurrent_backings_never_exceed_the_allowance(db_url):
     ok = [r for r in replies if r.startswith("You back")]
     refused = [r for r in replies if r.startswith("✗ you have 0 of 100 points left in F1")]
     assert len(ok) == 10 and len(refused) == N - 10, replies
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         assert s.scalar(select(func.sum(Backing.points))) == 100
     core.engine.dispose()
 

@@ -259,7 +259,8 @@ def _credited(chat: Chat) -> int:
 
     from bot.store.models import Contribution
 
-    with chat.core.Session() as s:
+    with chat.core.unit() as tx:
+        s = tx.session
         return int(s.scalar(select(func.coalesce(func.sum(Contribution.reward_minor), 0))))
 
 

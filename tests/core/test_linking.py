@@ -30,7 +30,8 @@ def test_the_code_is_private_and_never_recorded_anywhere(chat, caplog):
     assert again.private and code not in again.text and "answered already" in again.text
     linked = chat.send("bob-d", f"!link {code}", platform="discord", message_id="d1")
     assert linked[0].private and linked[0].text.startswith("Linked")
-    with chat.core.Session() as s:
+    with chat.core.unit() as tx:
+        s = tx.session
         stored = [repr(r.replies) for r in s.scalars(select(HandledMessage))]
         stored += [repr(e.details) + e.object for e in s.scalars(select(Event))]
         stored += [o.text + repr(o.payload) for o in s.scalars(select(OutboxEntry))]

@@ -49,7 +49,8 @@ def _check(replies: list[str], core) -> None:  # type: ignore[no-untyped-def]
     won = [r for r in replies if r.startswith("You claimed")]
     refused = [r for r in replies if r.startswith("✗ you already have 3 active claims")]
     assert len(won) == 3 and len(refused) == NEEDS - 3, replies
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         assert s.scalar(select(func.count()).select_from(Claim).where(Claim.state == "active")) == 3
 
 

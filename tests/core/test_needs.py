@@ -206,7 +206,8 @@ def test_every_change_is_an_event_in_the_log(chat):
     assert (log.index("alice approved bob's work on T1 — 50 EUR")
             < log.index("bob submitted work on T1: link")
             < log.index("bob claimed T1") < log.index("alice offered T1"))
-    with chat.core.Session() as s:
+    with chat.core.unit() as tx:
+        s = tx.session
         kinds = s.scalars(select(Event.kind).order_by(Event.id)).all()
         assert kinds == ["need.offered", "claim.made", "claim.submitted", "claim.approved", "need.done"]
         assert s.scalar(select(func.count()).select_from(Contribution)) == 1
@@ -219,7 +220,8 @@ def test_a_redelivered_message_is_answered_the_same_and_runs_once(chat):
     again = chat.say("bob", "!claim T1", platform="matrix", message_id="$evt1")
     assert first == again and first.startswith("You claimed T1")
     assert "1 of 1 slots taken" in chat.say("carol", "!task T1") or "full" in chat.say("carol", "!task T1")
-    with chat.core.Session() as s:
+    with chat.core.unit() as tx:
+        s = tx.session
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "claim.made")) == 1
 
 

@@ -76,7 +76,8 @@ async def test_a_failed_send_is_retried_with_backoff_then_given_up(db_url, caplo
     assert await runtime.flush("rec") >= 1
     [ann] = [o for o in flaky.accepted if o.kind == "announce"]
     assert "**T1**" in ann.text
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         row = s.scalars(select(OutboxDelivery).where(OutboxDelivery.outbox_id == ann.outbox_id)).one()
         assert (row.state, row.attempts) == ("sent", 3)
 
@@ -88,7 +89,8 @@ async def test_a_failed_send_is_retried_with_backoff_then_given_up(db_url, caplo
         assert await runtime.flush("rec") == 0
         clock.advance(timedelta(hours=1))
     assert await runtime.flush("rec") == 0
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         ids = s.scalars(select(OutboxEntry.id).where(OutboxEntry.text.contains("Never delivered"))).all()
         rows = s.scalars(select(OutboxDelivery).where(OutboxDelivery.outbox_id.in_(ids))).all()
     assert [(r.state, r.attempts) for r in rows] == [("failed", OUTBOX_ATTEMPTS)]
@@ -135,7 +137,8 @@ def test_sigkill_between_take_and_send_loses_nothing_and_shows_nothing_twice(db_
     chat = Chat(core, clock)
     for i in range(8):
         chat.say("alice", f"!offer Crash need {i}")
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         entries = [str(i) for i in s.scalars(select(OutboxEntry.id).order_by(OutboxEntry.id))]
     assert len(entries) == 8  # one announcement per need
     record = tmp_path / "platform.txt"
@@ -159,7 +162,8 @@ def test_sigkill_between_take_and_send_loses_nothing_and_shows_nothing_twice(db_
     # kill was sent again (its lease ran out) and the platform dropped that repeat.
     assert sorted(accepted) == sorted(entries) and set(accepted.values()) == {1}
     assert dropped == [entries[2]]
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         states = Counter(s.scalars(select(OutboxDelivery.state).where(OutboxDelivery.platform == "rec")))
     assert states == {"sent": len(entries)}
     core.engine.dispose()

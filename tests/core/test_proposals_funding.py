@@ -80,7 +80,8 @@ def test_funding_call_pitch_back_and_allocation_into_claimed_needs(chat):
     assert "B1 Spanish docs (60 points): funded 600 EUR → need T1, claimed by carol" in ann
     assert "B2 German docs (40 points): funded 400 EUR → need T2, claimed by bob" in ann
     assert "B3 Nobody backs this (0 points): unfunded" in ann and "Unallocated: 0 EUR" in ann
-    with chat.core.Session() as s:
+    with chat.core.unit() as tx:
+        s = tx.session
         need = s.scalars(select(Need).where(Need.number == 1)).one()
         claim = s.scalars(select(Claim).where(Claim.need_id == need.id)).one()
         assert need.reward_minor == 60000 and need.is_full and claim.state == "active"

@@ -64,7 +64,8 @@ def test_secret_ballot_publishes_counts_and_reasons_without_names_ever(chat):
     for name in ("bob", "erin"):
         assert f"{name} (" not in seen and f"{name}: " not in seen.replace(f"{name}: voted", "")
     assert "- (secret): block — conflict of interest" in chat.say("dave", "!proposal P1")
-    with chat.core.Session() as s:
+    with chat.core.unit() as tx:
+        s = tx.session
         details = [e.details for e in s.scalars(select(Event).where(Event.object == "P1"))]
     assert all("position" not in d for d in details)
     [closing] = [d for d in details if "outcome" in d]

@@ -1,9 +1,9 @@
-"""The prebuilt-statement runner gives what SQLAlchemy's own execution gives, on both databases.
+"""The unit of work's `execute` gives what SQLAlchemy's own execution gives, on both databases.
 
-The hot commands run through `bot.store.tx.Runner`, which executes SQLAlchemy statements on
-the driver's cursor. These tests hold it to `Connection.execute`: the same rows and types
-(datetimes, booleans, JSON), the same column defaults, `IN` lists of any length, many rows
-at once, and SQLAlchemy's exceptions.
+Prebuilt statements run through `bot.store.tx.Tx.execute`. These tests hold it to
+`Connection.execute`: the same rows and types (datetimes, booleans, JSON), the same column
+defaults, `IN` lists of any length, many rows at once, SQLAlchemy's exceptions, and ORM
+writes of the same unit seen by its statements without a flush by hand.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ def _need(number: int, **over):  # type: ignore[no-untyped-def]
 
 def test_rows_and_types_match_sqlalchemy(engine) -> None:  # type: ignore[no-untyped-def]
     with Tx(engine) as tx:
-        new_id = tx.conn.execute(sql.NEED_INSERT, _need(1, is_full=True, title="<b>x</b>")).scalar_one()
-        ours = tx.conn.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 1}).one()
-        theirs = tx.conn.sa.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 1}).one()
+        new_id = tx.execute(sql.NEED_INSERT, _need(1, is_full=True, title="<b>x</b>")).scalar_one()
+        ours = tx.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 1}).one()
+        theirs = tx.connection.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 1}).one()
     assert tuple(ours) == tuple(theirs)
     assert ours.id == new_id and ours.title == "<b>x</b>"
     assert ours.is_full is True and ours.due_reminded is False
@@ -59,9 +59,9 @@ def test_rows_and_types_match_sqlalchemy(engine) -> None:  # type: ignore[no-unt
 def test_json_and_column_defaults_round_trip(engine) -> None:  # type: ignore[no-untyped-def]
     with Tx(engine) as tx:
         # `details` and `payload` are left out: their Python defaults ({}) are filled in.
-        tx.conn.execute(insert(EVENTS), [dict(community="demo", at=AT, actor_id=1, platform="console",
+        tx.execute(insert(EVENTS), [dict(community="demo", at=AT, actor_id=1, platform="console",
                                              kind="need.offered", object="T1")])
-        oid = tx.conn.execute(insert(OutboxEntry.__table__).returning(OutboxEntry.__table__.c.id),
+        oid = tx.execute(insert(OutboxEntry.__table__).returning(OutboxEntry.__table__.c.id),
                               dict(community="demo", at=AT, kind="announce", text="hi",
                                    payload={"choices": [{"key": "claim"}], "mentions": [1]})).scalar()
     with engine.connect() as conn:
@@ -76,10 +76,10 @@ def test_in_lists_of_any_length(engine, kinds) -> None:  # type: ignore[no-untyp
     rows = [dict(community="demo", at=AT, actor_id=1, platform="console", kind=k, object="T1",
                  details={"n": i}) for i, k in enumerate("abcab")]
     with Tx(engine) as tx:
-        tx.conn.execute(insert(EVENTS), rows)
-        ours = [(r.kind, r.details) for r in tx.conn.execute(EVENTS_OF_KINDS, {"kinds": kinds})]
-        theirs = [(r.kind, r.details) for r in tx.conn.sa.execute(EVENTS_OF_KINDS,
-                                                              {"kinds": kinds})]
+        tx.execute(insert(EVENTS), rows)
+        ours = [(r.kind, r.details) for r in tx.execute(EVENTS_OF_KINDS, {"kinds": kinds})]
+        theirs = [(r.kind, r.details) for r in tx.connection.execute(EVENTS_OF_KINDS,
+                                                                {"kinds": kinds})]
     assert ours == theirs
     assert [k for k, _ in ours] == [k for k in "abcab" if k in kinds]
 
@@ -90,30 +90,29 @@ def test_literal_in_lists_and_literal_values(engine) -> None:  # type: ignore[no
     rows = [dict(community="demo", at=AT, actor_id=1, platform="console", kind=k, object=o, details={})
             for k, o in (("a", "T1"), ("b", "T1"), ("c", "T2"), ("c", "T1"))]
     with Tx(engine) as tx:
-        tx.conn.execute(insert(EVENTS), rows)
-        ours = tx.conn.execute(stmt, {"a": 1}).scalars().all()
-        theirs = tx.conn.sa.execute(stmt, {"a": 1}).scalars().all()
+        tx.execute(insert(EVENTS), rows)
+        ours = tx.execute(stmt, {"a": 1}).scalars().all()
+        theirs = tx.connection.execute(stmt, {"a": 1}).scalars().all()
     assert ours == theirs == ["b", "c"]
 
 
 def test_duplicate_key_raises_sqlalchemy_integrity_error_and_rolls_back(engine) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(IntegrityError), Tx(engine) as tx:
-        tx.conn.execute(sql.NEED_INSERT, _need(7))
-        tx.conn.execute(sql.NEED_INSERT, _need(7))  # (community, number) is unique
+        tx.execute(sql.NEED_INSERT, _need(7))
+        tx.execute(sql.NEED_INSERT, _need(7))  # (community, number) is unique
     with Tx(engine) as tx:
-        assert tx.conn.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 7}).first() is None
+        assert tx.execute(sql.NEED_BY_NUMBER, {"c": "demo", "n": 7}).first() is None
 
 
 def test_orm_and_prebuilt_statements_share_one_transaction(engine) -> None:  # type: ignore[no-untyped-def]
     tx = Tx(engine)
     tx.session.add(Member(id=2, community="demo", display_name="Grace", created_at=AT))
-    tx.flush()
-    assert tx.conn.execute(sql.MEMBER_NAME, {"m": 2}).scalar() == "Grace"
+    assert tx.execute(sql.MEMBER_NAME, {"m": 2}).scalar() == "Grace"
     tx.rollback()
     tx.begin()
-    assert tx.conn.execute(sql.MEMBER_NAME, {"m": 2}).scalar() is None
+    assert tx.execute(sql.MEMBER_NAME, {"m": 2}).scalar() is None
     tx.session.add(Member(id=3, community="demo", display_name="Linus", created_at=AT))
-    tx.conn.execute(sql.NEXT_NUMBER["next_need"], {"c": "demo"})
+    tx.execute(sql.NEXT_NUMBER["next_need"], {"c": "demo"})
     tx.commit()
     tx.close()
     with engine.connect() as conn:

@@ -75,17 +75,20 @@ class Harness:
 
     def member(self, name: str) -> int:
         """The member id of a console user."""
-        with self.core.Session() as s:
+        with self.core.unit() as tx:
+            s = tx.session
             return s.scalar(select(IdentityRow.member_id).where(IdentityRow.user_id == name))
 
     def events(self, kind: str) -> int:
         """How many events of a kind the log holds."""
-        with self.core.Session() as s:
+        with self.core.unit() as tx:
+            s = tx.session
             return s.scalar(select(func.count()).select_from(Event).where(Event.kind == kind))
 
     def rows(self, kind: str) -> list[OutboxEntry]:
         """Every outbox row of a kind (announce, notice, update), oldest first."""
-        with self.core.Session() as s:
+        with self.core.unit() as tx:
+            s = tx.session
             return list(s.scalars(select(OutboxEntry).where(OutboxEntry.kind == kind)
                                   .order_by(OutboxEntry.id)))
 

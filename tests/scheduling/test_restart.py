@@ -62,7 +62,8 @@ def test_after_sigkill_each_missed_deadline_fires_once_marked_late(db_url, tmp_p
         assert third.stop() == 0
 
     core, _ = build(db_url, **policies)
-    with core.Session() as s:
+    with core.unit() as tx:
+        s = tx.session
         events = dict(s.execute(select(Event.kind, func.count()).group_by(Event.kind)).all())
         rows = s.scalars(select(OutboxEntry).where(OutboxEntry.kind.in_(("announce", "notice")))
                          .order_by(OutboxEntry.id)).all()

@@ -54,7 +54,8 @@ def test_two_processes_fire_200_simultaneous_deadlines_exactly_once(tmp_path):
         assert [p.stop() for p in procs] == [0, 0]
 
         core, _ = build(url, digest_cron=YEARLY)
-        with core.Session() as s:
+        with core.unit() as tx:
+            s = tx.session
             events = dict(s.execute(select(Event.kind, func.count()).group_by(Event.kind)).all())
             per_ref = Counter(s.scalars(select(OutboxEntry.ref).where(OutboxEntry.kind == "announce")))
             notices = s.scalar(select(func.count()).select_from(OutboxEntry)
