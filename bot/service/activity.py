@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, func, select, update
 
 from bot.chat.render import esc, when
-from bot.service.context import Ctx, Reply
+from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.refs import load
 from bot.store.models import Claim, Need
 
@@ -32,10 +32,10 @@ _TOUCH = (update(_C).where(
 LAST_ACTIVE = func.coalesce(Claim.last_activity_at, Claim.claimed_at)
 
 
-def touch(ctx: Ctx) -> None:
+def touch(ctx: CommandCtx) -> None:
     """Record the member's activity on the claim their command names, if they hold one."""
     pa = ctx.parsed
-    if pa is None or pa.name not in ACTIVITY or not pa.words or ctx.member is None:
+    if pa.name not in ACTIVITY or not pa.words:
         return
     m = _NEED_REF.match(pa.words[0])
     if m:
@@ -94,9 +94,8 @@ def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
     return True
 
 
-def _pin_target(ctx: Ctx) -> tuple[Need, Claim, str]:
+def _pin_target(ctx: CommandCtx) -> tuple[Need, Claim, str]:
     pa = ctx.parsed
-    assert pa is not None
     ctx.require("maintainer", f"{pa.name}ning a claim")
     need = load(ctx, pa.words[0] if pa.words else None, "T", lock=True)
     r = f"T{need.number}"
@@ -113,7 +112,7 @@ def _pin_target(ctx: Ctx) -> tuple[Need, Claim, str]:
     return need, c, r
 
 
-def pin(ctx: Ctx) -> Reply:
+def pin(ctx: CommandCtx) -> Reply:
     """`!pin T12 @member`: the claim does not expire (nor is released as idle) until unpinned."""
     _need, c, r = _pin_target(ctx)
     if c.pinned:
@@ -125,7 +124,7 @@ def pin(ctx: Ctx) -> Reply:
                  f"{ctx.cmd(f'unpin {r}')} is used.", ref=r)
 
 
-def unpin(ctx: Ctx) -> Reply:
+def unpin(ctx: CommandCtx) -> Reply:
     """`!unpin T12 @member`: the claim's clock starts again."""
     _need, c, r = _pin_target(ctx)
     if not c.pinned:

@@ -10,13 +10,21 @@ from sqlalchemy import func, select
 from bot.chat.phrases import phrase
 from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import RuleError, count, parse_money, parse_when
-from bot.ports import Choice
 from bot.service import approvals, held, spam, ventures
-from bot.service.context import Ctx, Reply
-from bot.service.refs import load, load_row
+from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.need_records import (
+    PENDING,
+    claims_of,
+    create_need,
+    need_row,
+    set_slots,
+    sync_slots,
+)
+from bot.service.need_text import need_choices, need_line, notify_watchers, ref
+from bot.service.paging import PAGE, page_number
+from bot.service.refs import load
 from bot.store import sql
 from bot.store.models import (
-    FAR_FUTURE,
     Claim,
     Contribution,
     Need,
@@ -25,127 +33,18 @@ from bot.store.models import (
     Watch,
 )
 
-PAGE = 10
-HOLDING = ("active", "submitted", "approved")
-PENDING = ("active", "submitted")
 MAX_SLOTS = 50
 
 
-def ref(need: Need) -> str:
-    """`T12`."""
-    return f"T{need.number}"
-
-
-def need_choices(ctx: Ctx, need: Need) -> tuple[Choice, ...]:
-    """The actions a need's card offers in its current state."""
-    r = ref(need)
-    if need.state != "open":
-        return ()
-    return (
-        Choice("claim", "Claim", ctx.cmd(f"claim {r}")),
-        Choice("release", "Release", ctx.cmd(f"release {r}")),
-        Choice("submit", "Submit", ctx.cmd(f"submit {r}"), ask="Link or note for your work"),
-        Choice("approve", "Approve", ctx.cmd(f"approve {r}"), role="maintainer"),
-        Choice("changes", "Changes", ctx.cmd(f"changes {r}"), ask="What should change?",
-               role="maintainer"),
-        Choice("refuse", "Refuse", ctx.cmd(f"refuse {r}"), ask="Why is it refused?",
-               role="maintainer"),
-    )
-
-
-def need_line(need: Need) -> str:
-    """One line of a need for lists."""
-    parts = [f"**{ref(need)}** {esc(need.title)}"]
-    if need.skills:
-        parts.append(" ".join(esc("#" + s) for s in need.skills.split()))
-    if need.reward_minor is not None:
-        parts.append(money(need.reward_minor, need.reward_currency))
-    if need.state == "open":
-        parts.append("full" if need.is_full else f"{need.slots - need.taken} of {need.slots} free")
-    else:
-        parts.append(need.state)
-    if need.due_at:
-        parts.append(f"due {when(need.due_at)}")
-    return " · ".join(parts)
-
-
-def _sync_slots(need: Need, delta: int) -> None:
-    need.taken += delta
-    need.is_full = need.taken >= need.slots
-
-
-def _claims(ctx: Ctx, need: Need, states: tuple[str, ...] = PENDING) -> list[Claim]:
-    return list(ctx.session.scalars(select(Claim).where(
-        Claim.need_id == need.id, Claim.state.in_(states)).order_by(Claim.id)))
-
-
-def _my_claim(ctx: Ctx, need: Need, states: tuple[str, ...] = PENDING) -> Claim | None:
+def _my_claim(ctx: CommandCtx, need: Need, states: tuple[str, ...] = PENDING) -> Claim | None:
     return ctx.session.scalars(select(Claim).where(
         Claim.need_id == need.id, Claim.member_id == ctx.member.id,
         Claim.state.in_(states))).first()
 
 
-def next_number(ctx: Ctx, counter: str) -> int:
-    """Take the community's next number of a kind; numbers are never reused.
-
-    The `UPDATE … RETURNING` locks the community's row until commit, so two offers at
-    once never get the same number.
-    """
-    return ctx.conn.execute(sql.NEXT_NUMBER[counter], {"c": ctx.cid}).scalar_one() - 1
-
-
-def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ...],
-                reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
-                call_id: int | None = None, taken: int = 0, state: str = "open",
-                if_proposal_id: int | None = None):
-    """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row."""
-    values = dict(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
-                  description=description, skills=" ".join(skills),
-                  reward_minor=reward[0] if reward else None,
-                  reward_currency=reward[1] if reward else None, slots=slots, taken=taken,
-                  is_full=taken >= slots, due_at=due_at, sort_due=due_at or FAR_FUTURE,
-                  due_reminded=False, offered_by=offered_by, call_id=call_id, state=state,
-                  if_proposal_id=if_proposal_id, created_at=ctx.now, closed_at=None, close_reason=None)
-    values["id"] = ctx.conn.execute(sql.NEED_INSERT, values).scalar_one()
-    if skills:
-        ctx.conn.execute(sql.NEED_SKILL_INSERT, [{"need_id": values["id"], "skill": s} for s in skills])
-    return NeedView(**values)
-
-
-class NeedView:
-    """A need's values as plain attributes (what `need_line` and friends read)."""
-
-    def __init__(self, **values) -> None:  # type: ignore[no-untyped-def]
-        self.__dict__.update(values)
-
-
-def _need_row(ctx: Ctx, token: str | None, *, lock: bool):  # type: ignore[no-untyped-def]
-    """The need a `T12` argument names, as a row; refuses with how to find one."""
-    return load_row(ctx, token, "T", sql.NEED_BY_NUMBER_LOCKED if lock else sql.NEED_BY_NUMBER)
-
-
-def _claim_rows(ctx: Ctx, need_id: int, states: tuple[str, ...]) -> list:  # type: ignore[type-arg]
-    return list(ctx.conn.execute(sql.CLAIMS_OF_NEED, {"need": need_id, "states": list(states)}))
-
-
-def _set_slots(ctx: Ctx, need, taken: int) -> None:  # type: ignore[no-untyped-def]
-    ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "taken": taken, "is_full": taken >= need.slots})
-
-
-def notify_watchers(ctx: Ctx, need: Need, skills: tuple[str, ...], exclude: set[int]) -> None:
-    """Tell members watching one of the skills about a new need (once each)."""
-    if not skills:
-        return
-    watchers = ctx.conn.execute(sql.WATCHERS, {"skills": list(skills)}).scalars().all()
-    for mid in sorted(set(watchers) - exclude):
-        ctx.notice(mid, f"New need matching your skills: {need_line(need)} — "
-                        f"claim it with `{ctx.cmd('claim ' + ref(need))}`", ref=ref(need))
-
-
-def offer(ctx: Ctx) -> Reply:
+def offer(ctx: CommandCtx) -> Reply:
     """`!offer`: create an open need and announce it."""
     p = ctx.parsed
-    assert p is not None
     ctx.require(ctx.policies.offer_role, "offering a need")
     title = p.rest.strip()
     if not title:
@@ -194,11 +93,10 @@ def offer(ctx: Ctx) -> Reply:
     return Reply(f"{ref(need)} is offered and announced: {esc(title)}", ref=ref(need))
 
 
-def needs(ctx: Ctx) -> Reply:
+def needs(ctx: CommandCtx) -> Reply:
     """`!needs`: open needs, free slots first, most urgent first, 10 a page."""
     p = ctx.parsed
-    assert p is not None
-    page = _page(ctx, p.options.get("page"))
+    page = page_number(ctx, p.options.get("page"))
     params = {"c": ctx.cid, "lim": PAGE + 1, "off": (page - 1) * PAGE}
     if p.skills:
         rows = ctx.conn.execute(sql.OPEN_NEEDS_WITH_SKILLS_PAGE, {**params, "skills": list(p.skills)}).all()
@@ -220,20 +118,10 @@ def needs(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines))
 
 
-def _page(ctx: Ctx, text: str | None) -> int:
-    if text is None:
-        return 1
-    page = count(text, 1, 100000)
-    if page is None:
-        raise ctx.refuse(f"page:{echo(text, 10)} is not a page number — write page:2")
-    return page
-
-
-def task(ctx: Ctx) -> Reply:
+def task(ctx: CommandCtx) -> Reply:
     """`!task T12`: the need with its claims, reviews and history."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=False)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=False)
     lines = [need_line(need), f"Offered by {ctx.name_of(need.offered_by)} on {when(need.created_at)}"]
     if need.state == "cancelled" and need.close_reason:
         lines.append(f"Cancelled: {esc(need.close_reason)}")
@@ -264,11 +152,10 @@ def task(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines), choices=need_choices(ctx, need), ref=ref(need))
 
 
-def claim(ctx: Ctx) -> Reply:
+def claim(ctx: CommandCtx) -> Reply:
     """`!claim T12`: take a free slot."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     if need.state != "open":
         raise ctx.refuse(f"{r} is {need.state} and cannot be claimed — see {ctx.cmd('needs')}")
@@ -288,7 +175,7 @@ def claim(ctx: Ctx) -> Reply:
     ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=me, state="active",
                                             claimed_at=ctx.now, expires_at=expires, reminded=False))
     taken = need.taken + 1
-    _set_slots(ctx, need, taken)
+    set_slots(ctx, need, taken)
     ctx.event("claim.made", r, member=me, expires=expires.isoformat())
     ctx.announce(f"{ctx.name_of(me)} claimed {r} ({taken} of {need.slots} "
                  f"slots taken): {esc(need.title)}", ref=r, mentions=(me,))
@@ -298,10 +185,9 @@ def claim(ctx: Ctx) -> Reply:
                  f"or give it back with `{ctx.cmd('release ' + r)}`.", ref=r)
 
 
-def renew(ctx: Ctx) -> Reply:
+def renew(ctx: CommandCtx) -> Reply:
     """`!renew T12`: restart the claim's clock."""
     p = ctx.parsed
-    assert p is not None
     need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
     r = ref(need)
     c = _my_claim(ctx, need)
@@ -327,17 +213,16 @@ def _refuse_expired(ctx: Ctx, r: str, c) -> None:  # type: ignore[no-untyped-def
                          f"with {ctx.cmd('claim ' + r)} once the slot is free")
 
 
-def release(ctx: Ctx) -> Reply:
+def release(ctx: CommandCtx) -> Reply:
     """`!release T12`: give the slot back."""
     p = ctx.parsed
-    assert p is not None
     need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
     r = ref(need)
     c = _my_claim(ctx, need)
     if c is None:
         raise ctx.refuse(f"you have no claim on {r} to release — see {ctx.cmd('mine')}")
     c.state, c.closed_at = "released", ctx.now
-    _sync_slots(need, -1)
+    sync_slots(need, -1)
     ctx.event("claim.released", r, member=ctx.member.id)
     ctx.announce(f"{ctx.name_of(ctx.member.id)} released {r}; a slot is free: {esc(need.title)} — "
                  f"claim it with `{ctx.cmd('claim ' + r)}`", ref=r)
@@ -345,11 +230,10 @@ def release(ctx: Ctx) -> Reply:
     return Reply(f"You released {r}. Thanks for saying so.", ref=r)
 
 
-def submit(ctx: Ctx) -> Reply:
+def submit(ctx: CommandCtx) -> Reply:
     """`!submit T12 <link or note>`: hand in the work for review."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     note = " ".join(p.words[1:]).strip()
     c = ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": ctx.member.id,
@@ -376,10 +260,9 @@ def submit(ctx: Ctx) -> Reply:
     return Reply(f"Your work on {r} is submitted; the maintainers are told.", ref=r)
 
 
-def cancel(ctx: Ctx) -> Reply:
+def cancel(ctx: CommandCtx) -> Reply:
     """`!cancel T12 <reason>`: the offerer or a maintainer cancels the need."""
     p = ctx.parsed
-    assert p is not None
     need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
     r = ref(need)
     if need.offered_by != ctx.member.id and "maintainer" not in ctx.roles:
@@ -391,13 +274,13 @@ def cancel(ctx: Ctx) -> Reply:
         raise ctx.refuse("a reason is required to cancel a need")
     need.state, need.closed_at, need.close_reason = "cancelled", ctx.now, clip(reason, 1000)
     released = []
-    for c in _claims(ctx, need):
+    for c in claims_of(ctx, need):
         c.state, c.closed_at = "released", ctx.now
         released.append(c.member_id)
         ctx.notice(c.member_id, f"{r} ({esc(need.title)}) was cancelled by "
                                 f"{ctx.name_of(ctx.member.id)}: {esc(need.close_reason)}. "
                                 "Your claim on it is released.", ref=r)
-    need.taken = len(_claims(ctx, need, ("approved",)))
+    need.taken = len(claims_of(ctx, need, ("approved",)))
     ctx.event("need.cancelled", r, reason=need.close_reason, released=released)
     ctx.announce(f"{r} ({esc(need.title)}) is cancelled by {ctx.name_of(ctx.member.id)}: "
                  f"{esc(need.close_reason)}", ref=r)
@@ -405,7 +288,7 @@ def cancel(ctx: Ctx) -> Reply:
     return Reply(f"{r} is cancelled.", ref=r)
 
 
-def mine(ctx: Ctx) -> Reply:
+def mine(ctx: CommandCtx) -> Reply:
     """`!mine`: your claims, submissions, offers and votes still to cast."""
     me = ctx.member.id
     lines: list[str] = []
@@ -446,10 +329,9 @@ def mine(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines), private=True)
 
 
-def watch(ctx: Ctx) -> Reply:
+def watch(ctx: CommandCtx) -> Reply:
     """`!watch #skill…`."""
     p = ctx.parsed
-    assert p is not None
     if not p.skills:
         raise ctx.refuse("name the skills to watch, like #python")
     have = set(ctx.session.scalars(select(Watch.skill).where(Watch.member_id == ctx.member.id)))
@@ -463,10 +345,9 @@ def watch(ctx: Ctx) -> Reply:
                  private=True)
 
 
-def unwatch(ctx: Ctx) -> Reply:
+def unwatch(ctx: CommandCtx) -> Reply:
     """`!unwatch #skill…`."""
     p = ctx.parsed
-    assert p is not None
     if not p.skills:
         raise ctx.refuse("name the skills to stop watching, like #python")
     rows = ctx.session.scalars(select(Watch).where(Watch.member_id == ctx.member.id,
@@ -480,7 +361,7 @@ def unwatch(ctx: Ctx) -> Reply:
     return Reply("You no longer watch " + esc(" ".join("#" + w.skill for w in rows)), private=True)
 
 
-def watching(ctx: Ctx) -> Reply:
+def watching(ctx: CommandCtx) -> Reply:
     """`!watching`."""
     skills = ctx.session.scalars(select(Watch.skill).where(Watch.member_id == ctx.member.id)
                                  .order_by(Watch.skill)).all()
