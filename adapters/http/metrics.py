@@ -19,7 +19,7 @@ from bot.chat.parser import ALIASES
 from bot.ports import InboundMessage, Outbound
 from bot.service.core import HANDLERS, INTERNAL_ERROR, Core
 from bot.service.deadlines import FAR
-from bot.service.needs import PENDING
+from bot.service.need_records import PENDING
 from bot.store.models import Claim, FundingCall, KeyValue, Need, OutboxDelivery, OutboxEntry, Proposal
 
 # Latency buckets for a command: a SQLite command takes about 1 ms, a slow one a second.

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import func
 
 from bot.chat.render import esc, when
-from bot.service.context import Ctx, Reply
+from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.refs import load_row
 from bot.store import sql
 from bot.store.models import Claim
@@ -27,10 +27,10 @@ _NEED_REF = re.compile(r"^[Tt]?#?(\d{1,9})$")
 LAST_ACTIVE = func.coalesce(Claim.last_activity_at, Claim.claimed_at)
 
 
-def touch(ctx: Ctx) -> None:
+def touch(ctx: CommandCtx) -> None:
     """Record the member's activity on the claim their command names, if they hold one."""
     pa = ctx.parsed
-    if pa is None or pa.name not in ACTIVITY or not pa.words or ctx.member is None:
+    if pa.name not in ACTIVITY or not pa.words:
         return
     m = _NEED_REF.match(pa.words[0])
     if m:
@@ -83,9 +83,8 @@ def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
     return True
 
 
-def _pin_target(ctx: Ctx) -> tuple:  # type: ignore[type-arg]
+def _pin_target(ctx: CommandCtx) -> tuple:  # type: ignore[type-arg]
     pa = ctx.parsed
-    assert pa is not None
     ctx.require("maintainer", f"{pa.name}ning a claim")
     need = load_row(ctx, pa.words[0] if pa.words else None, "T", sql.NEED_BY_NUMBER_LOCKED)
     r = f"T{need.number}"
@@ -102,7 +101,7 @@ def _pin_target(ctx: Ctx) -> tuple:  # type: ignore[type-arg]
     return need, c, r
 
 
-def pin(ctx: Ctx) -> Reply:
+def pin(ctx: CommandCtx) -> Reply:
     """`!pin T12 @member`: the claim does not expire (nor is released as idle) until unpinned."""
     _need, c, r = _pin_target(ctx)
     if c.pinned:
@@ -114,7 +113,7 @@ def pin(ctx: Ctx) -> Reply:
                  f"{ctx.cmd(f'unpin {r}')} is used.", ref=r)
 
 
-def unpin(ctx: Ctx) -> Reply:
+def unpin(ctx: CommandCtx) -> Reply:
     """`!unpin T12 @member`: the claim's clock starts again."""
     _need, c, r = _pin_target(ctx)
     if not c.pinned:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.chat.render import money
 from bot.domain.rules import Money, approvals_needed, offerer_may_approve, parse_money
-from bot.service.context import Ctx, Reply
+from bot.service.context import CommandCtx, Ctx, Reply
 from bot.store import sql
 from bot.store.models import Approval
 
@@ -39,7 +39,7 @@ def given(ctx: Ctx, claim: Any) -> list[int]:
         .order_by(Approval.at, Approval.member_id)))
 
 
-def check_offerer(ctx: Ctx, need: Any) -> None:
+def check_offerer(ctx: CommandCtx, need: Any) -> None:
     """Refuse the need's offerer when its reward is over `author_cannot_approve_over`."""
     raw = ctx.policies.author_cannot_approve_over
     if raw is None or need.offered_by != ctx.member.id:
@@ -51,7 +51,7 @@ def check_offerer(ctx: Ctx, need: Any) -> None:
                          "another maintainer approves it")
 
 
-def record(ctx: Ctx, need: Any, claim: Any) -> Reply | None:
+def record(ctx: CommandCtx, need: Any, claim: Any) -> Reply | None:
     """Count this maintainer's approval; a Reply while more are needed, None when it is the last."""
     count = needed(ctx, need)
     if count <= 1:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bot.chat.render import echo, esc, money
 from bot.domain.books import Balances, parse_period, period_bounds, split
 from bot.domain.rules import Money, RuleError, parse_money
-from bot.service.context import Ctx, Reply
+from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.ventures import is_vref, load_venture, payables, venture_line, vref
 from bot.store.models import CallReservation, FundingCall, Pool, PoolEntry, Venture
 
@@ -68,10 +68,9 @@ def _next(ctx: Ctx, kind: str) -> int:
         PoolEntry.community == ctx.cid, PoolEntry.kind == kind)) or 0) + 1
 
 
-def receive(ctx: Ctx) -> Reply:
+def receive(ctx: CommandCtx) -> Reply:
     """`!receive 400EUR from:V2 [note]`: the foundation records a receipt into the pool."""
     pa = ctx.parsed
-    assert pa is not None
     ctx.require("foundation", "recording a receipt")
     amount = _amount(ctx, pa.words[0] if pa.words else None, "receive 400{cur} from:V2")
     source = pa.options.get("from")
@@ -108,10 +107,9 @@ def receive(ctx: Ctx) -> Reply:
                  ref=r)
 
 
-def spend(ctx: Ctx) -> Reply:
+def spend(ctx: CommandCtx) -> Reply:
     """`!spend 120EUR <purpose>`: the foundation records a spend from the operations fund."""
     pa = ctx.parsed
-    assert pa is not None
     ctx.require("foundation", "recording a spend")
     amount = _amount(ctx, pa.words[0] if pa.words else None, "spend 120{cur} hosting")
     purpose = " ".join(pa.words[1:]).strip()
@@ -137,10 +135,9 @@ def spend(ctx: Ctx) -> Reply:
                  f"{money(p.operations_minor, cur)}.", ref=r)
 
 
-def reverse(ctx: Ctx) -> Reply:
+def reverse(ctx: CommandCtx) -> Reply:
     """`!reverse R7 <reason>` / `!reverse S3 <reason>`: undo a mistaken record, keeping it."""
     pa = ctx.parsed
-    assert pa is not None
     ctx.require("foundation", "reversing a record of the books")
     token = pa.words[0] if pa.words else ""
     m = _ENTRY_RE.match(token.strip())
@@ -254,10 +251,9 @@ def balance_line(ctx: Ctx, p: Pool) -> str:
             f"{money(b.available, cur)}) · held in all {money(b.operations + b.commons, cur)}")
 
 
-def books(ctx: Ctx) -> Reply:
+def books(ctx: CommandCtx) -> Reply:
     """`!books [period:2026-11]`: balances, the period's flows, ventures, payables owed."""
     pa = ctx.parsed
-    assert pa is not None
     try:
         period = parse_period(pa.options.get("period"), ctx.now)
     except RuleError as exc:

@@ -22,14 +22,15 @@ _REF = re.compile(r"^([TPF])(\d+)$", re.ASCII)
 def build_card(tx: Tx, community: Community, prefix: str, ref: str,
                now: datetime) -> Card | None:
     """The card of `ref` as it is now, or None if there is no such object."""
-    from bot.service import approvals, funding, held, needs, proposals
+    from bot.service import approvals, funding, held, proposals
+    from bot.service.need_records import HOLDING, claim_rows
+    from bot.service.need_text import need_choices
 
     m = _REF.match(ref or "")
     if not m:
         return None
     letter, number = m.group(1), int(m.group(2))
-    ctx = Ctx(tx=tx, community=community, member=None,  # type: ignore[arg-type]
-              roles=frozenset(), platform="card", now=now, prefix=prefix)
+    ctx = Ctx(tx=tx, community=community, platform="card", now=now, prefix=prefix)
     session = ctx.session
     if letter == "T":
         n = ctx.conn.execute(sql.NEED_BY_NUMBER, {"c": community.id, "n": number}).first()
@@ -44,7 +45,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         if n.due_at:
             fields.append(("Due", when(n.due_at)))
         holders = []
-        for c in needs._claim_rows(ctx, n.id, needs.HOLDING):
+        for c in claim_rows(ctx, n.id, HOLDING):
             approval = approvals.status(ctx, n, c)
             holders.append(f"{ctx.name_of(c.member_id)} ({c.state}{'; ' + approval if approval else ''})")
         count = approvals.needed(ctx, n)
@@ -54,7 +55,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
             fields.append(("Claims", ", ".join(holders)))
         fields.append(("Offered by", ctx.name_of(n.offered_by)))
         return Card(ref=ref, title=f"{ref} · {esc(n.title)}", body=esc(clip(n.description, 1500)),
-                    fields=tuple(fields), choices=needs.need_choices(ctx, n),
+                    fields=tuple(fields), choices=need_choices(ctx, n),
                     closed=n.state != "open")
     if letter == "P":
         p = session.scalars(select(Proposal).where(Proposal.community == community.id,

@@ -1,4 +1,5 @@
-"""The unit of work a command runs in: session, acting member, roles, clock and outbox."""
+"""Units of work: the bot's own (`Ctx`) and a member's command (`CommandCtx`), with the
+session, acting member, roles, clock and the events and outbox entries they queue."""
 
 from __future__ import annotations
 
@@ -50,8 +51,6 @@ class Pending:
                     ref=self.ref, member_id=self.member_id, payload=self.payload, late=self.late)
 
 
-
-
 @dataclass
 class Actor:
     """The member acting on a command: enough to name them without another query."""
@@ -75,17 +74,20 @@ class Reply:
 
 @dataclass
 class Ctx:
-    """Everything a handler needs for one command, inside one transaction."""
+    """One unit of work in one community, inside one transaction: the session, the clock
+    and the events and outbox entries it queues. The bot's own actions (deadlines, the
+    digest, building a card) run in one; a member's command in a `CommandCtx`.
+
+    `member` is None when the bot acts on its own; in a `CommandCtx` it never is.
+    """
 
     tx: Tx
     community: Community
-    member: Actor  # None only for the bot's own deadline actions
-    roles: frozenset[str]
     platform: str
     now: datetime
     prefix: str
-    msg: InboundMessage | None = None
-    parsed: Parsed | None = None
+    member: Actor | None = None
+    roles: frozenset[str] = frozenset()
     announced: list[Pending] = field(default_factory=list)
     # Appends are written in one multi-row INSERT per table when the handler is done.
     _events: list[dict[str, Any]] = field(default_factory=list)
@@ -94,8 +96,6 @@ class Ctx:
     # Objects (`T12`, `P3`, `F1`, `digest`) whose events this unit of work wrote: after
     # commit the core tells its change listeners (the scheduler re-arms their deadlines).
     changed: set[str] = field(default_factory=set)
-    # Statements that stand even when the command is refused (see `keep`).
-    kept: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def session(self) -> Session:
@@ -122,26 +122,9 @@ class Ctx:
         """A command as the member would type it, with the prefix."""
         return f"{self.prefix}{text}"
 
-    def lock_member(self) -> None:
-        """Hold the acting member's row until commit, before checking a per-member limit.
-
-        Under PostgreSQL's READ COMMITTED, counting a member's claims or points and then
-        writing is a race between two connections of the same member; the row lock
-        serialises them, and each statement after it sees what the previous holder
-        committed. Linked identities share one member, so this covers them too. (SQLite
-        takes the database's write lock at BEGIN, which serialises anyway.)
-        """
-        if self.tx.connection.dialect.name != "sqlite":
-            self.tx.execute(sql.MEMBER_LOCK, {"m": self.member.id})
-
-    def keep(self, stmt: Any, params: dict[str, Any]) -> None:
-        """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
-        is what rate-limits guessing); a refusal otherwise undoes everything."""
-        self.kept.append((stmt, params))
-
     def refuse(self, message: str) -> Refusal:
-        """A refusal for the current command (raise it)."""
-        return Refusal(message, self.parsed.name if self.parsed else None)
+        """A refusal (raise it)."""
+        return Refusal(message)
 
     def require(self, role: str, doing: str) -> None:
         """Refuse unless the member holds `role`."""
@@ -243,6 +226,39 @@ class Ctx:
             Member.community == self.cid, Member.merged_into.is_(None))).all()
         hits = [h for h in hits if h.display_name.lower() == name]
         return hits[0] if len(hits) == 1 else None
+
+
+@dataclass(kw_only=True)
+class CommandCtx(Ctx):
+    """The unit of work of one member's command: the dispatcher builds it once the command
+    is parsed and its sender known, so handlers never check for None."""
+
+    member: Actor
+    msg: InboundMessage
+    parsed: Parsed
+    # Statements that stand even when the command is refused (see `keep`).
+    kept: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+
+    def refuse(self, message: str) -> Refusal:
+        """A refusal for the current command (raise it); its reply shows the usage."""
+        return Refusal(message, self.parsed.name)
+
+    def keep(self, stmt: Any, params: dict[str, Any]) -> None:
+        """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
+        is what rate-limits guessing); a refusal otherwise undoes everything."""
+        self.kept.append((stmt, params))
+
+    def lock_member(self) -> None:
+        """Hold the acting member's row until commit, before checking a per-member limit.
+
+        Under PostgreSQL's READ COMMITTED, counting a member's claims or points and then
+        writing is a race between two connections of the same member; the row lock
+        serialises them, and each statement after it sees what the previous holder
+        committed. Linked identities share one member, so this covers them too. (SQLite
+        takes the database's write lock at BEGIN, which serialises anyway.)
+        """
+        if self.tx.connection.dialect.name != "sqlite":
+            self.tx.execute(sql.MEMBER_LOCK, {"m": self.member.id})
 
 
 def _payload(choices: tuple[Choice, ...], mentions: tuple[int, ...]) -> dict[str, Any]:

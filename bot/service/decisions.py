@@ -13,7 +13,7 @@ from sqlalchemy import update
 from bot.chat.render import clip, esc, when
 from bot.domain.rules import RuleError, decision_rule, parse_when
 from bot.service import held
-from bot.service.context import Ctx, Reply
+from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.proposals import close_proposal, counts_of, deciders_named, deciders_of, ref, tally
 from bot.service.refs import load
 from bot.store import sql
@@ -22,10 +22,9 @@ from bot.store.models import Proposal
 _DECIDED = ("passed", "not passed")
 
 
-def decide(ctx: Ctx) -> Reply:
+def decide(ctx: CommandCtx) -> Reply:
     """`!decide P3 passed|not passed <statement>`: a decision maker decides an advice proposal."""
     pa = ctx.parsed
-    assert pa is not None
     p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
     r = ref(p)
     how = ctx.cmd(f"decide {r} passed|not passed <statement>")
@@ -70,10 +69,9 @@ def decide(ctx: Ctx) -> Reply:
     return Reply(f"{r} is decided: {outcome}, and announced.", ref=r)
 
 
-def outcome(ctx: Ctx) -> Reply:
+def outcome(ctx: CommandCtx) -> Reply:
     """`!outcome P3 <statement> [review:90d]`: the author or a maintainer states the outcome."""
     pa = ctx.parsed
-    assert pa is not None
     p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
     r = ref(p)
     if p.author_id != ctx.member.id and "maintainer" not in ctx.roles:

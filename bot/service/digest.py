@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from bot.chat.render import MAX_REPLY, TRUNCATED, clip, esc, left, money, when
 from bot.service import books
 from bot.service.context import Ctx, Pending
-from bot.service.needs import need_line
-from bot.service.needs import ref as need_ref
+from bot.service.need_text import need_line
+from bot.service.need_text import ref as need_ref
 from bot.service.proposals import counts_shown
 from bot.store.models import Event, FundingCall, Need, Pitch, Proposal
 

@@ -18,10 +18,10 @@ from bot.domain.rules import (
     parse_when,
 )
 from bot.service import books, held
-from bot.service.context import Ctx, Reply
-from bot.service.needs import create_need, next_number
-from bot.service.needs import ref as need_ref
-from bot.service.refs import load
+from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.need_records import create_need
+from bot.service.need_text import ref as need_ref
+from bot.service.refs import load, next_number
 from bot.store import sql
 from bot.store.models import Backing, FundingCall, Pitch
 
@@ -53,10 +53,9 @@ def allocation(ctx: Ctx, call: FundingCall) -> tuple[list[tuple[Pitch, int, int]
     return [(p, pts, shares[p.id]) for p, pts in rows], rest
 
 
-def fund(ctx: Ctx) -> Reply:
+def fund(ctx: CommandCtx) -> Reply:
     """`!fund <title> budget:5000EUR closes:2027-01-31 [points:100]`."""
     pa = ctx.parsed
-    assert pa is not None
     ctx.require("foundation", "opening a funding call")
     title = pa.rest.strip()
     if not title:
@@ -109,10 +108,9 @@ def fund(ctx: Ctx) -> Reply:
     return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
 
 
-def pitch(ctx: Ctx) -> Reply:
+def pitch(ctx: CommandCtx) -> Reply:
     """`!pitch F1 <title> ask:1200EUR`."""
     pa = ctx.parsed
-    assert pa is not None
     ctx.require(ctx.policies.pitch_role, "pitching")
     call = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
     r = ref(call)
@@ -146,10 +144,9 @@ def pitch(ctx: Ctx) -> Reply:
     return Reply(f"{pref(p)} is pitched to {r}.", ref=pref(p))
 
 
-def back(ctx: Ctx) -> Reply:
+def back(ctx: CommandCtx) -> Reply:
     """`!back B4 <points>`: spend points of your allowance (0 withdraws)."""
     pa = ctx.parsed
-    assert pa is not None
     number_word = pa.words[0] if pa.words else None
     p = load(ctx, number_word, "B")
     # The call's row is the lock: every backing of the call is serialised behind it, so the
@@ -188,7 +185,7 @@ def back(ctx: Ctx) -> Reply:
     return Reply(f"You back {pref(p)} with {points} points; {left_pts} of {call.points} left in {r}.")
 
 
-def calls(ctx: Ctx) -> Reply:
+def calls(ctx: CommandCtx) -> Reply:
     """`!calls`: open calls first, then the latest closed ones."""
     rows = ctx.session.scalars(select(FundingCall).where(FundingCall.community == ctx.cid)
                                .order_by(FundingCall.state != "open", FundingCall.number.desc())
@@ -204,10 +201,9 @@ def calls(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines))
 
 
-def call(ctx: Ctx) -> Reply:
+def call(ctx: CommandCtx) -> Reply:
     """`!call F1`: pitches with ask, points and allocation if it closed now."""
     pa = ctx.parsed
-    assert pa is not None
     c = load(ctx, pa.words[0] if pa.words else None, "F")
     r = ref(c)
     lines = [f"**{r}** {esc(c.title)} — budget {money(c.budget_minor, c.currency)}, "
@@ -287,10 +283,9 @@ def explain(c: FundingCall, stakes: list[tuple[str, PitchStake]]) -> list[str]:
     return lines
 
 
-def closecall(ctx: Ctx) -> Reply:
+def closecall(ctx: CommandCtx) -> Reply:
     """`!closecall F1`: the foundation closes early."""
     pa = ctx.parsed
-    assert pa is not None
     ctx.require("foundation", "closing a funding call")
     c = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
     if c.state != "open":

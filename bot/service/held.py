@@ -11,7 +11,8 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from bot.chat.render import esc, money, when
-from bot.service.context import Ctx
+from bot.service.context import CommandCtx, Ctx
+from bot.service.need_text import need_choices, need_line, notify_watchers
 from bot.service.refs import load
 from bot.store import sql
 from bot.store.models import FundingCall, Proposal
@@ -19,10 +20,9 @@ from bot.store.models import FundingCall, Proposal
 HELD = "proposed"
 
 
-def condition(ctx: Ctx) -> Proposal | None:
+def condition(ctx: CommandCtx) -> Proposal | None:
     """The proposal an `if:P3` option names, which must still be undecided; None without it."""
     pa = ctx.parsed
-    assert pa is not None
     token = pa.options.get("if")
     if token is None:
         return None
@@ -57,8 +57,6 @@ def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
     `late`: the proposal closed at its deadline while the bot was down; the events are
     dated at that deadline, as the closing is.
     """
-    from bot.service import needs
-
     r = f"P{p.number}"
     reason = f"{r} did not pass ({p.outcome})"
     for n in ctx.conn.execute(sql.NEEDS_STILL_HELD_BY_LOCKED, {"p": p.id}).all():
@@ -74,9 +72,9 @@ def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
                                currency=n.reward_currency, slots=n.slots,
                                due=n.due_at.isoformat() if n.due_at else None,
                                offered_by=n.offered_by, held_by=r)
-            ctx.announce(f"{r} passed, so need {needs.need_line(n)} is open — claim it with "
-                         f"`{ctx.cmd('claim ' + t)}`", ref=t, choices=needs.need_choices(ctx, n))
-            needs.notify_watchers(ctx, n, tuple(n.skills.split()), {n.offered_by})
+            ctx.announce(f"{r} passed, so need {need_line(n)} is open — claim it with "
+                         f"`{ctx.cmd('claim ' + t)}`", ref=t, choices=need_choices(ctx, n))
+            notify_watchers(ctx, n, tuple(n.skills.split()), {n.offered_by})
         else:
             ctx.deadline_event("need.cancelled", t, p.closes_at, late, reason=reason)
             ctx.announce(f"{t} ({esc(n.title)}) is cancelled: {reason}.", ref=t)

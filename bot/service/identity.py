@@ -1,4 +1,5 @@
-"""Linking identities: `!link`, `!link <code>` and `!unlink <platform>`.
+"""A member's identities: `!whoami`, and linking them with `!link`, `!link <code>` and
+`!unlink <platform>`.
 
 A link joins one person's identities on *different* platforms into one member, so limits
 and allowances count the person once. A code proves control of the identity that asked
@@ -17,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, insert, select, update
 
 from bot.chat.render import esc
-from bot.service.context import Actor, Ctx, Reply
+from bot.service.context import Actor, CommandCtx, Ctx, Reply
 from bot.store.models import (
     Backing,
     Claim,
@@ -56,23 +57,21 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
 
 
-def link(ctx: Ctx) -> Reply:
+def link(ctx: CommandCtx) -> Reply:
     """`!link` gives a private code; `!link <code>` from another platform joins the identities."""
     pa = ctx.parsed
-    assert pa is not None
     if not pa.words:
         return _issue(ctx)
     return _redeem(ctx, pa.words[0])
 
 
-def _identity(ctx: Ctx) -> IdentityRow:
-    assert ctx.msg is not None
+def _identity(ctx: CommandCtx) -> IdentityRow:
     return ctx.session.scalars(select(IdentityRow).where(
         IdentityRow.community == ctx.cid, IdentityRow.platform == ctx.msg.platform,
         IdentityRow.user_id == ctx.msg.sender)).one()
 
 
-def _issue(ctx: Ctx) -> Reply:
+def _issue(ctx: CommandCtx) -> Reply:
     me = _identity(ctx)
     # One live code per identity: asking again replaces the previous one.
     ctx.session.execute(delete(LinkCode).where(LinkCode.identity_id == me.id))
@@ -85,9 +84,8 @@ def _issue(ctx: Ctx) -> Reply:
                  private=True, secret=True)
 
 
-def _redeem(ctx: Ctx, typed: str) -> Reply:
+def _redeem(ctx: CommandCtx, typed: str) -> Reply:
     msg = ctx.msg
-    assert msg is not None
     since = ctx.now - timedelta(minutes=LINK_MINUTES)
     who = dict(community=ctx.cid, platform=msg.platform, user_id=msg.sender)
     failed = ctx.session.scalar(select(func.count()).select_from(LinkAttempt).where(
@@ -157,13 +155,12 @@ def _has_history(ctx: Ctx, member_id: int) -> bool:
     return False
 
 
-def unlink(ctx: Ctx) -> Reply:
+def unlink(ctx: CommandCtx) -> Reply:
     """`!unlink <platform>`: that account becomes a member of its own again."""
     pa = ctx.parsed
-    assert pa is not None
     if not pa.words:
         raise ctx.refuse("say which platform to unlink, like "
-                         f"{ctx.cmd('unlink ' + (ctx.msg.platform if ctx.msg else 'discord'))}")
+                         f"{ctx.cmd('unlink ' + ctx.msg.platform)}")
     platform = pa.words[0].lower()[:16]
     ctx.lock_member()
     ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
@@ -185,3 +182,16 @@ def unlink(ctx: Ctx) -> Reply:
     return Reply(f"Unlinked: your {esc(platform)} account {esc(ident.user_id)} is a member of its "
                  f"own again. What it did while linked stays with {esc(ctx.member.display_name)}.",
                  private=True)
+
+
+def whoami(ctx: CommandCtx) -> Reply:
+    """`!whoami`: your member, linked identities and roles."""
+    ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
+                              .order_by(IdentityRow.id)).all()
+    roles = ", ".join(r for r in ("contributor", "maintainer", "foundation") if r in ctx.roles)
+    lines = [f"You are {esc(ctx.member.display_name)} (member #{ctx.member.id}) in "
+             f"{esc(ctx.community.name or ctx.cid)}", f"Roles: {roles}", "Identities:"]
+    lines.extend(f"- {i.platform}: {esc(i.user_id)}" for i in ids)
+    if len(ids) == 1:
+        lines.append(f"Link another platform with `{ctx.cmd('link')}`")
+    return Reply("\n".join(lines), private=True)

@@ -10,13 +10,18 @@ from sqlalchemy import func, select
 from bot.chat.phrases import phrase
 from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import RuleError, count, parse_money, parse_when
-from bot.ports import Choice
 from bot.service import approvals, held, spam, ventures
-from bot.service.context import Ctx, Reply
-from bot.service.refs import load_row
+from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.need_records import (
+    PENDING,
+    claim_rows,
+    create_need,
+    need_row,
+)
+from bot.service.need_text import need_choices, need_line, notify_watchers, ref
+from bot.service.paging import PAGE, page_number
 from bot.store import sql
 from bot.store.models import (
-    FAR_FUTURE,
     Claim,
     Contribution,
     Need,
@@ -25,107 +30,18 @@ from bot.store.models import (
     Watch,
 )
 
-PAGE = 10
-HOLDING = sql.HOLDING
-PENDING = ("active", "submitted")
 MAX_SLOTS = 50
 
 
-def ref(need: Need) -> str:
-    """`T12`."""
-    return f"T{need.number}"
-
-
-def need_choices(ctx: Ctx, need: Need) -> tuple[Choice, ...]:
-    """The actions a need's card offers in its current state."""
-    r = ref(need)
-    if need.state != "open":
-        return ()
-    return (
-        Choice("claim", "Claim", ctx.cmd(f"claim {r}")),
-        Choice("release", "Release", ctx.cmd(f"release {r}")),
-        Choice("submit", "Submit", ctx.cmd(f"submit {r}"), ask="Link or note for your work"),
-        Choice("approve", "Approve", ctx.cmd(f"approve {r}"), role="maintainer"),
-        Choice("changes", "Changes", ctx.cmd(f"changes {r}"), ask="What should change?",
-               role="maintainer"),
-        Choice("refuse", "Refuse", ctx.cmd(f"refuse {r}"), ask="Why is it refused?",
-               role="maintainer"),
-    )
-
-
-def need_line(need: Need) -> str:
-    """One line of a need for lists."""
-    parts = [f"**{ref(need)}** {esc(need.title)}"]
-    if need.skills:
-        parts.append(" ".join(esc("#" + s) for s in need.skills.split()))
-    if need.reward_minor is not None:
-        parts.append(money(need.reward_minor, need.reward_currency))
-    if need.state == "open":
-        parts.append("full" if need.is_full else f"{need.slots - need.taken} of {need.slots} free")
-    else:
-        parts.append(need.state)
-    if need.due_at:
-        parts.append(f"due {when(need.due_at)}")
-    return " · ".join(parts)
-
-
-def _my_claim(ctx: Ctx, need, states: tuple[str, ...] = PENDING):  # type: ignore[no-untyped-def]
+def _my_claim(ctx: CommandCtx, need, states: tuple[str, ...] = PENDING):  # type: ignore[no-untyped-def]
     """The acting member's claim on the need in one of `states`, as a row, or None."""
     return ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": ctx.member.id,
                                                   "states": list(states)}).first()
 
 
-def next_number(ctx: Ctx, counter: str) -> int:
-    """Take the community's next number of a kind; numbers are never reused.
-
-    The `UPDATE … RETURNING` locks the community's row until commit, so two offers at
-    once never get the same number.
-    """
-    return ctx.conn.execute(sql.NEXT_NUMBER[counter], {"c": ctx.cid}).scalar_one() - 1
-
-
-def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ...],
-                reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
-                call_id: int | None = None, taken: int = 0, state: str = "open",
-                if_proposal_id: int | None = None):
-    """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row
-    (the same kind of row `sql.NEED_BY_NUMBER` gives)."""
-    values = dict(community=ctx.cid, number=next_number(ctx, "next_need"), title=title,
-                  description=description, skills=" ".join(skills),
-                  reward_minor=reward[0] if reward else None,
-                  reward_currency=reward[1] if reward else None, slots=slots, taken=taken,
-                  is_full=taken >= slots, due_at=due_at, sort_due=due_at or FAR_FUTURE,
-                  due_reminded=False, offered_by=offered_by, call_id=call_id, state=state,
-                  if_proposal_id=if_proposal_id, created_at=ctx.now, closed_at=None, close_reason=None)
-    need = ctx.conn.execute(sql.NEED_INSERT, values).one()
-    if skills:
-        ctx.conn.execute(sql.NEED_SKILL_INSERT, [{"need_id": need.id, "skill": s} for s in skills])
-    return need
-
-
-def _need_row(ctx: Ctx, token: str | None, *, lock: bool):  # type: ignore[no-untyped-def]
-    """The need a `T12` argument names, as a row; refuses with how to find one."""
-    return load_row(ctx, token, "T", sql.NEED_BY_NUMBER_LOCKED if lock else sql.NEED_BY_NUMBER)
-
-
-def _claim_rows(ctx: Ctx, need_id: int, states: tuple[str, ...]) -> list:  # type: ignore[type-arg]
-    return list(ctx.conn.execute(sql.CLAIMS_OF_NEED, {"need": need_id, "states": list(states)}))
-
-
-def notify_watchers(ctx: Ctx, need: Need, skills: tuple[str, ...], exclude: set[int]) -> None:
-    """Tell members watching one of the skills about a new need (once each)."""
-    if not skills:
-        return
-    watchers = ctx.conn.execute(sql.WATCHERS, {"skills": list(skills)}).scalars().all()
-    for mid in sorted(set(watchers) - exclude):
-        ctx.notice(mid, f"New need matching your skills: {need_line(need)} — "
-                        f"claim it with `{ctx.cmd('claim ' + ref(need))}`", ref=ref(need))
-
-
-def offer(ctx: Ctx) -> Reply:
+def offer(ctx: CommandCtx) -> Reply:
     """`!offer`: create an open need and announce it."""
     p = ctx.parsed
-    assert p is not None
     ctx.require(ctx.policies.offer_role, "offering a need")
     title = p.rest.strip()
     if not title:
@@ -174,11 +90,10 @@ def offer(ctx: Ctx) -> Reply:
     return Reply(f"{ref(need)} is offered and announced: {esc(title)}", ref=ref(need))
 
 
-def needs(ctx: Ctx) -> Reply:
+def needs(ctx: CommandCtx) -> Reply:
     """`!needs`: open needs, free slots first, most urgent first, 10 a page."""
     p = ctx.parsed
-    assert p is not None
-    page = _page(ctx, p.options.get("page"))
+    page = page_number(ctx, p.options.get("page"))
     params = {"c": ctx.cid, "lim": PAGE + 1, "off": (page - 1) * PAGE}
     if p.skills:
         rows = ctx.conn.execute(sql.OPEN_NEEDS_WITH_SKILLS_PAGE, {**params, "skills": list(p.skills)}).all()
@@ -200,20 +115,10 @@ def needs(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines))
 
 
-def _page(ctx: Ctx, text: str | None) -> int:
-    if text is None:
-        return 1
-    page = count(text, 1, 100000)
-    if page is None:
-        raise ctx.refuse(f"page:{echo(text, 10)} is not a page number — write page:2")
-    return page
-
-
-def task(ctx: Ctx) -> Reply:
+def task(ctx: CommandCtx) -> Reply:
     """`!task T12`: the need with its claims, reviews and history."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=False)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=False)
     lines = [need_line(need), f"Offered by {ctx.name_of(need.offered_by)} on {when(need.created_at)}"]
     if need.state == "cancelled" and need.close_reason:
         lines.append(f"Cancelled: {esc(need.close_reason)}")
@@ -244,11 +149,10 @@ def task(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines), choices=need_choices(ctx, need), ref=ref(need))
 
 
-def claim(ctx: Ctx) -> Reply:
+def claim(ctx: CommandCtx) -> Reply:
     """`!claim T12`: take a free slot."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     if need.state != "open":
         raise ctx.refuse(f"{r} is {need.state} and cannot be claimed — see {ctx.cmd('needs')}")
@@ -277,11 +181,10 @@ def claim(ctx: Ctx) -> Reply:
                  f"or give it back with `{ctx.cmd('release ' + r)}`.", ref=r)
 
 
-def renew(ctx: Ctx) -> Reply:
+def renew(ctx: CommandCtx) -> Reply:
     """`!renew T12`: restart the claim's clock."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     c = _my_claim(ctx, need)
     if c is None:
@@ -306,11 +209,10 @@ def _refuse_expired(ctx: Ctx, r: str, c) -> None:  # type: ignore[no-untyped-def
                          f"with {ctx.cmd('claim ' + r)} once the slot is free")
 
 
-def release(ctx: Ctx) -> Reply:
+def release(ctx: CommandCtx) -> Reply:
     """`!release T12`: give the slot back."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     c = _my_claim(ctx, need)
     if c is None:
@@ -324,11 +226,10 @@ def release(ctx: Ctx) -> Reply:
     return Reply(f"You released {r}. Thanks for saying so.", ref=r)
 
 
-def submit(ctx: Ctx) -> Reply:
+def submit(ctx: CommandCtx) -> Reply:
     """`!submit T12 <link or note>`: hand in the work for review."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     note = " ".join(p.words[1:]).strip()
     c = _my_claim(ctx, need)
@@ -354,11 +255,10 @@ def submit(ctx: Ctx) -> Reply:
     return Reply(f"Your work on {r} is submitted; the maintainers are told.", ref=r)
 
 
-def cancel(ctx: Ctx) -> Reply:
+def cancel(ctx: CommandCtx) -> Reply:
     """`!cancel T12 <reason>`: the offerer or a maintainer cancels the need."""
     p = ctx.parsed
-    assert p is not None
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     if need.offered_by != ctx.member.id and "maintainer" not in ctx.roles:
         raise ctx.refuse(f"only the offerer of {r} or a maintainer can cancel it")
@@ -371,7 +271,7 @@ def cancel(ctx: Ctx) -> Reply:
     ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "cancelled", "closed_at": ctx.now,
                                        "close_reason": close_reason})
     released = []
-    for c in _claim_rows(ctx, need.id, PENDING):
+    for c in claim_rows(ctx, need.id, PENDING):
         ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "released", "closed_at": ctx.now})
         released.append(c.member_id)
         ctx.notice(c.member_id, f"{r} ({esc(need.title)}) was cancelled by "
@@ -385,7 +285,7 @@ def cancel(ctx: Ctx) -> Reply:
     return Reply(f"{r} is cancelled.", ref=r)
 
 
-def mine(ctx: Ctx) -> Reply:
+def mine(ctx: CommandCtx) -> Reply:
     """`!mine`: your claims, submissions, offers and votes still to cast."""
     me = ctx.member.id
     lines: list[str] = []
@@ -426,10 +326,9 @@ def mine(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines), private=True)
 
 
-def watch(ctx: Ctx) -> Reply:
+def watch(ctx: CommandCtx) -> Reply:
     """`!watch #skill…`."""
     p = ctx.parsed
-    assert p is not None
     if not p.skills:
         raise ctx.refuse("name the skills to watch, like #python")
     have = set(ctx.session.scalars(select(Watch.skill).where(Watch.member_id == ctx.member.id)))
@@ -443,10 +342,9 @@ def watch(ctx: Ctx) -> Reply:
                  private=True)
 
 
-def unwatch(ctx: Ctx) -> Reply:
+def unwatch(ctx: CommandCtx) -> Reply:
     """`!unwatch #skill…`."""
     p = ctx.parsed
-    assert p is not None
     if not p.skills:
         raise ctx.refuse("name the skills to stop watching, like #python")
     rows = ctx.session.scalars(select(Watch).where(Watch.member_id == ctx.member.id,
@@ -460,7 +358,7 @@ def unwatch(ctx: Ctx) -> Reply:
     return Reply("You no longer watch " + esc(" ".join("#" + w.skill for w in rows)), private=True)
 
 
-def watching(ctx: Ctx) -> Reply:
+def watching(ctx: CommandCtx) -> Reply:
     """`!watching`."""
     skills = ctx.session.scalars(select(Watch.skill).where(Watch.member_id == ctx.member.id)
                                  .order_by(Watch.skill)).all()

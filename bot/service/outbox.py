@@ -5,11 +5,15 @@ pump takes entries (a lease), sends them, and reports each one sent or failed; w
 dead process took comes back after its lease, what failed comes back after a backoff,
 and the entry's id (`Outbound.outbox_id`) is the idempotency key adapters give the
 platform, so a repeat never shows twice.
+
+`Outbox` keeps the entries; `Sending`, a mixin of `Core`, is what adapters call.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -18,6 +22,7 @@ from bot.clock import Clock
 from bot.ports import Choice, CommunityId, MemberId, Outbound
 from bot.store import sql
 from bot.store.models import OutboxEntry
+from bot.store.retry import retrying
 from bot.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -146,3 +151,40 @@ class Outbox:
         out = self.take(platform, limit)
         self.sent(platform, [o.outbox_id for o in out if o.outbox_id is not None])
         return out
+
+
+class Sending:
+    """What adapters call to deliver the outbox; `Core` sets the attributes and methods it uses."""
+
+    outbox: Outbox
+    _link: Callable[[str, str, str | None], str]
+
+    @retrying
+    def outbox_begin(self, platform: str) -> None:
+        """On a platform's first start, skip announcements made before it existed."""
+        self.outbox.begin(platform)
+
+    @retrying
+    def take_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
+        """Take entries to send on `platform`, leased to this process (see `Outbox.take`)."""
+        return [self._linked(o) for o in self.outbox.take(platform, limit)]
+
+    @retrying
+    def outbox_sent(self, platform: str, outbox_ids: list[int]) -> None:
+        """The platform accepted these entries (see `Outbox.sent`)."""
+        self.outbox.sent(platform, outbox_ids)
+
+    def _linked(self, o: Outbound) -> Outbound:
+        """An announcement about an object links to its page on the public board."""
+        if o.kind != "announce":
+            return o
+        return replace(o, text=self._link(o.text, o.community, o.ref))
+
+    @retrying
+    def outbox_failed(self, platform: str, outbox_id: int, error: str) -> bool:
+        """A send failed; True when it will be tried again (see `Outbox.failed`)."""
+        return self.outbox.failed(platform, outbox_id, error)
+
+    def drain_outbox(self, platform: str, limit: int = 200) -> list[Outbound]:
+        """Take entries and mark them sent at once (see `Outbox.drain`)."""
+        return [self._linked(o) for o in self.outbox.drain(platform, limit)]

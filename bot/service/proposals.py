@@ -24,9 +24,9 @@ from bot.domain.rules import (
 )
 from bot.ports import Choice
 from bot.service import held
-from bot.service.context import Ctx, Reply
-from bot.service.needs import PAGE, _page, next_number
-from bot.service.refs import load, load_row
+from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.paging import PAGE, page_number
+from bot.service.refs import load, load_row, next_number
 from bot.store import sql
 from bot.store.models import Member, Proposal, Vote
 
@@ -103,10 +103,9 @@ def eligible(ctx: Ctx) -> int:
     return ctx.conn.execute(sql.MEMBERS_WHO_MAY_VOTE, {"c": ctx.cid}).scalar_one()
 
 
-def _decision(ctx: Ctx) -> tuple[str, int]:
+def _decision(ctx: CommandCtx) -> tuple[str, int]:
     """The decision type asked for with `type:` and its duration in hours."""
     pa = ctx.parsed
-    assert pa is not None
     kind = pa.options.get("type", "consent").lower()
     hours = ctx.policies.decision_hours(kind)
     if hours is None:
@@ -115,10 +114,9 @@ def _decision(ctx: Ctx) -> tuple[str, int]:
     return kind, hours
 
 
-def _deciders(ctx: Ctx, kind: str) -> str:
+def _deciders(ctx: CommandCtx, kind: str) -> str:
     """`deciders:@a,@b` as member ids, required for advice and refused for other types."""
     pa = ctx.parsed
-    assert pa is not None
     raw = pa.options.get("deciders")
     if kind != "advice":
         if raw is not None:
@@ -139,10 +137,9 @@ def _deciders(ctx: Ctx, kind: str) -> str:
     return " ".join(str(i) for i in ids)
 
 
-def propose(ctx: Ctx) -> Reply:
+def propose(ctx: CommandCtx) -> Reply:
     """`!propose <text> [type:NAME] [closes:…] [quorum:N] [deciders:@a,@b]`."""
     pa = ctx.parsed
-    assert pa is not None
     ctx.require(ctx.policies.propose_role, "proposing")
     text = pa.rest.strip()
     if not text:
@@ -199,10 +196,9 @@ def propose(ctx: Ctx) -> Reply:
     return Reply(f"{r} is open until {when(closes)} and announced. Rule: {rule}.", ref=r)
 
 
-def vote(ctx: Ctx) -> Reply:
+def vote(ctx: CommandCtx) -> Reply:
     """`!vote P3 agree|abstain|disagree|block [reason]`."""
     pa = ctx.parsed
-    assert pa is not None
     # The proposal's row lock orders concurrent votes against its closing.
     p = load_row(ctx, pa.words[0] if pa.words else None, "P", sql.PROPOSAL_BY_NUMBER_LOCKED)
     r = ref(p)
@@ -235,11 +231,10 @@ def vote(ctx: Ctx) -> Reply:
     return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position}. Counts: {t}.", ref=r)
 
 
-def proposals(ctx: Ctx) -> Reply:
+def proposals(ctx: CommandCtx) -> Reply:
     """`!proposals`: open proposals with counts and time left."""
     pa = ctx.parsed
-    assert pa is not None
-    page = _page(ctx, pa.options.get("page"))
+    page = page_number(ctx, pa.options.get("page"))
     rows = ctx.session.scalars(select(Proposal).where(
         Proposal.community == ctx.cid, Proposal.state == "open").order_by(Proposal.closes_at)
         .limit(PAGE + 1).offset((page - 1) * PAGE)).all()
@@ -254,10 +249,9 @@ def proposals(ctx: Ctx) -> Reply:
     return Reply("\n".join(lines))
 
 
-def proposal(ctx: Ctx) -> Reply:
+def proposal(ctx: CommandCtx) -> Reply:
     """`!proposal P3`: counts, every vote with its reason, who has not voted."""
     pa = ctx.parsed
-    assert pa is not None
     p = load(ctx, pa.words[0] if pa.words else None, "P")
     r = ref(p)
     lines = [f"**{r}** {esc(p.text)} — by {ctx.name_of(p.author_id)}",
@@ -275,7 +269,7 @@ def proposal(ctx: Ctx) -> Reply:
     if holds:
         lines.append("Opens if it passes: " + "; ".join(holds))
     votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
-    mine = next((v for v in votes if ctx.member is not None and v.member_id == ctx.member.id), None)
+    mine = next((v for v in votes if v.member_id == ctx.member.id), None)
     if mine is not None and (sealed(p) or p.anonymous):
         lines.append(f"Your vote (only you see it): {mine.position}"
                      + (f" — {esc(clip(mine.reason, 200))}" if mine.reason else ""))
@@ -309,10 +303,9 @@ def status_of(ctx: Ctx, p: Proposal) -> str:
     return f"closed {when(p.closed_at)}: {p.outcome}"
 
 
-def close(ctx: Ctx) -> Reply:
+def close(ctx: CommandCtx) -> Reply:
     """`!close P3`: the author or a maintainer closes early."""
     pa = ctx.parsed
-    assert pa is not None
     p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
     r = ref(p)
     if p.author_id != ctx.member.id and "maintainer" not in ctx.roles:

@@ -3,6 +3,8 @@ autocomplete suggestions and small adapter state (`Queries`, a mixin of `Core`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine, String, cast, func, select
 
 from bot.chat.text import clean_line, is_clean_id
@@ -32,9 +34,7 @@ class Queries:
     clock: Clock
     prefix: str
 
-    def unit(self) -> Tx:
-        """A unit of work (`Core.unit`)."""
-        raise NotImplementedError
+    unit: Callable[[], Tx]
 
     @retrying
     def card(self, community: str, ref: str) -> object:

@@ -1,4 +1,5 @@
-"""Looking up objects by the ids members type (`T12`, `12`, `P3`, `F1`, `B4`)."""
+"""Looking up objects by the ids members type (`T12`, `12`, `P3`, `F1`, `B4`), and taking
+the next number of a kind."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 from bot.chat.render import echo
 from bot.service.context import Ctx
+from bot.store import sql
 from bot.store.models import FundingCall, Need, Pitch, Proposal
 
 _REF_RE = re.compile(r"^([TPFB])?#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
@@ -52,3 +54,12 @@ def _found(ctx: Ctx, obj, letter: str, number: int):  # type: ignore[no-untyped-
     if obj is None:
         raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(_KINDS[letter][2])}")
     return obj
+
+
+def next_number(ctx: Ctx, counter: str) -> int:
+    """Take the community's next number of a kind; numbers are never reused.
+
+    The `UPDATE … RETURNING` locks the community's row until commit, so two offers at
+    once never get the same number.
+    """
+    return ctx.conn.execute(sql.NEXT_NUMBER[counter], {"c": ctx.cid}).scalar_one() - 1

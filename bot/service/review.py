@@ -8,21 +8,20 @@ from datetime import timedelta
 from bot.chat.render import clip, echo, esc, money, when
 from bot.domain.rules import RuleError, parse_money
 from bot.service import approvals
-from bot.service.context import Ctx, Reply
-from bot.service.needs import (
+from bot.service.context import CommandCtx, Reply
+from bot.service.need_records import (
     HOLDING,
     PENDING,
-    _claim_rows,
-    _need_row,
-    ref,
+    claim_rows,
+    need_row,
 )
+from bot.service.need_text import ref
 from bot.store import sql
 
 
-def _review_target(ctx: Ctx, need, verb: str, submitted: list) -> tuple:  # type: ignore[no-untyped-def, type-arg]
+def _review_target(ctx: CommandCtx, need, verb: str, submitted: list) -> tuple:  # type: ignore[no-untyped-def, type-arg]
     """The submitted claim a review names (`@member`) or the only one; the rest is the note."""
     p = ctx.parsed
-    assert p is not None
     words = list(p.words[1:])
     r = ref(need)
     if words and words[0].startswith(("@", "<@")):
@@ -44,18 +43,17 @@ def _review_target(ctx: Ctx, need, verb: str, submitted: list) -> tuple:  # type
     return submitted[0], words
 
 
-def _review_checks(ctx: Ctx, c, verb: str) -> None:  # type: ignore[no-untyped-def]
+def _review_checks(ctx: CommandCtx, c, verb: str) -> None:  # type: ignore[no-untyped-def]
     if c.member_id == ctx.member.id and not ctx.policies.allow_self_approval:
         raise ctx.refuse(f"you cannot {verb} your own work — another maintainer reviews it")
 
 
-def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple:  # type: ignore[type-arg]
+def _review(ctx: CommandCtx, verb: str, text_needed: str) -> tuple:  # type: ignore[type-arg]
     """Load the need, find the submitted claim, check the reviewer; the note is required."""
     p = ctx.parsed
-    assert p is not None
     ctx.require("maintainer", f"{verb} work")
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
-    c, words = _review_target(ctx, need, verb, _claim_rows(ctx, need.id, ("submitted",)))
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
+    c, words = _review_target(ctx, need, verb, claim_rows(ctx, need.id, ("submitted",)))
     _review_checks(ctx, c, verb)
     text = " ".join(words).strip()
     if not text:
@@ -63,15 +61,14 @@ def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple:  # type: ignore[typ
     return need, ref(need), c, text
 
 
-def approve(ctx: Ctx) -> Reply:
+def approve(ctx: CommandCtx) -> Reply:
     """`!approve T12 [@member] [amount:20EUR] [note]`: accept the work; credit the ledger."""
     p = ctx.parsed
-    assert p is not None
     # The role before the state: a contributor learns what approving needs, not what T12 holds.
     ctx.require("maintainer", "approve work")
-    need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
+    need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
-    claims = _claim_rows(ctx, need.id, HOLDING)
+    claims = claim_rows(ctx, need.id, HOLDING)
     c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == "submitted"])
     _review_checks(ctx, c, "approve")
     approvals.check_offerer(ctx, need)
@@ -106,7 +103,7 @@ def approve(ctx: Ctx) -> Reply:
     return Reply(f"Approved {who}'s work on {r}{reward_text}.", ref=r)
 
 
-def _reward_of_approval(ctx: Ctx, need, claims: list) -> tuple[int | None, str | None]:  # type: ignore[no-untyped-def, type-arg]
+def _reward_of_approval(ctx: CommandCtx, need, claims: list) -> tuple[int | None, str | None]:  # type: ignore[no-untyped-def, type-arg]
     """The amount an approval credits: `amount:` or the need's equal share, within what is left.
 
     An equal share is rounded down to the minor unit; the first approval of the need takes
@@ -114,7 +111,6 @@ def _reward_of_approval(ctx: Ctx, need, claims: list) -> tuple[int | None, str |
     approvals of a need never credit more than its reward.
     """
     p = ctx.parsed
-    assert p is not None
     r = ref(need)
     if need.reward_minor is None:
         if "amount" in p.options:
@@ -141,7 +137,7 @@ def _reward_of_approval(ctx: Ctx, need, claims: list) -> tuple[int | None, str |
     return min(share + (remainder if first else 0), rest), currency
 
 
-def changes(ctx: Ctx) -> Reply:
+def changes(ctx: CommandCtx) -> Reply:
     """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
     need, r, c, note = _review(ctx, "request changes on", "say what should change")
     review_note = clip(note, 1000)
@@ -163,7 +159,7 @@ def changes(ctx: Ctx) -> Reply:
     return Reply(f"Sent {r} back to {who} with your note; their claim {runs}.", ref=r)
 
 
-def refuse(ctx: Ctx) -> Reply:
+def refuse(ctx: CommandCtx) -> Reply:
     """`!refuse T12 [@member] <reason>`: refuse the work; the slot frees."""
     need, r, c, reason = _review(ctx, "refuse", "a reason is required to refuse work")
     review_note = clip(reason, 1000)

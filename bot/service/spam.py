@@ -14,14 +14,14 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.chat.render import when
-from bot.service.context import Ctx
+from bot.service.context import CommandCtx, Ctx
 from bot.store.models import Claim, Member
 
 _LINK = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
 DAY = timedelta(days=1)
 
 
-def check_claim(ctx: Ctx) -> None:
+def check_claim(ctx: CommandCtx) -> None:
     """Refuse a claim beyond `max_claims_per_day` or a newcomer's `new_member_max_claims`."""
     pol = ctx.policies
     me = ctx.member.id

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from bot.chat.render import echo, esc, money
 from bot.domain.books import Pledge, parse_period, parse_pledge, percent, period_bounds
 from bot.domain.rules import Money, RuleError, parse_money
-from bot.service.context import Ctx, Reply
+from bot.service.context import CommandCtx, Ctx, Reply
 from bot.store import sql
 from bot.store.models import (
     Contribution,
@@ -70,16 +70,15 @@ def members_of(ctx: Ctx, v: Venture) -> list[int]:
         VentureMember.venture_id == v.id).order_by(VentureMember.joined_at, VentureMember.member_id)))
 
 
-def require_member(ctx: Ctx, v: Venture, doing: str) -> None:
+def require_member(ctx: CommandCtx, v: Venture, doing: str) -> None:
     """Refuse unless the acting member belongs to the venture."""
     if ctx.member.id not in members_of(ctx, v):
         raise ctx.refuse(f"{doing} is for members of {vref(v)} — ask one of them to add you")
 
 
-def venture(ctx: Ctx) -> Reply:
+def venture(ctx: CommandCtx) -> Reply:
     """`!venture <name> pledge:10%`, `!venture V2`, `!venture V2 add @member`, `!venture V2 leave`."""
     pa = ctx.parsed
-    assert pa is not None
     if pa.words and is_vref(pa.words[0]) and "pledge" not in pa.options:
         v = load_venture(ctx, pa.words[0], lock=len(pa.words) > 1)
         if len(pa.words) == 1:
@@ -95,9 +94,8 @@ def venture(ctx: Ctx) -> Reply:
     return _register(ctx)
 
 
-def _register(ctx: Ctx) -> Reply:
+def _register(ctx: CommandCtx) -> Reply:
     pa = ctx.parsed
-    assert pa is not None
     name = pa.rest.strip()
     if not name:
         raise ctx.refuse("a venture needs a name, like !venture Acme Coop pledge:10%")
@@ -132,7 +130,7 @@ def _register(ctx: Ctx) -> Reply:
                  f"Declare revenue with `{ctx.cmd(f'revenue {r} <amount>')}`", ref=r)
 
 
-def _add(ctx: Ctx, v: Venture, who: str | None) -> Reply:
+def _add(ctx: CommandCtx, v: Venture, who: str | None) -> Reply:
     r = vref(v)
     if v.state != "active":
         raise ctx.refuse(f"{r} has left; it takes no new members")
@@ -151,7 +149,7 @@ def _add(ctx: Ctx, v: Venture, who: str | None) -> Reply:
     return Reply(f"{esc(m.display_name)} is now a member of {r}.", ref=r)
 
 
-def _leave(ctx: Ctx, v: Venture) -> Reply:
+def _leave(ctx: CommandCtx, v: Venture) -> Reply:
     r = vref(v)
     require_member(ctx, v, "leaving a venture")
     ctx.session.execute(delete(VentureMember).where(VentureMember.venture_id == v.id,
@@ -165,10 +163,9 @@ def _leave(ctx: Ctx, v: Venture) -> Reply:
     return Reply(f"You left {r}.", ref=r)
 
 
-def revenue(ctx: Ctx) -> Reply:
+def revenue(ctx: CommandCtx) -> Reply:
     """`!revenue V2 4000EUR [period:2026-11]`: declare revenue; the pledged share becomes due."""
     pa = ctx.parsed
-    assert pa is not None
     v = load_venture(ctx, pa.words[0] if pa.words else None, lock=True)
     r = vref(v)
     require_member(ctx, v, "declaring revenue")
@@ -252,7 +249,7 @@ def venture_line(ctx: Ctx, v: Venture, period: str | None = None) -> str:
             f"{money(f.due, cur)}, received {money(f.given, cur)}: {f.gives_back(pledge_of(v))}")
 
 
-def ventures(ctx: Ctx) -> Reply:
+def ventures(ctx: CommandCtx) -> Reply:
     """`!ventures`: every venture with its pledge against what it declared and gave."""
     rows = ctx.session.scalars(select(Venture).where(Venture.community == ctx.cid)
                                .order_by(Venture.state != "active", Venture.number)).all()
@@ -345,12 +342,11 @@ def payables(ctx: Ctx, need_id: int | None = None) -> list[Payable]:
     return out
 
 
-def paid(ctx: Ctx) -> Reply:
+def paid(ctx: CommandCtx) -> Reply:
     """`!paid T12 [@member]`: the payer marks an approved reward paid."""
     from bot.service.refs import load_row
 
     pa = ctx.parsed
-    assert pa is not None
     need = load_row(ctx, pa.words[0] if pa.words else None, "T", sql.NEED_BY_NUMBER_LOCKED)
     r = f"T{need.number}"
     owed = payables(ctx, need.id)

@@ -1,4 +1,5 @@
-"""Ledger, log, whoami, link and help."""
+"""The public record as members read it: `!ledger` (contributions and totals) and `!log`
+(the event log in plain words)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,13 @@ import re
 
 from sqlalchemy import func, select
 
-from bot.chat.parser import COMMANDS, usage
 from bot.chat.phrases import HIDDEN, phrase
 from bot.chat.render import echo, esc, money, when
-from bot.domain.rules import decision_rule
-from bot.service.context import Ctx, Reply
-from bot.service.needs import PAGE, _page
+from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.paging import PAGE, page_number
 from bot.store.models import (
     Contribution,
     Event,
-    IdentityRow,
     Need,
     NeedSkill,
 )
@@ -23,10 +21,9 @@ from bot.store.models import (
 _OBJ_RE = re.compile(r"^([TPFBVRS])(\d{1,9})$", re.IGNORECASE | re.ASCII)
 
 
-def ledger(ctx: Ctx) -> Reply:
+def ledger(ctx: CommandCtx) -> Reply:
     """`!ledger [@member | #skill]`: contributions and totals per member."""
     pa = ctx.parsed
-    assert pa is not None
     stmt = select(Contribution).where(Contribution.community == ctx.cid)
     scope = ""
     if pa.skills:
@@ -75,12 +72,11 @@ def say(ctx: Ctx, e) -> str:  # type: ignore[no-untyped-def]
     return phrase(e.kind, e.object, e.details, e.actor_id, ctx.name_of, esc)
 
 
-def log(ctx: Ctx) -> Reply:
+def log(ctx: CommandCtx) -> Reply:
     """`!log [T12 | P3 | F1] [page:N]`: the event log in plain words, newest first by the
     time each change happened, ties by insertion."""
     pa = ctx.parsed
-    assert pa is not None
-    page = _page(ctx, pa.options.get("page"))
+    page = page_number(ctx, pa.options.get("page"))
     stmt = select(Event).where(Event.community == ctx.cid, Event.kind.not_in(HIDDEN))
     scope = ""
     if pa.words:
@@ -102,63 +98,4 @@ def log(ctx: Ctx) -> Reply:
     if len(rows) > PAGE:
         nxt = f"log {pa.words[0]} page:{page + 1}" if pa.words else f"log page:{page + 1}"
         lines.append(f"More: `{ctx.cmd(nxt)}`")
-    return Reply("\n".join(lines))
-
-
-def whoami(ctx: Ctx) -> Reply:
-    """`!whoami`: your member, linked identities and roles."""
-    ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
-                              .order_by(IdentityRow.id)).all()
-    roles = ", ".join(r for r in ("contributor", "maintainer", "foundation") if r in ctx.roles)
-    lines = [f"You are {esc(ctx.member.display_name)} (member #{ctx.member.id}) in "
-             f"{esc(ctx.community.name or ctx.cid)}", f"Roles: {roles}", "Identities:"]
-    lines.extend(f"- {i.platform}: {esc(i.user_id)}" for i in ids)
-    if len(ids) == 1:
-        lines.append(f"Link another platform with `{ctx.cmd('link')}`")
-    return Reply("\n".join(lines), private=True)
-
-
-def decision_types_help(ctx: Ctx) -> str:
-    """Each decision type the community uses: its duration and when it passes."""
-    lines = ["Decision types (`type:`), each with its default duration and rule:"]
-    for kind in ctx.policies.decision_types():
-        hours = ctx.policies.decision_hours(kind)
-        span = f"{hours // 24} days" if hours % 24 == 0 and hours >= 48 else f"{hours} h"
-        default = " (the default)" if kind == "consent" else ""
-        lines.append(f"- `{kind}`{default}, {span}: {decision_rule(kind)}")
-    lines.append("With quorum:N, fewer votes than N give no quorum (consent, significant, "
-                 "emergency). An advice proposal names its decision makers with deciders:@a,@b.")
-    return "\n".join(lines)
-
-
-def help_(ctx: Ctx) -> Reply:
-    """`!help [command]`."""
-    pa = ctx.parsed
-    assert pa is not None
-    if pa.words:
-        name = pa.words[0].lstrip(ctx.prefix).lower()
-        if name not in COMMANDS:
-            raise ctx.refuse(f"there is no command {echo(name, 30)} — {ctx.cmd('help')} lists them")
-        spec = COMMANDS[name]
-        text = f"`{usage(name, ctx.prefix)}` — {spec.summary}"
-        if name in ("propose", "decide"):
-            text += "\n" + decision_types_help(ctx)
-        return Reply(text)
-    groups = {
-        "Needs and claims": ["offer", "needs", "task", "claim", "renew", "release", "submit",
-                             "approve", "changes", "refuse", "cancel", "pin", "unpin", "mine", "watch",
-                             "unwatch", "watching"],
-        "Proposals": ["propose", "vote", "proposals", "proposal", "close", "decide", "outcome"],
-        "Funding": ["fund", "pitch", "back", "calls", "call", "closecall"],
-        "The generative loop": ["venture", "ventures", "revenue", "receive", "spend", "reverse",
-                                "paid", "books"],
-        "Transparency": ["ledger", "log", "whoami", "link", "unlink", "help"],
-    }
-    lines = []
-    for title, names in groups.items():
-        lines.append(f"**{title}**")
-        lines.extend(f"- `{usage(n, ctx.prefix)}`" for n in names)
-    lines.append(f"Ids: T = need, P = proposal, F = funding call, B = pitch, V = venture, "
-                 f"R = receipt, S = spend. "
-                 f"`{ctx.cmd('help <command>')}` explains one.")
     return Reply("\n".join(lines))

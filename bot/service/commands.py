@@ -1,0 +1,245 @@
+"""Handling one inbound message: parse it, find the sender's member and roles, run the
+command's handler in one transaction, and answer (`Commands`, a mixin of `Core`).
+
+A message id seen before is answered with the replies it got the first time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from bot.chat.parser import Parsed, ParseError, parse, usage
+from bot.chat.render import MAX_REPLY, clip
+from bot.chat.text import clean, clean_line, is_clean_id
+from bot.clock import Clock
+from bot.config import Community, Settings
+from bot.logs import COMMAND
+from bot.ports import InboundMessage, Outbound
+from bot.service import (
+    activity,
+    books,
+    decisions,
+    funding,
+    guide,
+    identity,
+    needs,
+    proposals,
+    record,
+    review,
+    ventures,
+)
+from bot.service.context import Actor, CommandCtx, Refusal, Reply
+from bot.service.outbox import choices_of
+from bot.store import sql
+from bot.store.retry import RETRIES, backoff, retryable
+from bot.store.tx import Tx
+
+# Logged as the core's, as before the core was split: log filters and alerts name it.
+log = logging.getLogger("bot.service.core")
+
+HANDLERS: dict[str, Callable[[CommandCtx], Reply]] = {
+    "offer": needs.offer, "needs": needs.needs, "task": needs.task, "claim": needs.claim,
+    "renew": needs.renew, "release": needs.release, "submit": needs.submit,
+    "approve": review.approve, "changes": review.changes, "refuse": review.refuse,
+    "cancel": needs.cancel, "mine": needs.mine, "watch": needs.watch, "unwatch": needs.unwatch,
+    "watching": needs.watching, "pin": activity.pin, "unpin": activity.unpin,
+    "propose": proposals.propose, "vote": proposals.vote, "proposals": proposals.proposals,
+    "proposal": proposals.proposal, "close": proposals.close, "decide": decisions.decide,
+    "outcome": decisions.outcome,
+    "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
+    "call": funding.call, "closecall": funding.closecall,
+    "venture": ventures.venture, "ventures": ventures.ventures, "revenue": ventures.revenue,
+    "paid": ventures.paid, "receive": books.receive, "spend": books.spend,
+    "reverse": books.reverse, "books": books.books,
+    "ledger": record.ledger, "log": record.log, "whoami": identity.whoami, "link": identity.link,
+    "unlink": identity.unlink,
+    "help": guide.help_,
+}
+SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
+                   "link command again.")
+INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
+                  "Try again, and tell a maintainer if it keeps happening.")
+
+def _to_json(o: Outbound, secret: bool = False) -> dict:  # type: ignore[type-arg]
+    text = SECRET_REPLAYED if secret else o.text
+    return {"text": text, "private": o.private, "ref": o.ref,
+            "choices": [c.__dict__ for c in o.choices]}
+
+
+def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
+    """The command as logs may show it: a `!link` code is a secret, so only its name."""
+    if parsed is not None and parsed.name == "link":
+        return "link …"
+    return msg.text[:200]
+
+
+class Commands:
+    """The entry point for commands; `Core` sets the attributes and methods it uses."""
+
+    settings: Settings
+    engine: Engine
+    unit: Callable[[], Tx]
+    clock: Clock
+    prefix: str
+    command_observer: Callable[[InboundMessage, list[Outbound], float], None] | None
+    _link: Callable[[str, str, str | None], str]
+    _changed: Callable[[str, set[str]], None]
+
+    def handle(self, msg: InboundMessage) -> list[Outbound]:
+        """Run one command and return the replies (announcements go to the outbox).
+
+        While it runs, log lines name its community, platform and id (`bot.logs.COMMAND`);
+        then `command_observer`, when set, is told how it went (metrics).
+        """
+        token = COMMAND.set(msg)
+        t0 = time.perf_counter()
+        try:
+            out = self._handle(msg)
+        finally:
+            COMMAND.reset(token)
+        if self.command_observer is not None:
+            self.command_observer(msg, out, time.perf_counter() - t0)
+        return out
+
+    def _handle(self, msg: InboundMessage) -> list[Outbound]:
+        """Parse and run one command (see `handle`).
+
+        Never raises for anything a member typed: an unknown command, bad arguments or a
+        refused action give one clear line. A message id seen before is answered with the
+        replies it got the first time, and runs nothing again.
+        """
+        msg = dataclasses.replace(msg, text=clean(msg.text),
+                                  sender_name=clean_line(msg.sender_name or ""))
+        try:
+            parsed = parse(msg.text, self.prefix)
+            if parsed is not None and not (
+                    is_clean_id(msg.sender) and (msg.message_id is None or is_clean_id(msg.message_id))):
+                # Refused, not cleaned: `@bob\x00` must never become `@bob`.
+                raise ParseError("your account's id has characters this bot cannot store "
+                                 "— ask an admin of this room to check the bridge or client")
+        except ParseError as exc:
+            text = exc.message
+            if exc.command:
+                text += f" · usage: `{usage(exc.command, self.prefix)}`"
+            return [self._reply(msg, Reply("✗ " + text, private=True))]
+        if parsed is None:
+            return []
+        try:
+            community = self.settings.community(msg.community)
+        except KeyError:
+            log.warning("message for unknown community %r", msg.community)
+            return []
+        for attempt in range(RETRIES):
+            try:
+                return self._run(msg, parsed, community)
+            except (DBAPIError, PoolTimeout) as exc:
+                if attempt + 1 < RETRIES and retryable(exc):
+                    time.sleep(backoff(attempt))
+                    continue
+                log.exception("command %r failed", _shown(msg, parsed))
+                return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
+            except Exception:
+                log.exception("command %r failed", _shown(msg, parsed))
+                return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
+        raise AssertionError("unreachable")
+
+    def _run(self, msg: InboundMessage, parsed: Parsed, community: Community) -> list[Outbound]:
+        tx = self.unit()
+        try:
+            now = self.clock.now()
+            member, roles = self._member(tx, community, msg, now)
+            ctx = CommandCtx(tx=tx, community=community, member=member, roles=roles,
+                             platform=msg.platform, now=now, prefix=self.prefix, msg=msg,
+                             parsed=parsed)
+            try:
+                reply = HANDLERS[parsed.name](ctx)
+                activity.touch(ctx)
+                ctx.write_log()
+            except Refusal as exc:
+                # A refused command changes nothing: undo whatever the handler began. Only
+                # the record that the message was answered is kept.
+                tx.rollback()
+                tx.begin()
+                # A member created by this very command was rolled back with it.
+                if tx.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
+                    self._member(tx, community, msg, now)
+                for stmt, params in ctx.kept:
+                    tx.execute(stmt, params)
+                reply = Reply("✗ " + exc.message +
+                              f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
+                              private=True)
+            out = self._reply(msg, reply)
+            if msg.message_id:
+                # Optimistic: a message seen before fails here on the primary key (waiting,
+                # on PostgreSQL, for a concurrent first handling to commit) and is answered
+                # with its stored replies; what this run did is rolled back.
+                try:
+                    tx.execute(sql.HANDLED_INSERT, {
+                        "platform": msg.platform, "message_id": msg.message_id, "at": now,
+                        "replies": [_to_json(out, reply.secret)]})
+                except IntegrityError:
+                    tx.rollback()
+                    tx.begin()
+                    return self._replay(tx, msg)
+            tx.commit()
+            self._changed(community.id, ctx.changed)
+            return [out]
+        finally:
+            tx.close()
+
+    def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
+        """The replies a message got when it was first handled."""
+        seen = tx.execute(sql.HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
+        return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"]))
+                for r in seen]
+
+    def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
+        text = reply.text if reply.private else self._link(reply.text, msg.community, reply.ref)
+        return Outbound(community=msg.community, text=clip(text, MAX_REPLY), kind="reply",
+                        space=msg.space, reply_to=msg.message_id, ref=reply.ref,
+                        choices=reply.choices, private=reply.private)
+
+    def _member(self, tx: Tx, community: Community, msg: InboundMessage,
+                now: datetime) -> tuple[Actor, frozenset[str]]:
+        """The sender's member (created on first contact) and the roles they hold."""
+        name = clip(msg.sender_name or msg.sender, 200)
+        rows = tx.execute(sql.IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
+                                               "u": msg.sender}).all()
+        keys = {f"{r[4]}:{r[5]}" for r in rows} | {f"{msg.platform}:{msg.sender}"}
+        if rows:
+            member_id, ident_id, ident_name, member_name = rows[0][:4]
+            if ident_name != name:
+                # Follow the platform's display name unless the member chose another one.
+                tx.execute(sql.IDENTITY_RENAME, {"_id": ident_id, "display_name": name})
+                if member_name == ident_name:
+                    tx.execute(sql.MEMBER_RENAME, {"_id": member_id, "display_name": name})
+                    member_name = name
+            actor = Actor(member_id, member_name)
+        else:
+            member_id = tx.execute(sql.MEMBER_INSERT, {"community": community.id, "display_name": name,
+                                                      "created_at": now}).scalar_one()
+            tx.execute(sql.IDENTITY_INSERT, {"community": community.id, "platform": msg.platform,
+                                            "user_id": msg.sender, "display_name": name,
+                                            "member_id": member_id})
+            actor = Actor(member_id, name)
+        return actor, self._roles(community, msg, keys)
+
+    @staticmethod
+    def _roles(community: Community, msg: InboundMessage, keys: set[str]) -> frozenset[str]:
+        """Roles from the platform, the console's members and the config's lists."""
+        roles = {"contributor"} | {r for r in msg.roles if r in ("maintainer", "foundation")}
+        if msg.platform == "console" and community.console:
+            roles |= set(community.console.members.get(msg.sender, []))
+        if not keys.isdisjoint(community.roles.maintainer):
+            roles.add("maintainer")
+        if not keys.isdisjoint(community.roles.foundation):
+            roles.add("foundation")
+        return frozenset(roles)
