@@ -44,7 +44,7 @@ def stream_tuples(conn: Connection, stmt: Select[Any], batch: int = 2000) -> Ite
     """
     result = conn.execution_options(yield_per=batch).execute(stmt)
     try:
-        for rows in result.tuples().partitions():
+        for rows in result.partitions():
             yield from rows
     finally:
         result.close()
