@@ -15,8 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from bot.ports import InboundMessage, Outbound
-from bot.service.core import Core
+from bot.ports import CorePort, InboundMessage, Outbound
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,12 +48,12 @@ class Runtime:
     """Async front of the core, shared by every adapter of one process.
 
     Args:
-        core: the core.
+        core: the core (anything that implements the port, `bot.ports.CorePort`).
         workers: threads that run core calls; SQLite serialises writes anyway, so a few
             suffice, and they keep reads flowing while one write waits.
     """
 
-    def __init__(self, core: Core, workers: int = 4) -> None:
+    def __init__(self, core: CorePort, workers: int = 4) -> None:
         self.core = core
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="core")
         self._senders: list[Sender] = []

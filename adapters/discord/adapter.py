@@ -28,7 +28,7 @@ from adapters.discord import translate as tr
 from adapters.discord.outbox import Outbox
 from adapters.discord.views import CardButton, make_view
 from bot.config import Community, Settings, resolve_env
-from bot.ports import InboundMessage, Outbound
+from bot.ports import CorePort, InboundMessage, Outbound
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class DiscordAdapter(Outbox):
         if not token:
             raise ValueError(f"Discord token: set the environment variable in {settings.discord.token}")
         self.runtime = runtime
-        self.core = runtime.core
+        self.core: CorePort = runtime.core
         self.settings = settings
         self.prefix = settings.prefix
         self._token = token

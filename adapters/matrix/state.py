@@ -16,6 +16,7 @@ from nio import AsyncClient, ErrorResponse, RoomKeyRequest
 
 from adapters.matrix import translate as tr
 from bot.config import Community, Settings
+from bot.ports import CorePort
 from bot.runtime import Runtime
 
 PLATFORM = "matrix"
@@ -77,7 +78,7 @@ class AdapterState:
         if settings.matrix is None:
             raise SystemExit("the matrix adapter needs a `matrix:` section in the config")
         self.runtime = runtime
-        self.core = runtime.core
+        self.core: CorePort = runtime.core
         self.settings = settings
         self.ms = settings.matrix
         self.prefix = settings.prefix
