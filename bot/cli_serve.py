@@ -10,7 +10,7 @@ import signal
 import sys
 from importlib.metadata import entry_points
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.errors import CliError
 
 log = logging.getLogger("commons-bot")
@@ -86,6 +86,8 @@ async def serve(core, settings: Settings, platforms: list[str],  # type: ignore[
 
 def _start_failure(platform: str, exc: Exception) -> str | None:
     """The one line for a platform that could not start, or None for an unexpected error."""
+    if isinstance(exc, ConfigError):
+        return str(exc)  # the adapter's own refusal names its platform already
     if isinstance(exc, OSError | TimeoutError | ValueError):
         return f"{platform}: could not connect: {exc}"
     # A platform library's own refusal (discord.LoginFailure, …), known here only by name:
