@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 
 from bot.config import ConfigError, Settings
 from bot.errors import CliError
+from bot.ports import CorePort
 
 log = logging.getLogger("commons-bot")
 
@@ -26,7 +27,7 @@ def plugin(name: str):  # type: ignore[no-untyped-def]
     raise CliError(f"the {name} adapter is not installed — pip install 'commons-bot[{extra}]'")
 
 
-async def serve(core, settings: Settings, platforms: list[str],  # type: ignore[no-untyped-def]
+async def serve(core: CorePort, settings: Settings, platforms: list[str],
                 board: bool = False) -> int:
     """Run the adapters of `platforms` (and the board when `board`) over `core`, with the
     deadline scheduler, until SIGINT or SIGTERM."""
