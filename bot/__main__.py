@@ -101,11 +101,16 @@ def cmd_console(args: argparse.Namespace) -> int:
     _logging(args, "WARNING")
     if args.fresh:
         print(fresh_start(settings), file=sys.stderr)
-    clock = ManualClock()
-    core = build_core(settings, clock)
-    console = plugin("console")
-    community = next((c for c in settings.communities if c.console), settings.communities[0])
-    return console(core, clock, community).run()
+    from bot.runtime import Runtime
+
+    runtime = Runtime(build_core(settings, ManualClock()))
+    console = plugin("console")(runtime, settings)
+    asyncio.run(console.start())
+    try:
+        return console.run()
+    finally:
+        asyncio.run(console.stop())
+        asyncio.run(runtime.close())
 
 
 def cmd_run(args: argparse.Namespace) -> int:

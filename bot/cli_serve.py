@@ -10,8 +10,9 @@ import signal
 import sys
 from importlib.metadata import entry_points
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.errors import CliError
+from bot.ports import CorePort
 
 log = logging.getLogger("commons-bot")
 
@@ -26,7 +27,7 @@ def plugin(name: str):  # type: ignore[no-untyped-def]
     raise CliError(f"the {name} adapter is not installed — pip install 'commons-bot[{extra}]'")
 
 
-async def serve(core, settings: Settings, platforms: list[str],  # type: ignore[no-untyped-def]
+async def serve(core: CorePort, settings: Settings, platforms: list[str],
                 board: bool = False) -> int:
     """Run the adapters of `platforms` (and the board when `board`) over `core`, with the
     deadline scheduler, until SIGINT or SIGTERM."""
@@ -86,6 +87,8 @@ async def serve(core, settings: Settings, platforms: list[str],  # type: ignore[
 
 def _start_failure(platform: str, exc: Exception) -> str | None:
     """The one line for a platform that could not start, or None for an unexpected error."""
+    if isinstance(exc, ConfigError):
+        return str(exc)  # the adapter's own refusal names its platform already
     if isinstance(exc, OSError | TimeoutError | ValueError):
         return f"{platform}: could not connect: {exc}"
     # A platform library's own refusal (discord.LoginFailure, …), known here only by name:

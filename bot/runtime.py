@@ -15,8 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from bot.ports import InboundMessage, Outbound
-from bot.service.core import Core
+from bot.ports import CorePort, InboundMessage, Outbound
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +48,7 @@ class Runtime:
     """Async front of the core, shared by every adapter of one process.
 
     Args:
-        core: the core.
+        core: the core (anything that implements the port, `bot.ports.CorePort`).
         workers: threads that run core calls. On PostgreSQL, commands that touch different
             rows run side by side; on SQLite every core transaction, reads included, takes
             the write lock (`BEGIN IMMEDIATE`), so they queue for it and a few threads
@@ -57,7 +56,7 @@ class Runtime:
             never the event loop.
     """
 
-    def __init__(self, core: Core, workers: int = 4) -> None:
+    def __init__(self, core: CorePort, workers: int = 4) -> None:
         self.core = core
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="core")
         self._senders: list[Sender] = []

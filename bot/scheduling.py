@@ -47,9 +47,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.clock import utcnow
+from bot.ports import Due, ObjectDeadlines
 from bot.runtime import Runtime
-from bot.service import deadlines
-from bot.service.deadlines import Due
+from bot.service.deadlines import FAR
 
 log = logging.getLogger(__name__)
 
@@ -303,26 +303,19 @@ class DeadlineScheduler:
                 except Exception:
                     log.exception("re-arming changed deadlines failed; the next window will")
                     continue
-                for community, (items, keys) in found.items():
-                    keep = {job_id(i) for i in items if i.at <= end}
-                    for kind, oid in keys:
-                        jid = f"{community}:{kind}:{oid}"
+                for community, got in found.items():
+                    keep = {job_id(i) for i in got.due if i.at <= end}
+                    for key in got.keys:
+                        jid = f"{community}:{key.kind}:{key.obj_id}"
                         if jid not in keep and jid in self._armed:
                             self._drop(jid)
-                    for item in items:
+                    for item in got.due:
                         if item.at <= end and self._armed.get(job_id(item)) != item.at:
                             self._arm(item)
 
-    def _load_refs(self, pending: dict[str, set[str]],
-                   end: datetime) -> dict[str, tuple[list[Due], set[tuple[str, int]]]]:
-        now = self.clock.now()
-        out = {}
-        with self.core.unit() as tx:
-            s = tx.session
-            for community, refs in pending.items():
-                c = self.core.settings.community(community)
-                out[community] = deadlines.for_refs(s, c, refs, now, end)
-        return out
+    def _load_refs(self, pending: dict[str, set[str]], end: datetime) -> dict[str, ObjectDeadlines]:
+        return {community: self.core.deadlines_of(community, frozenset(refs), end)
+                for community, refs in pending.items()}
 
     # --- firing ----------------------------------------------------------------------
 
@@ -334,7 +327,7 @@ class DeadlineScheduler:
             `later` (it moved; its job was armed again).
         """
         jid = f"{community}:{kind}:{obj_id}"
-        if self._armed.get(jid, deadlines.FAR) <= self.clock.now():
+        if self._armed.get(jid, FAR) <= self.clock.now():
             self._armed.pop(jid, None)
         try:
             outcome, item = await self.runtime.call(self._fire_current, community, kind, obj_id)
@@ -353,12 +346,9 @@ class DeadlineScheduler:
         return outcome
 
     def _fire_current(self, community: str, kind: str, obj_id: int) -> tuple[str, Due | None]:
-        now = self.clock.now()
-        with self.core.unit() as tx:
-            s = tx.session
-            item = deadlines.current(s, self.core.settings.community(community), kind, obj_id, now)
+        item = self.core.current_deadline(community, kind, obj_id)
         if item is None:
             return "done", None
-        if item.at > now:
+        if item.at > self.clock.now():
             return "later", item
         return ("applied" if self.core.fire(item) else "done"), item

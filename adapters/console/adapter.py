@@ -16,9 +16,9 @@ from adapters.console.translate import MAX_STEP, parse_step, render
 from bot.chat.render import clip
 from bot.chat.text import clean
 from bot.clock import ManualClock
-from bot.config import Community
-from bot.ports import CommunityId, InboundMessage, Platform
-from bot.service.core import Core
+from bot.config import Community, ConfigError, Settings
+from bot.ports import CommunityId, CorePort, InboundMessage, Outbound, Platform
+from bot.runtime import Runtime
 
 PLATFORM = Platform("console")
 # Where `/time` leaves the console's clock, so a restart on the same database goes on from
@@ -31,29 +31,64 @@ HELP = ("Console: /as NAME switches member, /time +3d moves the clock, /who list
 class ConsoleAdapter:
     """Drives the core from text lines; one line in, its replies and announcements out.
 
+    The lifecycle of every adapter (`bot.ports.Adapter`): construct, `start`, then `run`
+    reads the terminal until it ends, then `stop`. The terminal is the console's only
+    source, so `run` calls the core directly, in the reading thread.
+
     Args:
-        core: the core to drive.
-        clock: the console's own clock (`/time` moves it).
-        community: the community whose console members act.
+        runtime: the runtime over the core; the core's clock must be a `ManualClock`
+            (`/time` moves it).
+        settings: the configuration; the first community with a `console:` section acts
+            (the first community when none has one).
+        community: the community whose console members act, instead of that one.
         out: where to print (stdout by default).
+
+    Raises:
+        ConfigError: the configuration has no community, or the core's clock cannot be moved.
     """
 
     platform = PLATFORM
 
-    def __init__(self, core: Core, clock: ManualClock, community: Community,
+    def __init__(self, runtime: Runtime, settings: Settings, *, community: Community | None = None,
                  out: TextIO | None = None) -> None:
-        self.core = core
+        clock = runtime.core.clock
+        if not isinstance(clock, ManualClock):
+            raise ConfigError("console: the core's clock must be a manual one (commons-bot console "
+                              "builds it so)")
+        if community is None and not settings.communities:
+            raise ConfigError("console: the configuration has no community")
+        self.runtime = runtime
+        self.core: CorePort = runtime.core
         self.clock = clock
-        self.community = community
+        self.community = community or next((c for c in settings.communities if c.console),
+                                           settings.communities[0])
         self.out = out or sys.stdout
-        members = community.console.members if community.console else {}
+        members = self.community.console.members if self.community.console else {}
         self.members = list(members)
         self.member = self.members[0] if self.members else "you"
         self._names: dict[int, str] = {}
-        core.outbox_begin(PLATFORM)
-        moved = core.kv_get(CLOCK_KEY)
-        if moved and datetime.fromisoformat(moved) > clock.now():
-            clock.set(datetime.fromisoformat(moved))
+
+    async def start(self) -> None:
+        """Begin the console's outbox and go on from where `/time` left the clock."""
+        await self.runtime.call(self._open)
+
+    def _open(self) -> None:
+        self.core.outbox_begin(PLATFORM)
+        moved = self.core.kv_get(CLOCK_KEY)
+        if moved and datetime.fromisoformat(moved) > self.clock.now():
+            self.clock.set(datetime.fromisoformat(moved))
+
+    async def stop(self) -> None:
+        """Nothing to let go of: the terminal stays the user's."""
+
+    async def send(self, message: Outbound) -> None:
+        """Print one announcement or notice (the console prints its outbox itself, see
+        `flush_outbox`; this is for a runtime that delivers it)."""
+        self._show(message)
+
+    def is_connected(self) -> bool:
+        """A terminal is always there."""
+        return True
 
     def print(self, text: str) -> None:
         """Write one block of output."""
@@ -84,12 +119,15 @@ class ConsoleAdapter:
         """Print announcements and notices the core queued."""
         # A terminal cannot refuse what is printed: taken and marked sent in one go.
         for o in self.core.drain_outbox(PLATFORM):
-            if o.kind == "update":
-                continue
-            if o.kind == "notice" and o.member is not None and o.member not in self._names:
-                ids = self.core.identities(o.member, PLATFORM)
-                self._names[o.member] = ids[0] if ids else f"member {o.member}"
-            self.print(render(o, self._names))
+            self._show(o)
+
+    def _show(self, o: Outbound) -> None:
+        if o.kind == "update":
+            return
+        if o.kind == "notice" and o.member is not None and o.member not in self._names:
+            ids = self.core.identities(o.member, PLATFORM)
+            self._names[o.member] = ids[0] if ids else f"member {o.member}"
+        self.print(render(o, self._names))
 
     def catch_up(self) -> int:
         """Fire what fell due since the last session (marked late), as a bot start does."""
@@ -154,7 +192,8 @@ class ConsoleAdapter:
         return True
 
     def run(self, stream: TextIO | None = None) -> int:
-        """Read lines until end of input or `/quit`. Interactive terminals get a prompt."""
+        """Read lines until end of input or `/quit` (after `start`). Interactive terminals
+        get a prompt."""
         stream = stream or sys.stdin
         interactive = stream.isatty()
         if interactive:

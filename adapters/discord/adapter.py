@@ -27,8 +27,8 @@ from adapters.discord import commands as cmds
 from adapters.discord import translate as tr
 from adapters.discord.outbox import Outbox
 from adapters.discord.views import CardButton, make_view
-from bot.config import Community, Settings, resolve_env
-from bot.ports import InboundMessage, Outbound
+from bot.config import Community, ConfigError, Settings, resolve_env
+from bot.ports import CorePort, InboundMessage, Outbound
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -72,19 +72,20 @@ class DiscordAdapter(Outbox):
         settings: the configuration; `settings.discord.token` names the token's variable.
 
     Raises:
-        ValueError: Discord is not configured, or the token's variable is not set.
+        ConfigError: Discord is not configured, or the token's variable is not set.
     """
 
     platform = tr.PLATFORM
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         if settings.discord is None:
-            raise ValueError("the configuration has no discord: section")
+            raise ConfigError("discord: the configuration has no discord: section")
         token = resolve_env(settings.discord.token)
         if not token:
-            raise ValueError(f"Discord token: set the environment variable in {settings.discord.token}")
+            raise ConfigError(f"discord: set the environment variable in {settings.discord.token} "
+                              "(discord.token names it)")
         self.runtime = runtime
-        self.core = runtime.core
+        self.core: CorePort = runtime.core
         self.settings = settings
         self.prefix = settings.prefix
         self._token = token

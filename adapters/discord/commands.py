@@ -463,7 +463,8 @@ def _completer(adapter: DiscordAdapter, refs: str):  # type: ignore[no-untyped-d
             community = adapter.community_of(interaction.channel_id, interaction.guild_id)
             if community is None:
                 return []
-            items = await adapter.runtime.call(adapter.core.suggest, community.id, refs, current)
+            found = await adapter.runtime.call(adapter.core.suggest, community.id, refs, current)
+            items = [(s.ref, s.title) for s in found]
         return [app_commands.Choice(name=c["name"], value=c["value"]) for c in autocomplete_choices(items)]
 
     return complete

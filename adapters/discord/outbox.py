@@ -19,7 +19,7 @@ import discord
 
 from adapters.discord import translate as tr
 from adapters.discord.views import make_view
-from bot.ports import Card, Outbound
+from bot.ports import Card, CardRef, CorePort, Outbound
 
 if TYPE_CHECKING:
     from bot.config import Community, Settings
@@ -43,7 +43,7 @@ class Outbox:
     _dirty: set[tuple[str, str]]
     _delivered: dict[int | None, set[int]]
     unpostable: dict[int, str]
-    core: Any
+    core: CorePort
 
     async def send(self, message: Outbound) -> None:
         """Deliver an announcement, a notice, or a card update from the outbox."""
@@ -133,8 +133,8 @@ class Outbox:
         card: Card | None = None
         if o.ref and o.ref[:1] in "TPF":
             shown = await self.runtime.call(self.core.cards_for, self.platform, community.id, o.ref)
-            if not any(space == str(channel_id) for space, _mid, _kind in shown):
-                card = await self.runtime.call(self.core.card, community.id, o.ref)  # type: ignore[assignment]
+            if not any(p.space == str(channel_id) for p in shown):
+                card = await self.runtime.call(self.core.card, community.id, o.ref)
         channel = self.client.get_partial_messageable(channel_id)
         pages = tr.paginate(text)
         mentions = discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
@@ -205,7 +205,7 @@ class Outbox:
                 card = await self.runtime.call(self.core.card, community, ref)
                 if card is None:
                     return
-                await self.edit_cards(card, shown)  # type: ignore[arg-type]
+                await self.edit_cards(card, shown)
         except Exception:
             if self.client.is_closed():
                 log.info("discord: stopped before the cards of %s were edited", ref)
@@ -214,11 +214,12 @@ class Outbox:
         finally:
             self._card_edits.pop(key, None)
 
-    async def edit_cards(self, card: Card, shown: list[tuple[str, str, str]]) -> None:
+    async def edit_cards(self, card: Card, shown: list[CardRef]) -> None:
         """Show `card` on each of the messages that show it."""
         embed = discord.Embed.from_dict(tr.card_embed(card))
         rows = tr.card_components(card, self.prefix)
-        for space, message_id, _kind in shown:
+        for posted in shown:
+            space, message_id = posted.space, posted.message_id
             message = self.client.get_partial_messageable(int(space)).get_partial_message(int(message_id))
             try:
                 await message.edit(embed=embed, view=make_view(rows),

@@ -13,14 +13,11 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from sqlalchemy import func, select
 
 from bot.chat.parser import ALIASES
-from bot.ports import InboundMessage, Outbound
-from bot.service.core import HANDLERS, INTERNAL_ERROR, Core
+from bot.ports import CorePort, InboundMessage, Outbound
+from bot.service.core import HANDLERS, INTERNAL_ERROR
 from bot.service.deadlines import FAR
-from bot.service.need_records import PENDING
-from bot.store.models import Claim, FundingCall, KeyValue, Need, OutboxDelivery, OutboxEntry, Proposal
 
 # Latency buckets for a command: a SQLite command takes about 1 ms, a slow one a second.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -34,7 +31,7 @@ class Metrics:
         connected: platform → a function telling whether it is connected now.
     """
 
-    def __init__(self, core: Core, connected: dict[str, Callable[[], bool]]) -> None:
+    def __init__(self, core: CorePort, connected: dict[str, Callable[[], bool]]) -> None:
         self.core = core
         self.connected = connected
         self.registry = CollectorRegistry(auto_describe=True)
@@ -127,29 +124,13 @@ class _DatabaseCollector:
         figures = {name: GaugeMetricFamily(f"commons_{name}", text, labels=["community"]) for name, text in (
             ("open_needs", "Needs open"), ("active_claims", "Claims being worked on or in review"),
             ("open_proposals", "Proposals open for votes"), ("open_funding_calls", "Funding calls open"))}
-        with core.unit() as tx:
-            s = tx.session
-            for platform in sorted(self.m.connected):
-                cursor = s.get(KeyValue, f"outbox:{platform}")
-                low = int(cursor.value) if cursor else 0
-                taken = select(OutboxDelivery.outbox_id).where(OutboxDelivery.platform == platform)
-                backlog.add_metric([platform], s.scalar(select(func.count(OutboxEntry.id)).where(
-                    OutboxEntry.id > low, OutboxEntry.id.not_in(taken))) or 0)
-            counts = {
-                "open_needs": select(Need.community, func.count()).where(Need.state == "open")
-                .group_by(Need.community),
-                "active_claims": select(Need.community, func.count()).select_from(Claim)
-                .join(Need, Need.id == Claim.need_id)
-                .where(Claim.state.in_(PENDING)).group_by(Need.community),
-                "open_proposals": select(Proposal.community, func.count()).where(Proposal.state == "open")
-                .group_by(Proposal.community),
-                "open_funding_calls": select(FundingCall.community, func.count())
-                .where(FundingCall.state == "open").group_by(FundingCall.community),
-            }
-            for name, stmt in counts.items():
-                got = dict(s.execute(stmt).all())
-                for c in core.settings.communities:
-                    figures[name].add_metric([c.id], got.get(c.id, 0))
+        got = core.figures(sorted(self.m.connected))
+        for platform, n in got.backlog.items():
+            backlog.add_metric([platform], n)
+        for name, family in figures.items():
+            per_community = got.counts.get(name, {})
+            for c in core.settings.communities:
+                family.add_metric([c.id], per_community.get(c.id, 0))
         yield backlog
         yield from figures.values()
         now = core.clock.now()

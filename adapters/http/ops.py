@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from adapters.http.metrics import Metrics
 from bot.config import Settings
@@ -21,11 +20,6 @@ from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 METRICS_KEY = web.AppKey("commons_metrics", Metrics)
-
-
-def _ping(runtime: Runtime) -> None:
-    with runtime.core.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
 
 
 def add_ops_routes(app: web.Application, runtime: Runtime, settings: Settings,
@@ -57,7 +51,7 @@ def add_ops_routes(app: web.Application, runtime: Runtime, settings: Settings,
     async def healthz(_request: web.Request) -> web.Response:
         problems = []
         try:
-            await runtime.call(_ping, runtime)
+            await runtime.call(runtime.core.ping)
         except Exception as exc:
             first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
             problems.append(f"database does not answer: {first}")

@@ -74,7 +74,8 @@ class MatrixAdapter(Commands, SyncLoop, Sending, Crypto, Rooms):
         """Log in (restoring the stored device), join the rooms, sync once, start the loop.
 
         Raises:
-            SystemExit: the homeserver, user or secret is not set, or login fails.
+            ConfigError: the homeserver, user or secret is not set.
+            SystemExit: login fails.
         """
         self.client = await login(self.ms)
         self.user_id = self.client.user_id

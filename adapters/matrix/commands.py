@@ -37,25 +37,24 @@ class Commands(AdapterState):
             await self._run(job, inc.text, inc.event_id, inc.sender, reply_to=inc.event_id)
         elif isinstance(inc, tr.Reaction):
             card = await self.runtime.call(self.core.card_of_message, PLATFORM, inc.target)
-            if card is None or card[2] != "card":
+            if card is None or card.kind != "card":
                 return
-            community, ref, _ = card
-            c = self.settings.community(community)
+            c = self.settings.community(card.community)
             claim = c.matrix.claim_reaction if c.matrix else "✋"
-            text = tr.reaction_command(inc.key, ref, claim, self.prefix)
+            text = tr.reaction_command(inc.key, card.ref, claim, self.prefix)
             if text:
                 await self._run(job, text, inc.event_id, inc.sender, reply_to=inc.target)
         elif isinstance(inc, tr.PollResponse):
             card = await self.runtime.call(self.core.card_of_message, PLATFORM, inc.poll_id)
-            if card is None or card[2] != "poll":
+            if card is None or card.kind != "poll":
                 return
-            vote = tr.poll_vote(card[1], inc.answers, self.prefix)
+            vote = tr.poll_vote(card.ref, inc.answers, self.prefix)
             if vote is None:
                 return
             if vote.command:
                 await self._run(job, vote.command, inc.event_id, inc.sender, reply_to=inc.poll_id)
             elif vote.ask:
-                await self._ask(job, inc, vote.ask, card[1])
+                await self._ask(job, inc, vote.ask, card.ref)
         elif isinstance(inc, tr.TextReply):
             raw = await self.runtime.call(self.core.kv_get, f"matrix:ask:{inc.in_reply_to}")
             if not raw:

@@ -19,7 +19,7 @@ from nio.crypto import ENCRYPTION_ENABLED
 from nio.store import DefaultStore
 
 from adapters.matrix.state import SYNC_TIMEOUT_MS, checked
-from bot.config import MatrixSettings, resolve_env
+from bot.config import ConfigError, MatrixSettings, resolve_env
 
 
 class _CryptoStore(DefaultStore):
@@ -44,19 +44,21 @@ async def login(ms: MatrixSettings) -> AsyncClient:
     the database or logs) beside nio's crypto store, and reused on every start.
 
     Raises:
-        SystemExit: the homeserver, user or secret is not set, or login fails.
+        ConfigError: the homeserver, user or secret is not set, or encryption is on
+            without its backend.
+        SystemExit: login fails.
     """
     homeserver = resolve_env(ms.homeserver)
     user_id = resolve_env(ms.user_id)
     password = resolve_env(ms.password)
     token = resolve_env(ms.access_token)
     if not homeserver or not user_id:
-        raise SystemExit("matrix: set MATRIX_HOMESERVER and MATRIX_USER_ID (matrix.homeserver "
+        raise ConfigError("matrix: set MATRIX_HOMESERVER and MATRIX_USER_ID (matrix.homeserver "
                          "and matrix.user_id in the config name the variables)")
     if not password and not token:
-        raise SystemExit("matrix: set MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN")
+        raise ConfigError("matrix: set MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN")
     if ms.encryption and not ENCRYPTION_ENABLED:
-        raise SystemExit("matrix.encryption is on but matrix-nio has no crypto backend: "
+        raise ConfigError("matrix: matrix.encryption is on but matrix-nio has no crypto backend: "
                          "pip install 'matrix-nio[e2e]'")
     store = Path(ms.store_path)
     await asyncio.to_thread(_make_private_dir, store)

@@ -108,7 +108,7 @@ class Sending(AdapterState):
         card: Card | None = None
         failed: list[str] = []
         if ref and ref.startswith("P"):
-            card = await self.runtime.call(self.core.card, o.community, ref)  # type: ignore[assignment]
+            card = await self.runtime.call(self.core.card, o.community, ref)
         for room_id in self._community_rooms.get(o.community, []):
             try:
                 event_id = await self._send(room_id, "m.room.message", content,
@@ -117,8 +117,7 @@ class Sending(AdapterState):
                     await self.runtime.call(self.core.remember_card, PLATFORM, room_id, event_id,
                                             o.community, ref, "card")
                 elif card_kind == "poll" and ref and card is not None:
-                    question = unescape(card.title.split(" · ", 1)[-1])
-                    poll = tr.poll_start_content(ref, question, o.text)
+                    poll = tr.poll_start_content(ref, card.subject, o.text)
                     poll_id = await self._send(room_id, self.ms.poll_event_type, poll,
                                                tr.txn_id("poll", o.outbox_id, room_id))
                     await self.runtime.call(self.core.remember_card, PLATFORM, room_id, poll_id,
@@ -134,20 +133,21 @@ class Sending(AdapterState):
         """End the polls of a closed proposal; returns the rooms where that failed."""
         failed: list[str] = []
         posted = await self.runtime.call(self.core.cards_for, PLATFORM, o.community, ref)
-        ended = {space for space, _, kind in posted if kind == "pollend"}
+        ended = {p.space for p in posted if p.kind == "pollend"}
         end_type = tr.POLL_END_TYPES[tr.POLL_START_TYPES.index(self.ms.poll_event_type)]
-        results = tr.poll_results(card.fields)
+        results = tr.poll_results(card.tally)
         text = unescape(o.text.split("\n", 1)[0])
-        for space, poll_id, kind in posted:
-            if kind != "poll" or space in ended:
+        for p in posted:
+            if p.kind != "poll" or p.space in ended:
                 continue
             try:
-                end_id = await self._send(space, end_type, tr.poll_end_content(poll_id, text, results),
-                                          tr.txn_id("pollend", poll_id))
-                await self.runtime.call(self.core.remember_card, PLATFORM, space, end_id,
+                end_id = await self._send(p.space, end_type,
+                                          tr.poll_end_content(p.message_id, text, results),
+                                          tr.txn_id("pollend", p.message_id))
+                await self.runtime.call(self.core.remember_card, PLATFORM, p.space, end_id,
                                         o.community, ref, "pollend")
             except MatrixError as exc:
-                failed.append(f"{space} (poll end): {exc}")
+                failed.append(f"{p.space} (poll end): {exc}")
         return failed
 
     async def _notice(self, o: Outbound) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 from nio import AsyncClient, ErrorResponse, RoomKeyRequest
 
 from adapters.matrix import translate as tr
-from bot.config import Community, Settings
+from bot.config import Community, ConfigError, Settings
+from bot.ports import CorePort
 from bot.runtime import Runtime
 
 PLATFORM = "matrix"
@@ -69,15 +70,18 @@ class AdapterState:
         runtime: the async front of the core.
         settings: the whole configuration; ``settings.matrix`` says how to log in and the
             communities' ``matrix`` sections name their rooms.
+
+    Raises:
+        ConfigError: the configuration has no ``matrix:`` section.
     """
 
     platform = PLATFORM
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         if settings.matrix is None:
-            raise SystemExit("the matrix adapter needs a `matrix:` section in the config")
+            raise ConfigError("matrix: the configuration has no matrix: section")
         self.runtime = runtime
-        self.core = runtime.core
+        self.core: CorePort = runtime.core
         self.settings = settings
         self.ms = settings.matrix
         self.prefix = settings.prefix

@@ -31,6 +31,7 @@ from typing import Any
 
 from adapters.matrix.markup import to_html
 from bot.chat.render import TRUNCATED, unescape
+from bot.domain.rules import Tally
 from bot.ports import Choice, CommunityId, InboundMessage, Outbound, Platform
 
 PLATFORM = Platform("matrix")
@@ -393,14 +394,11 @@ def poll_end_content(poll_id: str, text: str, results: Mapping[str, int]) -> dic
     }
 
 
-def poll_results(fields: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """Votes per position from a proposal card's fields (``("Agree", "2")``, …)."""
-    by_label = {label: pos for pos, label in POSITION_LABELS.items()}
-    out: dict[str, int] = {}
-    for name, value in fields:
-        if name in by_label and value.isdigit():
-            out[by_label[name]] = int(value)
-    return out
+def poll_results(tally: Tally | None) -> dict[str, int]:
+    """Votes per position from a proposal card's tally (none while the votes are sealed)."""
+    if tally is None:
+        return {}
+    return {pos: getattr(tally, pos) for pos in POSITIONS}
 
 
 def txn_id(*parts: object) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from bot.chat.render import clip, esc, left, money, when
+from bot.chat.render import clip, esc, left, money, unescape, when
 from bot.config import Community
 from bot.ports import Card
 from bot.service.context import Ctx
@@ -56,7 +56,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         fields.append(("Offered by", ctx.name_of(n.offered_by)))
         return Card(ref=ref, title=f"{ref} · {esc(n.title)}", body=esc(clip(n.description, 1500)),
                     fields=tuple(fields), choices=need_choices(ctx, n),
-                    closed=n.state != "open")
+                    closed=n.state != "open", kind="need", subject=_plain(n.title), state=n.state)
     if letter == "P":
         p = session.scalars(select(Proposal).where(Proposal.community == community.id,
                                                    Proposal.number == number)).first()
@@ -87,7 +87,9 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         fields.append(("Author", esc(author.display_name) if author else "?"))
         return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),
                     fields=tuple(fields), choices=proposals.choices(ctx, p),
-                    closed=p.state != "open")
+                    closed=p.state != "open", kind="proposal", subject=_plain(p.text),
+                    state=p.state, tally=None if proposals.sealed(p) else t,
+                    quorum=p.quorum or None)
     c = session.scalars(select(FundingCall).where(FundingCall.community == community.id,
                                                   FundingCall.number == number)).first()
     if c is None:
@@ -106,4 +108,11 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
               ("Unallocated", money(rest if c.state == "open" else c.unallocated_minor or 0,
                                     c.currency)))
     return Card(ref=ref, title=f"{ref} · {esc(c.title)}", body=body, fields=fields,
-                choices=(), closed=c.state != "open")
+                choices=(), closed=c.state != "open", kind="call", subject=_plain(c.title),
+                state=c.state)
+
+
+def _plain(text: str) -> str:
+    """User text as plain text, as members see it where it is shown (invisible characters
+    that could hide or reorder it are dropped, as `esc` drops them)."""
+    return unescape(esc(text))

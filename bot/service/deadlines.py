@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select, update
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 from bot.chat.render import esc, when
 from bot.config import Community, Settings
 from bot.domain import cron
+from bot.ports import DeadlineKey, Due, ObjectDeadlines
 from bot.service import digest
 from bot.service.activity import LAST_ACTIVE, idle_release, idle_remind
 from bot.service.context import Ctx
@@ -45,16 +45,6 @@ LATE_AFTER = timedelta(minutes=5)
 # offset never overflows datetime.
 FAR = datetime(9000, 1, 1)
 _REF = re.compile(r"^([TPF])(\d{1,9})$", re.ASCII)
-
-
-@dataclass(frozen=True, order=True)
-class Due:
-    """One deadline: when, what kind, which row (0 for the digest), which community."""
-
-    at: datetime
-    kind: str
-    obj_id: int
-    community: str
 
 
 def digest_key(community_id: str) -> str:
@@ -205,13 +195,13 @@ def current(session: Session, community: Community, kind: str, obj_id: int,
 
 
 def for_refs(session: Session, community: Community, refs: Iterable[str], now: datetime,
-             until: datetime) -> tuple[list[Due], set[tuple[str, int]]]:
+             until: datetime) -> ObjectDeadlines:
     """The pending deadlines of some objects (`T12`, `P3`, `F1`, `digest`), for re-arming
     after they changed.
 
     Returns:
-        The deadlines due by `until`, and every `(kind, id)` the objects could have a
-        deadline under (so a caller can drop jobs for ones that are no longer pending).
+        The deadlines due by `until`, and every deadline the objects could have (so a
+        caller can drop jobs for ones that are no longer pending).
     """
     need_nums: set[int] = set()
     prop_nums: set[int] = set()
@@ -260,7 +250,7 @@ def for_refs(session: Session, community: Community, refs: Iterable[str], now: d
         if stmt is not None and call_ids:
             items += _run(session, "call_close", community, stmt.where(FundingCall.id.in_(call_ids)))
     items.sort()
-    return items, keys
+    return ObjectDeadlines(tuple(items), frozenset(DeadlineKey(k, i) for k, i in keys))
 
 
 def init_digests(session: Session, settings: Settings, now: datetime) -> None:

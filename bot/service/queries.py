@@ -1,22 +1,31 @@
 """What adapters ask the core outside commands: cards, posted cards, identities,
-autocomplete suggestions and small adapter state (`Queries`, a mixin of `Core`)."""
+autocomplete suggestions, small adapter state, the deadlines of changed objects and the
+figures of the metrics endpoint (`Queries`, a mixin of `Core`; see `bot.ports.CorePort`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
-from sqlalchemy import Engine, String, cast, func, select
+from sqlalchemy import Engine, String, cast, func, select, text
 
 from bot.chat.text import clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.rules import is_digits
+from bot.ports import Card, CardRef, Due, Figures, ObjectDeadlines, Suggestion
+from bot.service import deadlines
 from bot.service.cards import build_card
+from bot.service.need_records import PENDING
 from bot.store import sql
 from bot.store.models import (
+    Claim,
     FundingCall,
     IdentityRow,
+    KeyValue,
     Need,
+    OutboxDelivery,
+    OutboxEntry,
     Pitch,
     PostedCard,
     Proposal,
@@ -37,8 +46,8 @@ class Queries:
     unit: Callable[[], Tx]
 
     @retrying
-    def card(self, community: str, ref: str) -> object:
-        """The current card of `T1`, `P2` or `F1` (a `bot.ports.Card`), or None."""
+    def card(self, community: str, ref: str) -> Card | None:
+        """The current card of `T1`, `P2` or `F1`, or None."""
         with self.unit() as tx:
             return build_card(tx, self.settings.community(community), self.prefix, ref,
                               self.clock.now())
@@ -62,27 +71,27 @@ class Queries:
                                  community=community, ref=ref, kind=kind, at=self.clock.now()))
 
     @retrying
-    def cards_for(self, platform: str, community: str, ref: str) -> list[tuple[str, str, str]]:
-        """(space, message id, kind) of every message on `platform` showing `ref`."""
+    def cards_for(self, platform: str, community: str, ref: str) -> list[CardRef]:
+        """Every message on `platform` showing `ref`, oldest first."""
         with self.unit() as tx:
             s = tx.session
-            return [(c.space, c.message_id, c.kind) for c in s.scalars(select(PostedCard).where(
+            return [_card_ref(c) for c in s.scalars(select(PostedCard).where(
                 PostedCard.platform == platform, PostedCard.community == community,
                 PostedCard.ref == ref).order_by(PostedCard.at))]
 
     @retrying
-    def card_of_message(self, platform: str, message_id: str) -> tuple[str, str, str] | None:
-        """(community, ref, kind) of the card a platform message shows, or None."""
+    def card_of_message(self, platform: str, message_id: str) -> CardRef | None:
+        """The card a platform message shows, or None."""
         if not is_clean_id(message_id):
             return None  # a reaction may name any id; one that cannot be stored shows no card
         with self.unit() as tx:
             s = tx.session
             c = s.get(PostedCard, (platform, message_id))
-            return (c.community, c.ref, c.kind) if c else None
+            return _card_ref(c) if c else None
 
     @retrying
     def suggest(self, community: str, kinds: str, typed: str = "",
-                limit: int = 25) -> list[tuple[str, str]]:
+                limit: int = 25) -> list[Suggestion]:
         """Open objects whose id or title matches what a member is typing (autocomplete).
 
         Args:
@@ -92,7 +101,7 @@ class Queries:
             limit: at most this many results in all.
 
         Returns:
-            (`T12`, title) pairs, newest first within each kind, in the order of `kinds`.
+            The matches, newest first within each kind, in the order of `kinds`.
         """
         models = {"T": (Need, Need.title), "P": (Proposal, Proposal.text),
                   "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title),
@@ -100,7 +109,7 @@ class Queries:
         raw = clean_line(typed)[:100]
         letter = raw[:1].upper() if raw[:1].upper() in models and is_digits(raw[1:]) else ""
         digits = raw[1:] if letter else (raw if is_digits(raw) else "")
-        out: list[tuple[str, str]] = []
+        out: list[Suggestion] = []
         with self.unit() as tx:
             s = tx.session
             for kind in kinds:
@@ -116,7 +125,7 @@ class Queries:
                 elif raw:
                     stmt = stmt.where(func.lower(title).contains(raw.lower(), autoescape=True))
                 rows = s.execute(stmt.order_by(model.number.desc()).limit(limit - len(out))).all()
-                out.extend((f"{kind}{n}", t) for n, t in rows)
+                out.extend(Suggestion(f"{kind}{n}", t) for n, t in rows)
         return out
 
     @retrying
@@ -132,3 +141,56 @@ class Queries:
         with self.unit() as tx:
             if tx.execute(sql.KV_UPDATE, {"k": key, "v": value}).rowcount == 0:
                 tx.execute(sql.KV_INSERT, {"key": key, "value": value})
+
+    @retrying
+    def current_deadline(self, community: str, kind: str, obj_id: int) -> Due | None:
+        """One deadline as the database has it now (its time may have moved), or None when
+        it is no longer pending (see `deadlines.current`)."""
+        with self.unit() as tx:
+            s = tx.session
+            return deadlines.current(s, self.settings.community(community), kind, obj_id,
+                                     self.clock.now())
+
+    @retrying
+    def deadlines_of(self, community: str, refs: frozenset[str], until: datetime) -> ObjectDeadlines:
+        """The deadlines of some objects up to `until`, for re-arming after they changed
+        (see `deadlines.for_refs`)."""
+        with self.unit() as tx:
+            s = tx.session
+            return deadlines.for_refs(s, self.settings.community(community), refs,
+                                      self.clock.now(), until)
+
+    def ping(self) -> None:
+        """Reach the database once (health checks); raises when it cannot be used."""
+        with self.unit() as tx:
+            tx.execute(text("SELECT 1"))
+
+    def figures(self, platforms: list[str]) -> Figures:
+        """The outbox backlog of `platforms` and the commons' open objects, per community."""
+        counts = {
+            "open_needs": select(Need.community, func.count()).where(Need.state == "open")
+            .group_by(Need.community),
+            "active_claims": select(Need.community, func.count()).select_from(Claim)
+            .join(Need, Need.id == Claim.need_id)
+            .where(Claim.state.in_(PENDING)).group_by(Need.community),
+            "open_proposals": select(Proposal.community, func.count()).where(Proposal.state == "open")
+            .group_by(Proposal.community),
+            "open_funding_calls": select(FundingCall.community, func.count())
+            .where(FundingCall.state == "open").group_by(FundingCall.community),
+        }
+        backlog: dict[str, int] = {}
+        with self.unit() as tx:
+            s = tx.session
+            for platform in platforms:
+                cursor = s.get(KeyValue, f"outbox:{platform}")
+                low = int(cursor.value) if cursor else 0
+                taken = select(OutboxDelivery.outbox_id).where(OutboxDelivery.platform == platform)
+                backlog[platform] = s.scalar(select(func.count(OutboxEntry.id)).where(
+                    OutboxEntry.id > low, OutboxEntry.id.not_in(taken))) or 0
+            got = {name: {c: n for c, n in s.execute(stmt)} for name, stmt in counts.items()}
+        return Figures(backlog=backlog, counts=got)
+
+
+def _card_ref(c: PostedCard) -> CardRef:
+    return CardRef(community=c.community, ref=c.ref, space=c.space, message_id=c.message_id,
+                   kind=c.kind)

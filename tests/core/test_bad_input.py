@@ -1,5 +1,6 @@
 """Arbitrary text never breaks the parser or the console: a command or one clear line."""
 
+import asyncio
 import io
 import string
 
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from adapters.console.adapter import ConsoleAdapter
 from bot.chat.parser import COMMANDS, ParseError, parse
 from bot.chat.render import MAX_REPLY
+from bot.runtime import Runtime
 from tests.conftest import build
 
 words = st.sampled_from([f"!{c}" for c in COMMANDS] + ["T1", "P1", "F1", "B1", "#python", "reward:5EUR",
@@ -43,9 +45,11 @@ def _console():
         import tempfile
 
         d = tempfile.mkdtemp()
-        core, clock = build(f"sqlite:///{d}/fuzz.sqlite3")
+        core, _clock = build(f"sqlite:///{d}/fuzz.sqlite3")
         out = io.StringIO()
-        console = ConsoleAdapter(core, clock, core.settings.communities[0], out=out)
+        console = ConsoleAdapter(Runtime(core), core.settings, community=core.settings.communities[0],
+                                 out=out)
+        asyncio.run(console.start())
         for line in ["/as alice", "!offer Seed need #python reward:5EUR", "!propose Seed",
                      "/as fundco", "!fund Seed budget:100EUR closes:3d", "/as carol",
                      "!pitch F1 Seed ask:5EUR"]:

@@ -7,6 +7,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from datetime import timedelta
@@ -15,6 +16,7 @@ import pytest
 
 from adapters.console.adapter import ConsoleAdapter
 from bot.chat.render import unescape
+from bot.runtime import Runtime
 from tests.conftest import START, Chat, build
 
 INTERNAL = "Something went wrong"
@@ -143,7 +145,9 @@ def test_echoed_text_is_capped(chat):
 
 def _console(chat: Chat) -> tuple[ConsoleAdapter, io.StringIO]:
     out = io.StringIO()
-    console = ConsoleAdapter(chat.core, chat.clock, chat.core.settings.communities[0], out=out)
+    console = ConsoleAdapter(Runtime(chat.core), chat.core.settings,
+                             community=chat.core.settings.communities[0], out=out)
+    asyncio.run(console.start())
     return console, out
 
 

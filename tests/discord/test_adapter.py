@@ -209,7 +209,7 @@ async def test_a_gateway_disconnect_and_resume_lose_no_interaction(discord_bot: 
     session.push("INTERACTION_CREATE", command.payload, command)
     await standin.wait_until(lambda: len(command.callbacks) == 2, description="the second answer")
     assert command.callbacks[1].status == 400  # "already acknowledged": nothing was re-run
-    assert [ref for ref, _ in bot.core.suggest("demo", "T")] == ["T2", "T1"]
+    assert [s.ref for s in bot.core.suggest("demo", "T")] == ["T2", "T1"]
 
 
 async def test_a_slow_core_is_deferred_and_does_not_block_the_gateway(

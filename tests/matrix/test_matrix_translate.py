@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from adapters.matrix import markup
 from adapters.matrix import translate as tr
 from bot.chat.render import TRUNCATED, esc
+from bot.domain.rules import Tally
 from bot.ports import Choice, CommunityId, Outbound
 from tests.conftest import Chat, build, sqlite_url
 
@@ -150,7 +151,8 @@ def test_poll_start_and_end_carry_both_forms_and_fallbacks() -> None:
     assert end["org.matrix.msc1767.text"] == end["body"] == "P3 closed: passed (2 agree)"
     assert end["m.text"] == [{"body": "P3 closed: passed (2 agree)"}]
     assert end["m.poll.results"] == {"agree": 2, "block": 0}
-    assert tr.poll_results((("Agree", "2"), ("Block", "1"), ("Status", "closed"))) == {"agree": 2, "block": 1}
+    assert tr.poll_results(Tally(agree=2, block=1)) == {"agree": 2, "abstain": 0, "disagree": 0, "block": 1}
+    assert tr.poll_results(None) == {}  # sealed votes: no results
 
 
 def test_announcements_that_become_cards_and_polls() -> None:

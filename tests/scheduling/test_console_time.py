@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 
 from adapters.console.adapter import ConsoleAdapter
+from bot.runtime import Runtime
 from tests.conftest import build
 
 
 def _console(db_url):  # type: ignore[no-untyped-def]
-    core, clock = build(db_url)
+    core, _clock = build(db_url)
     out = io.StringIO()
-    return ConsoleAdapter(core, clock, core.settings.community("demo"), out=out), out
+    console = ConsoleAdapter(Runtime(core), core.settings, community=core.settings.community("demo"),
+                             out=out)
+    asyncio.run(console.start())
+    return console, out
 
 
 def _positions(text: str, *needles: str) -> list[int]:
@@ -55,7 +60,8 @@ def test_a_console_session_starts_by_catching_up(db_url):
     console.line("/as alice")
     console.line("!propose Quick one closes:1h")
     console.clock.advance(timedelta(hours=2))  # a later session, as if the bot was off
-    again = ConsoleAdapter(console.core, console.clock, console.community, out=out)
+    again = ConsoleAdapter(console.runtime, console.core.settings, community=console.community, out=out)
+    asyncio.run(again.start())
     start = len(out.getvalue())
     again.run(io.StringIO(""))
     assert out.getvalue()[start:].startswith("📣 (late: was due 2026-12-01 13:00 UTC) P1 closed: not passed")
