@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NewType, Protocol
 
+from bot.domain.vocabulary import ROLES, Role  # noqa: F401 (ROLES re-exported)
+
 MemberId = NewType("MemberId", int)
 CommunityId = NewType("CommunityId", str)
 Platform = NewType("Platform", str)
-
-Role = Literal["contributor", "maintainer", "foundation"]
-ROLES: tuple[Role, ...] = ("contributor", "maintainer", "foundation")
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class Choice:
     label: str
     command: str
     ask: str | None = None
-    role: Role = "contributor"
+    role: Role = Role.CONTRIBUTOR
 
 
 @dataclass(frozen=True)
