@@ -20,12 +20,11 @@ from typing import Literal, NewType, Protocol
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.rules import Tally
+from bot.domain.vocabulary import Role
 
 MemberId = NewType("MemberId", int)
 CommunityId = NewType("CommunityId", str)
 Platform = NewType("Platform", str)
-
-Role = Literal["contributor", "maintainer", "foundation"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class Choice:
     label: str
     command: str
     ask: str | None = None
-    role: Role = "contributor"
+    role: Role = Role.CONTRIBUTOR
 
 
 @dataclass(frozen=True)

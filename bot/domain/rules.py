@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
+from bot.domain.vocabulary import POSITIONS, Outcome
+
 # ISO 4217 currencies whose minor unit is not the cent.
 _MINOR_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "TND": 3}
 MAX_AMOUNT_MINOR = 10**13
@@ -151,9 +153,6 @@ def parse_when(text: str, now: datetime) -> datetime:
 
 # --- consent -------------------------------------------------------------------------------
 
-POSITIONS = ("agree", "abstain", "disagree", "block")
-
-
 @dataclass(frozen=True)
 class Tally:
     """Counts of the latest vote of each member."""
@@ -180,19 +179,19 @@ class Tally:
         )
 
 
-def consent_outcome(tally: Tally, quorum: int | None) -> str:
+def consent_outcome(tally: Tally, quorum: int | None) -> Outcome:
     """The outcome of a proposal at close, by SPEC.md's rule in its order.
 
     Any block → blocked; fewer votes than the quorum → no quorum; more agree than
     disagree → passed; otherwise not passed.
     """
     if tally.block > 0:
-        return "blocked"
+        return Outcome.BLOCKED
     if quorum is not None and tally.total < quorum:
-        return "no quorum"
+        return Outcome.NO_QUORUM
     if tally.agree > tally.disagree:
-        return "passed"
-    return "not passed"
+        return Outcome.PASSED
+    return Outcome.NOT_PASSED
 
 
 # --- decision types (SPEC.md section 6) -------------------------------------------------
@@ -237,16 +236,16 @@ def decision_outcome(kind: str, tally: Tally, quorum: int | None = None,
     if kind == "advice":
         raise ValueError("an advice proposal is decided by its decision makers, not by votes")
     if kind != "emergency" and tally.block > 0:
-        return "blocked"
+        return Outcome.BLOCKED
     if kind == "quorum":
-        return "passed" if eligible and 4 * (tally.agree + tally.abstain) >= 3 * eligible \
-            else "not passed"
+        return Outcome.PASSED if eligible and 4 * (tally.agree + tally.abstain) >= 3 * eligible \
+            else Outcome.NOT_PASSED
     if quorum is not None and tally.total < quorum:
-        return "no quorum"
+        return Outcome.NO_QUORUM
     if kind == "significant":
-        return "passed" if 2 * tally.agree > tally.total else "not passed"
+        return Outcome.PASSED if 2 * tally.agree > tally.total else Outcome.NOT_PASSED
     if kind == "emergency":
-        return "passed" if tally.total and 4 * tally.agree >= 3 * tally.total else "not passed"
+        return Outcome.PASSED if tally.total and 4 * tally.agree >= 3 * tally.total else Outcome.NOT_PASSED
     raise ValueError(f"unknown decision type {kind!r}")
 
 
@@ -254,9 +253,9 @@ def decision_explained(kind: str, tally: Tally, outcome: str, quorum: int | None
                        eligible: int = 0) -> str:
     """Why a proposal closed as it did, in plain words: the counts that mattered, then the rule."""
     rule = decision_rule(kind, quorum)
-    if outcome == "blocked":
+    if outcome == Outcome.BLOCKED:
         return f"{tally.block} block — {rule}"
-    if outcome == "no quorum":
+    if outcome == Outcome.NO_QUORUM:
         return f"{tally.total} votes, fewer than the quorum of {quorum} — {rule}"
     if kind == "quorum":
         return f"{tally.agree + tally.abstain} of {eligible} members agree or abstain — {rule}"
