@@ -279,7 +279,7 @@ def _child(task: str, url: str) -> None:
                 .order_by(e.c.id).execution_options(stream_results=True, yield_per=5000)))
         out = {"s": time.perf_counter() - t0, "events": n}
     elif task == "export":
-        from bot.store.export import write_export
+        from bot.views.export import write_export
 
         with open(os.devnull, "w", encoding="utf-8") as sink:
             t0, c0 = time.perf_counter(), time.process_time()

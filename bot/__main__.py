@@ -287,8 +287,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from sqlalchemy.exc import DBAPIError
 
-    from bot.store.export import write_export
     from bot.store.reading import reading_engine
+    from bot.views.export import write_export
 
     since = None
     if args.since:

@@ -27,8 +27,8 @@ from adapters.web.downloads import add_download_routes
 from adapters.web.live import Watcher
 from bot.chat.render import when
 from bot.config import Settings
-from bot.store import board
-from bot.store import books as store_books
+from bot.views import board
+from bot.views import books as store_books
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent

@@ -1,6 +1,6 @@
 """CSV and JSON Lines downloads of a community's ledger and log.
 
-They are the exports of `commons-bot export` (`bot.store.export.write_export`), streamed to
+They are the exports of `commons-bot export` (`bot.views.export.write_export`), streamed to
 the visitor as they are written: a worker thread writes, and each chunk waits until the
 response took it, so a download of a million events holds one chunk in memory.
 """
@@ -12,7 +12,7 @@ import io
 
 from aiohttp import web
 
-from bot.store.export import write_export
+from bot.views.export import write_export
 
 # `/c/demo/ledger.csv` is `--what ledger --format csv`; the log is the event export.
 EXPORT_OF = {"ledger": "ledger", "log": "events"}

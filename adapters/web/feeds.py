@@ -25,7 +25,7 @@ def atom(*, feed_id: str, title: str, page_url: str, self_url: str, community: s
         self_url: the feed's own address.
         community: the community id (for entry links).
         base_url: the board's address, without a trailing slash.
-        items: events from `bot.store.board.feed`.
+        items: events from `bot.views.board.feed`.
     """
     from feedgen.feed import FeedGenerator
 

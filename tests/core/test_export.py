@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.store.export import write_export
 from bot.store.reading import reading_engine
+from bot.views.export import write_export
 from tests.conftest import START
 from tests.core.test_audit import session
 

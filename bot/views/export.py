@@ -20,7 +20,6 @@ from sqlalchemy import Connection, Engine, String, Text, bindparam, cast, func, 
 
 from bot.chat.phrases import PRIVATE, Names, phrase
 from bot.domain.rules import minor_digits
-from bot.store.books import ENTRY_COLUMNS, entries
 from bot.store.models import (
     Backing,
     Contribution,
@@ -29,7 +28,9 @@ from bot.store.models import (
     Member,
     Need,
     Pitch,
+    PoolEntry,
     Proposal,
+    Venture,
     Vote,
 )
 from bot.store.reading import read_snapshot, stream_tuples
@@ -115,6 +116,29 @@ def _ledger(conn: Connection, cid: str, since: datetime | None, names: _Names) -
     for cid_, at, member, number, title, minor, cur, by in _stream(conn, stmt):
         yield (cid_, _iso(at), member, names(member), f"T{number}", title, decimal(minor, cur),
                cur, by, names(by))
+
+
+ENTRY_COLUMNS = ("record", "kind", "at", "amount", "currency", "operations", "commons", "source",
+                 "note", "state", "reversed_at", "reverse_reason")
+
+
+def entries(conn: Connection, community: str, since: datetime | None = None):  # type: ignore[no-untyped-def]
+    """Every receipt and spend (from `since` on), oldest first, as export rows (ENTRY_COLUMNS)."""
+    e = PoolEntry.__table__.c
+    stmt = (select(e.kind, e.number, e.at, e.amount_minor, e.currency, e.operations_minor,
+                   e.commons_minor, Venture.number, Member.display_name, e.note, e.state,
+                   e.reversed_at, e.reverse_reason)
+            .outerjoin(Venture, Venture.id == e.venture_id)
+            .outerjoin(Member, Member.id == e.from_member)
+            .where(e.community == community).order_by(e.at, e.id))
+    if since is not None:
+        stmt = stmt.where(e.at >= since)
+    for (kind, number, at, amount, cur, ops, commons, venture, member, note, state, rev_at,
+         reason) in conn.execute(stmt):
+        yield (f"{'R' if kind == 'receipt' else 'S'}{number}", kind, at.isoformat(),
+               decimal(amount, cur), cur, decimal(ops, cur), decimal(commons, cur),
+               f"V{venture}" if venture is not None else (member or ""), note, state,
+               rev_at.isoformat() if rev_at else None, reason)
 
 
 NEED_COLUMNS = ("need", "title", "state", "skills", "reward", "currency", "slots", "taken",

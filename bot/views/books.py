@@ -1,4 +1,4 @@
-"""Read model of the foundation's books for the public board and the exports: each fund's
+"""Read model of the foundation's books for the public board: each fund's
 balance over time (replayed from the events that moved it) and the flows between ventures,
 members, the pool, funding calls and contributors. Read-only, on the caller's connection.
 """
@@ -6,7 +6,6 @@ members, the pool, funding calls and contributors. Read-only, on the caller's co
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -26,9 +25,6 @@ from bot.store.models import (
     PoolEntry,
     Venture,
 )
-
-ENTRY_COLUMNS = ("record", "kind", "at", "amount", "currency", "operations", "commons", "source",
-                 "note", "state", "reversed_at", "reverse_reason")
 
 
 def books(conn: Connection, community: str, currency: str) -> dict[str, Any]:
@@ -86,24 +82,3 @@ def flows(conn: Connection, community: str, cur: str) -> list[dict[str, str]]:
                                                      else "the foundation")
         out[(payer, payee)] += amount or 0
     return [{"from": a, "to": b, "amount": money(v, cur)} for (a, b), v in out.items() if v]
-
-
-def entries(conn: Connection, community: str, since: datetime | None = None):  # type: ignore[no-untyped-def]
-    """Every receipt and spend (from `since` on), oldest first, as export rows (ENTRY_COLUMNS)."""
-    from bot.store.export import decimal
-
-    e = PoolEntry.__table__.c
-    stmt = (select(e.kind, e.number, e.at, e.amount_minor, e.currency, e.operations_minor,
-                   e.commons_minor, Venture.number, Member.display_name, e.note, e.state,
-                   e.reversed_at, e.reverse_reason)
-            .outerjoin(Venture, Venture.id == e.venture_id)
-            .outerjoin(Member, Member.id == e.from_member)
-            .where(e.community == community).order_by(e.at, e.id))
-    if since is not None:
-        stmt = stmt.where(e.at >= since)
-    for (kind, number, at, amount, cur, ops, commons, venture, member, note, state, rev_at,
-         reason) in conn.execute(stmt):
-        yield (f"{'R' if kind == 'receipt' else 'S'}{number}", kind, at.isoformat(),
-               decimal(amount, cur), cur, decimal(ops, cur), decimal(commons, cur),
-               f"V{venture}" if venture is not None else (member or ""), note, state,
-               rev_at.isoformat() if rev_at else None, reason)
