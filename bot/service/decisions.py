@@ -12,10 +12,10 @@ from sqlalchemy import update
 
 from bot.chat.render import clip, esc, when
 from bot.domain.rules import RuleError, decision_rule, parse_when
-from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.proposals import close_proposal, counts_of, deciders_named, deciders_of, ref, tally
 from bot.service.refs import load
+from bot.service.settle import settle_held
 from bot.store.models import Proposal
 
 _DECIDED = ("passed", "not passed")
@@ -65,7 +65,7 @@ def decide(ctx: Ctx) -> Reply:
                  f"Decision: {esc(clip(statement, 1000))}\n"
                  f"Why: {decision_rule('advice')} (advice given: {counts_of(t)}).", ref=r)
     ctx.updated(r)
-    held.settle(ctx, p, outcome == "passed")
+    settle_held(ctx, p, outcome == "passed")
     return Reply(f"{r} is decided: {outcome}, and announced.", ref=r)
 
 

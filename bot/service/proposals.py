@@ -27,6 +27,7 @@ from bot.service import held
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page, next_number
 from bot.service.refs import load, load_row
+from bot.service.settle import settle_held
 from bot.store import sql
 from bot.store.models import Member, Proposal, Vote
 
@@ -352,7 +353,7 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
     text = f"{r} closed: {outcome} ({counts_of(t)}) — {esc(p.text)}{quorum}"
     text += f"\nWhy: {decision_explained(p.decision, t, outcome, p.quorum, voters)}."
     _announce_closing(ctx, p, text, late)
-    held.settle(ctx, p, outcome == "passed", late)
+    settle_held(ctx, p, outcome == "passed", late)
     return outcome
 
 
