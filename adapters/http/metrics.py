@@ -16,10 +16,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import func, select
 
 from bot.chat.parser import ALIASES
+from bot.domain.vocabulary import PENDING, CallState, NeedState, ProposalState
 from bot.ports import InboundMessage, Outbound
 from bot.service.core import HANDLERS, INTERNAL_ERROR, Core
 from bot.service.deadlines import FAR
-from bot.service.needs import PENDING
 from bot.store.models import Claim, FundingCall, KeyValue, Need, OutboxDelivery, OutboxEntry, Proposal
 
 # Latency buckets for a command: a SQLite command takes about 1 ms, a slow one a second.
@@ -135,15 +135,16 @@ class _DatabaseCollector:
                 backlog.add_metric([platform], s.scalar(select(func.count(OutboxEntry.id)).where(
                     OutboxEntry.id > low, OutboxEntry.id.not_in(taken))) or 0)
             counts = {
-                "open_needs": select(Need.community, func.count()).where(Need.state == "open")
+                "open_needs": select(Need.community, func.count()).where(Need.state == NeedState.OPEN)
                 .group_by(Need.community),
                 "active_claims": select(Need.community, func.count()).select_from(Claim)
                 .join(Need, Need.id == Claim.need_id)
                 .where(Claim.state.in_(PENDING)).group_by(Need.community),
-                "open_proposals": select(Proposal.community, func.count()).where(Proposal.state == "open")
+                "open_proposals": select(Proposal.community, func.count())
+                .where(Proposal.state == ProposalState.OPEN)
                 .group_by(Proposal.community),
                 "open_funding_calls": select(FundingCall.community, func.count())
-                .where(FundingCall.state == "open").group_by(FundingCall.community),
+                .where(FundingCall.state == CallState.OPEN).group_by(FundingCall.community),
             }
             for name, stmt in counts.items():
                 got = dict(s.execute(stmt).all())

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, func, select, update
 
 from bot.chat.render import esc, when
+from bot.domain.vocabulary import PENDING, ClaimState, Role
 from bot.service.context import Ctx, Reply
 from bot.service.refs import load
 from bot.store.models import Claim, Need
@@ -24,7 +25,7 @@ ACTIVITY = frozenset({"task", "claim", "renew", "submit", "log", "pin", "unpin"}
 _NEED_REF = re.compile(r"^[Tt]?#?(\d{1,9})$")
 _C, _N = Claim.__table__, Need.__table__
 _TOUCH = (update(_C).where(
-    _C.c.member_id == bindparam("m"), _C.c.state.in_(("active", "submitted")),
+    _C.c.member_id == bindparam("m"), _C.c.state.in_((ClaimState.ACTIVE, ClaimState.SUBMITTED)),
     _C.c.need_id == select(_N.c.id).where(_N.c.community == bindparam("c"),
                                             _N.c.number == bindparam("n")).scalar_subquery())
     .values(last_activity_at=bindparam("now"), idle_reminded=False))
@@ -47,7 +48,7 @@ def idle_remind(ctx: Ctx, claim_id: int, late: bool) -> bool:
     """A claim idle for `claim_idle_days`: remind its claimant once."""
     days = ctx.policies.claim_idle_days
     c = ctx.session.scalars(select(Claim).where(
-        Claim.id == claim_id, Claim.state == "active", Claim.pinned.is_(False),
+        Claim.id == claim_id, Claim.state == ClaimState.ACTIVE, Claim.pinned.is_(False),
         Claim.idle_reminded.is_(False), ctx.now - timedelta(days=days) >= LAST_ACTIVE)
         .with_for_update()).first()
     if c is None or not days:
@@ -75,8 +76,8 @@ def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
     need = ctx.session.scalars(select(Need).where(Need.id == c.need_id).with_for_update()
                                .execution_options(populate_existing=True)).one()
     res = ctx.session.execute(update(Claim).where(
-        Claim.id == claim_id, Claim.state == "active", Claim.pinned.is_(False),
-        ctx.now - timedelta(days=days) >= LAST_ACTIVE).values(state="released", closed_at=ctx.now))
+        Claim.id == claim_id, Claim.state == ClaimState.ACTIVE, Claim.pinned.is_(False),
+        ctx.now - timedelta(days=days) >= LAST_ACTIVE).values(state=ClaimState.RELEASED, closed_at=ctx.now))
     if res.rowcount != 1:
         return False
     need.taken -= 1
@@ -97,7 +98,7 @@ def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
 def _pin_target(ctx: Ctx) -> tuple[Need, Claim, str]:
     pa = ctx.parsed
     assert pa is not None
-    ctx.require("maintainer", f"{pa.name}ning a claim")
+    ctx.require(Role.MAINTAINER, f"{pa.name}ning a claim")
     need = load(ctx, pa.words[0] if pa.words else None, "T", lock=True)
     r = f"T{need.number}"
     if len(pa.words) < 2:
@@ -107,7 +108,7 @@ def _pin_target(ctx: Ctx) -> tuple[Need, Claim, str]:
         raise ctx.refuse(f"{esc(pa.words[1][:40])} is not a member here — name them as they appear "
                          "in the room")
     c = ctx.session.scalars(select(Claim).where(Claim.need_id == need.id, Claim.member_id == who.id,
-                                                Claim.state.in_(("active", "submitted")))).first()
+                                                Claim.state.in_(PENDING))).first()
     if c is None:
         raise ctx.refuse(f"{esc(who.display_name)} holds no claim on {r} — see {ctx.cmd('task ' + r)}")
     return need, c, r
@@ -131,12 +132,12 @@ def unpin(ctx: Ctx) -> Reply:
     if not c.pinned:
         raise ctx.refuse(f"{ctx.name_of(c.member_id)}'s claim on {r} is not pinned")
     c.pinned = False
-    if c.state == "active":
+    if c.state == ClaimState.ACTIVE:
         c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
     c.last_activity_at, c.idle_reminded = ctx.now, False
     ctx.event("claim.unpinned", r, member=c.member_id,
               expires=c.expires_at.isoformat() if c.expires_at else None)
     ctx.updated(r)
     return Reply(f"{ctx.name_of(c.member_id)}'s claim on {r} is unpinned"
-                 + (f"; it expires on {when(c.expires_at)}." if c.state == "active" and c.expires_at
+                 + (f"; it expires on {when(c.expires_at)}." if c.state == ClaimState.ACTIVE and c.expires_at
                     else "."), ref=r)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from bot.chat.render import esc, when
 from bot.config import Community, Settings
 from bot.domain import cron
+from bot.domain.vocabulary import CallState, ClaimState, NeedState, ProposalState
 from bot.service import digest
 from bot.service.activity import LAST_ACTIVE, idle_release, idle_remind
 from bot.service.context import Ctx
@@ -85,13 +86,13 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
         if not remind:
             return None
         return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.reminded.is_(False), Claim.pinned.is_(False),
+                .where(Claim.state == ClaimState.ACTIVE, Claim.reminded.is_(False), Claim.pinned.is_(False),
                        Claim.expires_at > now, Claim.expires_at <= until + remind,
                        Need.community == cid)
                 .order_by(Claim.expires_at, Claim.id))
     if kind == "claim_expiry":
         return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.expires_at <= until, Need.community == cid,
+                .where(Claim.state == ClaimState.ACTIVE, Claim.expires_at <= until, Need.community == cid,
                        Claim.pinned.is_(False))
                 .order_by(Claim.expires_at, Claim.id))
     if kind in ("claim_idle_reminder", "claim_idle_release"):
@@ -100,19 +101,19 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
         if not days:
             return None
         stmt = (select(Claim.id, LAST_ACTIVE).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.pinned.is_(False), Need.community == cid,
+                .where(Claim.state == ClaimState.ACTIVE, Claim.pinned.is_(False), Need.community == cid,
                        until - timedelta(days=days) >= LAST_ACTIVE)
                 .order_by(LAST_ACTIVE, Claim.id))
         return stmt.where(Claim.idle_reminded.is_(False)) if kind == "claim_idle_reminder" else stmt
     if kind == "proposal_nudge":
         return (select(Proposal.id, Proposal.closes_at)
-                .where(Proposal.state == "open", Proposal.nudged.is_(False),
+                .where(Proposal.state == ProposalState.OPEN, Proposal.nudged.is_(False),
                        Proposal.closes_at > now, Proposal.closes_at <= until + NUDGE_BEFORE,
                        Proposal.community == cid)
                 .order_by(Proposal.closes_at, Proposal.id))
     if kind == "proposal_close":
         return (select(Proposal.id, Proposal.closes_at)
-                .where(Proposal.state == "open", Proposal.closes_at <= until,
+                .where(Proposal.state == ProposalState.OPEN, Proposal.closes_at <= until,
                        Proposal.community == cid)
                 .order_by(Proposal.closes_at, Proposal.id))
     if kind == "proposal_review":
@@ -122,12 +123,12 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
                 .order_by(Proposal.review_at, Proposal.id))
     if kind == "call_close":
         return (select(FundingCall.id, FundingCall.closes_at)
-                .where(FundingCall.state == "open", FundingCall.closes_at <= until,
+                .where(FundingCall.state == CallState.OPEN, FundingCall.closes_at <= until,
                        FundingCall.community == cid)
                 .order_by(FundingCall.closes_at, FundingCall.id))
     if kind == "need_due":
         return (select(Need.id, Need.due_at)
-                .where(Need.state == "open", Need.due_reminded.is_(False), Need.due_at.is_not(None),
+                .where(Need.state == NeedState.OPEN, Need.due_reminded.is_(False), Need.due_at.is_not(None),
                        Need.due_at > now, Need.due_at <= until + NEED_DUE_BEFORE,
                        Need.community == cid)
                 .order_by(Need.due_at, Need.id))
@@ -296,8 +297,8 @@ def _late(text: str, late: bool, at: datetime) -> str:
 # and building a statement costs more than running it.
 _C, _N, _P, _M, _V = (Claim.__table__, Need.__table__, Proposal.__table__, Member.__table__,
                       Vote.__table__)
-_REMIND = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active", _C.c.reminded.is_(False),
-                            _C.c.pinned.is_(False),
+_REMIND = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == ClaimState.ACTIVE,
+                            _C.c.reminded.is_(False), _C.c.pinned.is_(False),
                             _C.c.expires_at > bindparam("_now"), _C.c.expires_at <= bindparam("_until"))
            .values(reminded=True).returning(_C.c.need_id, _C.c.member_id, _C.c.expires_at))
 # The need of a claim, locked (as claim and release lock it) before the claim changes.
@@ -306,27 +307,29 @@ _CLAIMS_NEED_LOCKED = (
     .where(_N.c.id == select(_C.c.need_id).where(_C.c.id == bindparam("_id")).scalar_subquery())
     .with_for_update())
 _NEED_TITLE = select(_N.c.number, _N.c.title).where(_N.c.id == bindparam("_id"))
-_EXPIRE = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == "active", _C.c.pinned.is_(False),
-                            _C.c.expires_at <= bindparam("_now"))
-           .values(state="expired", closed_at=bindparam("_now"))
+_EXPIRE = (update(_C).where(_C.c.id == bindparam("_id"), _C.c.state == ClaimState.ACTIVE,
+                            _C.c.pinned.is_(False), _C.c.expires_at <= bindparam("_now"))
+           .values(state=ClaimState.EXPIRED, closed_at=bindparam("_now"))
            .returning(_C.c.member_id, _C.c.expires_at,
                       select(_M.c.display_name).where(_M.c.id == _C.c.member_id).scalar_subquery()
                       .label("name")))
 _NEED_SLOTS = (update(_N).where(_N.c.id == bindparam("_id"))
                .values(taken=bindparam("_taken"), is_full=bindparam("_full")))
-_NUDGE = (update(_P).where(_P.c.id == bindparam("_id"), _P.c.state == "open", _P.c.nudged.is_(False),
+_NUDGE = (update(_P).where(_P.c.id == bindparam("_id"), _P.c.state == ProposalState.OPEN,
+                           _P.c.nudged.is_(False),
                            _P.c.closes_at > bindparam("_now"), _P.c.closes_at <= bindparam("_until"))
           .values(nudged=True).returning(_P.c.number, _P.c.text, _P.c.closes_at, _P.c.created_at))
 _NOT_VOTED = (select(_M.c.id).where(_M.c.community == bindparam("c"), _M.c.merged_into.is_(None),
                                     _M.c.id.not_in(select(_V.c.member_id)
                                                    .where(_V.c.proposal_id == bindparam("p"))))
               .order_by(_M.c.id))
-_DUE_SOON = (update(_N).where(_N.c.id == bindparam("_id"), _N.c.state == "open", _N.c.due_reminded.is_(False),
+_DUE_SOON = (update(_N).where(_N.c.id == bindparam("_id"), _N.c.state == NeedState.OPEN,
+                              _N.c.due_reminded.is_(False),
                               _N.c.due_at > bindparam("_now"), _N.c.due_at <= bindparam("_until"))
              .values(due_reminded=True)
              .returning(_N.c.number, _N.c.title, _N.c.due_at, _N.c.created_at, _N.c.offered_by))
 _CLAIMANTS = select(_C.c.member_id).where(_C.c.need_id == bindparam("_id"),
-                                          _C.c.state.in_(("active", "submitted")))
+                                          _C.c.state.in_((ClaimState.ACTIVE, ClaimState.SUBMITTED)))
 
 
 def _claim_reminder(ctx: Ctx, item: Due, late: bool) -> bool:
@@ -387,7 +390,7 @@ def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
 def _proposal_close(ctx: Ctx, item: Due, late: bool) -> bool:
     p = ctx.session.scalars(select(Proposal).where(Proposal.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
-    if p is None or p.state != "open" or p.closes_at > ctx.now:
+    if p is None or p.state != ProposalState.OPEN or p.closes_at > ctx.now:
         return False
     return close_proposal(ctx, p, late=late) is not None
 
@@ -399,7 +402,7 @@ def _proposal_review(ctx: Ctx, item: Due, late: bool) -> bool:
 def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
     c = ctx.session.scalars(select(FundingCall).where(FundingCall.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
-    if c is None or c.state != "open" or c.closes_at > ctx.now:
+    if c is None or c.state != CallState.OPEN or c.closes_at > ctx.now:
         return False
     return close_call(ctx, c, late=late)
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.chat.render import esc, money
+from bot.domain.vocabulary import ProposalState
 from bot.service.context import Ctx
 from bot.service.refs import load
 from bot.store.models import FundingCall, Need, Proposal
-
-HELD = "proposed"
 
 
 def condition(ctx: Ctx) -> Proposal | None:
@@ -26,7 +25,7 @@ def condition(ctx: Ctx) -> Proposal | None:
     if token is None:
         return None
     p = load(ctx, token, "P", lock=True)
-    if p.state == "closed":
+    if p.state == ProposalState.CLOSED:
         raise ctx.refuse(f"P{p.number} is already closed ({p.outcome}) — if: names an open proposal; "
                          f"without if: it starts at once")
     return p

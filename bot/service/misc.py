@@ -10,6 +10,7 @@ from bot.chat.parser import COMMANDS, usage
 from bot.chat.phrases import HIDDEN, phrase
 from bot.chat.render import echo, esc, money, when
 from bot.domain.rules import decision_rule
+from bot.domain.vocabulary import ROLES
 from bot.service.context import Ctx, Reply
 from bot.service.needs import PAGE, _page
 from bot.store.models import (
@@ -109,7 +110,7 @@ def whoami(ctx: Ctx) -> Reply:
     """`!whoami`: your member, linked identities and roles."""
     ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
                               .order_by(IdentityRow.id)).all()
-    roles = ", ".join(r for r in ("contributor", "maintainer", "foundation") if r in ctx.roles)
+    roles = ", ".join(r for r in ROLES if r in ctx.roles)
     lines = [f"You are {esc(ctx.member.display_name)} (member #{ctx.member.id}) in "
              f"{esc(ctx.community.name or ctx.cid)}", f"Roles: {roles}", "Identities:"]
     lines.extend(f"- {i.platform}: {esc(i.user_id)}" for i in ids)

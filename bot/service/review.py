@@ -7,11 +7,10 @@ from datetime import timedelta
 
 from bot.chat.render import clip, echo, esc, money, when
 from bot.domain.rules import RuleError, parse_money
+from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState, Role
 from bot.service import approvals
 from bot.service.context import Ctx, Reply
 from bot.service.needs import (
-    HOLDING,
-    PENDING,
     _claim_rows,
     _claims,
     _need_row,
@@ -57,9 +56,9 @@ def _review(ctx: Ctx, verb: str, text_needed: str) -> tuple[Need, str, Claim, st
     """Load the need, find the submitted claim, check the reviewer; the note is required."""
     p = ctx.parsed
     assert p is not None
-    ctx.require("maintainer", f"{verb} work")
+    ctx.require(Role.MAINTAINER, f"{verb} work")
     need = load(ctx, p.words[0] if p.words else None, "T", lock=True)
-    c, words = _review_target(ctx, need, verb, _claims(ctx, need, ("submitted",)))
+    c, words = _review_target(ctx, need, verb, _claims(ctx, need, (ClaimState.SUBMITTED,)))
     _review_checks(ctx, c, verb)
     text = " ".join(words).strip()
     if not text:
@@ -72,11 +71,11 @@ def approve(ctx: Ctx) -> Reply:
     p = ctx.parsed
     assert p is not None
     # The role before the state: a contributor learns what approving needs, not what T12 holds.
-    ctx.require("maintainer", "approve work")
+    ctx.require(Role.MAINTAINER, "approve work")
     need = _need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     claims = _claim_rows(ctx, need.id, HOLDING)
-    c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == "submitted"])
+    c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == ClaimState.SUBMITTED])
     _review_checks(ctx, c, "approve")
     approvals.check_offerer(ctx, need)
     partial = approvals.record(ctx, need, c)
@@ -84,16 +83,17 @@ def approve(ctx: Ctx) -> Reply:
         return partial
     amount, currency = _reward_of_approval(ctx, need, claims)
     note = " ".join(words).strip()
-    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "approved", "reviewer_id": ctx.member.id,
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": ClaimState.APPROVED,
+                                        "reviewer_id": ctx.member.id,
                                         "review_note": note or None, "closed_at": ctx.now})
     ctx.conn.execute(sql.CONTRIBUTION_INSERT, dict(
         community=ctx.cid, member_id=c.member_id, need_id=need.id, reward_minor=amount,
         currency=currency if amount is not None else None, approved_by=ctx.member.id, at=ctx.now))
-    approved = sum(1 for x in claims if x.state == "approved") + 1
+    approved = sum(1 for x in claims if x.state == ClaimState.APPROVED) + 1
     pending = sum(1 for x in claims if x.state in PENDING) - 1
     done = approved >= need.slots and pending == 0
     if done:
-        ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "done", "closed_at": ctx.now})
+        ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": NeedState.DONE, "closed_at": ctx.now})
     reward_text = f" — {money(amount, currency)} enters the ledger" if amount is not None else ""
     ctx.event("claim.approved", r, member=c.member_id, amount_minor=amount,
               currency=currency if amount is not None else None, note=note or None)
@@ -141,14 +141,14 @@ def _reward_of_approval(ctx: Ctx, need, claims: list) -> tuple[int | None, str |
                              f"amount:{money(rest, currency).replace(' ', '')}")
         return m.minor, currency
     share, remainder = divmod(need.reward_minor, need.slots)
-    first = not any(x.state == "approved" for x in claims)
+    first = not any(x.state == ClaimState.APPROVED for x in claims)
     return min(share + (remainder if first else 0), rest), currency
 
 
 def changes(ctx: Ctx) -> Reply:
     """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
     need, r, c, note = _review(ctx, "request changes on", "say what should change")
-    c.state, c.reviewer_id, c.review_note = "active", ctx.member.id, clip(note, 1000)
+    c.state, c.reviewer_id, c.review_note = ClaimState.ACTIVE, ctx.member.id, clip(note, 1000)
     if need.call_id is None:
         c.expires_at, c.reminded = ctx.now + timedelta(days=ctx.policies.claim_days), False
     else:
@@ -167,7 +167,8 @@ def changes(ctx: Ctx) -> Reply:
 def refuse(ctx: Ctx) -> Reply:
     """`!refuse T12 [@member] <reason>`: refuse the work; the slot frees."""
     need, r, c, reason = _review(ctx, "refuse", "a reason is required to refuse work")
-    c.state, c.reviewer_id, c.review_note, c.closed_at = "refused", ctx.member.id, clip(reason, 1000), ctx.now
+    c.state, c.reviewer_id, c.review_note, c.closed_at = (ClaimState.REFUSED, ctx.member.id,
+                                                          clip(reason, 1000), ctx.now)
     _sync_slots(need, -1)
     ctx.event("claim.refused", r, member=c.member_id, reason=c.review_note)
     who = ctx.name_of(c.member_id)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from bot.chat.render import esc, money, when
+from bot.domain.vocabulary import CallState, NeedState
 from bot.service import books, needs
 from bot.service.context import Ctx, Refusal
-from bot.service.held import HELD
 from bot.store.models import FundingCall, Need, Proposal
 
 
@@ -24,12 +24,13 @@ def settle_held(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None
     """
     r = f"P{p.number}"
     reason = f"{r} did not pass ({p.outcome})"
-    for n in ctx.session.scalars(select(Need).where(Need.if_proposal_id == p.id, Need.state == HELD)
+    for n in ctx.session.scalars(select(Need).where(Need.if_proposal_id == p.id,
+                                                    Need.state == NeedState.PROPOSED)
                                  .order_by(Need.number).with_for_update()).all():
         t = f"T{n.number}"
-        values = ({"state": "open"} if passed
-                  else {"state": "cancelled", "closed_at": ctx.now, "close_reason": reason})
-        res = ctx.session.execute(update(Need).where(Need.id == n.id, Need.state == HELD)
+        values = ({"state": NeedState.OPEN} if passed
+                  else {"state": NeedState.CANCELLED, "closed_at": ctx.now, "close_reason": reason})
+        res = ctx.session.execute(update(Need).where(Need.id == n.id, Need.state == NeedState.PROPOSED)
                                   .values(**values))
         if res.rowcount != 1:
             continue
@@ -48,7 +49,7 @@ def settle_held(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None
             ctx.announce(f"{t} ({esc(n.title)}) is cancelled: {reason}.", ref=t)
         ctx.updated(t)
     for c in ctx.session.scalars(select(FundingCall).where(FundingCall.if_proposal_id == p.id,
-                                                           FundingCall.state == HELD)
+                                                           FundingCall.state == CallState.PROPOSED)
                                  .order_by(FundingCall.number).with_for_update()).all():
         f = f"F{c.number}"
         call_passed = passed
@@ -61,8 +62,8 @@ def settle_held(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None
             except Refusal as exc:
                 call_passed, reason = False, f"{r} passed, but {exc.message}"
         res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
-                                                            FundingCall.state == HELD)
-                                  .values(state="open" if call_passed else "cancelled",
+                                                            FundingCall.state == CallState.PROPOSED)
+                                  .values(state=CallState.OPEN if call_passed else CallState.CANCELLED,
                                           closed_at=None if call_passed else ctx.now))
         if res.rowcount != 1:
             continue

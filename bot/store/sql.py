@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, insert, select, update
 
+from bot.domain.vocabulary import ClaimState, NeedState
 from bot.store.models import (
     Claim,
     CommunityRow,
@@ -43,7 +44,7 @@ CLAIMS_OF_NEED_ALL = select(C).where(C.c.need_id == bindparam("need")).order_by(
 CLAIM_OF_MEMBER = select(C).where(C.c.need_id == bindparam("need"), C.c.member_id == bindparam("m"),
                                   C.c.state.in_(bindparam("states", expanding=True)))
 ACTIVE_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
-    C.c.member_id == bindparam("m"), C.c.state == "active")
+    C.c.member_id == bindparam("m"), C.c.state == ClaimState.ACTIVE)
 CLAIM_INSERT = insert(C)
 CLAIM_UPDATE = update(C).where(C.c.id == bindparam("_id"))
 CONTRIBUTION_INSERT = insert(Contribution.__table__)
@@ -70,10 +71,10 @@ WATCHERS = select(Watch.__table__.c.member_id).where(
     Watch.__table__.c.skill.in_(bindparam("skills", expanding=True))).distinct()
 
 _BOARD_ORDER = (N.c.is_full, N.c.sort_due, N.c.number)
-OPEN_NEEDS_PAGE = (select(N).where(N.c.community == bindparam("c"), N.c.state == "open")
+OPEN_NEEDS_PAGE = (select(N).where(N.c.community == bindparam("c"), N.c.state == NeedState.OPEN)
                    .order_by(*_BOARD_ORDER).limit(bindparam("lim")).offset(bindparam("off")))
 OPEN_NEEDS_WITH_SKILLS_PAGE = (
-    select(N).where(N.c.community == bindparam("c"), N.c.state == "open",
+    select(N).where(N.c.community == bindparam("c"), N.c.state == NeedState.OPEN,
                     N.c.id.in_(select(NeedSkill.__table__.c.need_id).where(
                         NeedSkill.__table__.c.skill.in_(bindparam("skills", expanding=True)))))
     .order_by(*_BOARD_ORDER).limit(bindparam("lim")).offset(bindparam("off")))
