@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.config_problems import describe, key_path
+from bot.domain.vocabulary import Role
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -74,9 +75,9 @@ class Policies(_Model):
     allow_self_approval: bool = False
     proposal_hours: int = Field(72, ge=1, le=24 * 365)
     points: int = Field(100, ge=1, le=1_000_000)
-    offer_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
-    propose_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
-    pitch_role: Literal["contributor", "maintainer", "foundation"] = "contributor"
+    offer_role: Role = Role.CONTRIBUTOR
+    propose_role: Role = Role.CONTRIBUTOR
+    pitch_role: Role = Role.CONTRIBUTOR
     digest_cron: str = "0 9 * * mon"
     reminder_days: int = Field(2, ge=0, le=30)
     # Decision types members may choose with `type:`; none listed: all five, with SPEC.md's
@@ -152,7 +153,7 @@ class RoleLists(_Model):
 class ConsoleCommunity(_Model):
     """Members of the console, each with its roles (contributor is implied)."""
 
-    members: dict[str, list[Literal["maintainer", "foundation", "contributor"]]] = {}
+    members: dict[str, list[Role]] = {}
 
 
 class MatrixCommunity(_Model):

@@ -32,7 +32,7 @@ def describe(err: dict[str, Any]) -> str:
         msg = msg.replace("Input should be", "expected a number")
     elif kind == "bool_parsing":
         msg = "expected true or false"
-    elif kind == "literal_error":
+    elif kind in ("literal_error", "enum"):  # roles are an enum (bot.domain.vocabulary)
         msg = msg.replace("Input should be", "expected")
     elif kind == "string_pattern_mismatch":
         msg = "expected lowercase letters, digits, '-' or '_' (up to 32)"

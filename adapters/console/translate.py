@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.chat.render import unescape
 from bot.chat.text import clean
+from bot.domain.vocabulary import Role
 from bot.ports import Outbound
 
 _STEP = re.compile(r"^\+?(\d{1,6})\s*(m|min|h|d|w)$", re.IGNORECASE | re.ASCII)
@@ -39,7 +40,7 @@ def render(o: Outbound, member_names: dict[int, str] | None = None) -> str:
         text = f"✉ to {who}: " + text.replace("\n", "\n   ")
     if o.choices:
         opts = "  ".join(f"[{c.label}: {c.command}{' <' + c.ask.lower() + '>' if c.ask else ''}]"
-                         for c in o.choices if c.role == "contributor")
+                         for c in o.choices if c.role == Role.CONTRIBUTOR)
         if opts:
             text += "\n   " + opts
     return text

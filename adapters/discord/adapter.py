@@ -28,6 +28,7 @@ from adapters.discord import translate as tr
 from adapters.discord.outbox import Outbox
 from adapters.discord.views import CardButton, make_view
 from bot.config import Community, ConfigError, Settings, resolve_env
+from bot.domain.vocabulary import GRANTED_ROLES, Role
 from bot.ports import CorePort, InboundMessage, Outbound
 from bot.runtime import Runtime
 
@@ -180,7 +181,7 @@ class DiscordAdapter(Outbox):
         if community is None:
             await self._refuse(interaction, NOT_HERE)
             return
-        if pressed.ask and (pressed.role == "contributor"
+        if pressed.ask and (pressed.role == Role.CONTRIBUTOR
                             or pressed.role in self.roles_of(interaction.user, community)):
             modal = discord.ui.Modal(title=tr.modal_title(pressed),
                                      custom_id=tr.modal_custom_id(interaction.data["custom_id"]))  # type: ignore[index]
@@ -223,7 +224,7 @@ class DiscordAdapter(Outbox):
         held = [(r.id, r.name) for r in getattr(user, "roles", [])]
         roles = set(tr.platform_roles(held, mapping))
         key = f"discord:{user.id}"
-        roles |= {r for r in ("maintainer", "foundation") if key in getattr(community.roles, r)}
+        roles |= {r for r in GRANTED_ROLES if key in getattr(community.roles, r)}
         return frozenset(roles)
 
     def _inbound(self, interaction: discord.Interaction[Any], community: Community,

@@ -22,6 +22,7 @@ from discord import app_commands
 from bot.chat.parser import COMMANDS, LITERAL
 from bot.chat.render import clip
 from bot.domain.rules import DECISION_TYPES
+from bot.domain.vocabulary import POSITIONS, Outcome
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter
@@ -160,7 +161,7 @@ SLASH: tuple[Slash, ...] = (
     Slash(("proposal", "vote"), "vote", (
         Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),
         Opt("position", "your position", required=True,
-            choices=("agree", "abstain", "disagree", "block")),
+            choices=POSITIONS),
         Opt("reason", "required to disagree or block", max_length=1000))),
     Slash(("proposal", "list"), "proposals", (_PAGE,)),
     Slash(("proposal", "show"), "proposal", (
@@ -169,7 +170,7 @@ SLASH: tuple[Slash, ...] = (
         Opt("proposal", "the proposal, like P3", required=True, render="ref", refs="P"),)),
     Slash(("proposal", "decide"), "decide", (
         Opt("proposal", "the advice proposal, like P3", required=True, render="ref", refs="P"),
-        Opt("decision", "what you decide", required=True, choices=("passed", "not passed")),
+        Opt("decision", "what you decide", required=True, choices=(Outcome.PASSED, Outcome.NOT_PASSED)),
         Opt("statement", "the decision and why", required=True, max_length=1000))),
     Slash(("proposal", "outcome"), "outcome", (
         Opt("proposal", "the closed proposal, like P3", required=True, render="ref", refs="P"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.render import clip, esc
+from bot.domain.vocabulary import Position, Role
 from bot.ports import Card, Choice, CommunityId, InboundMessage, Platform
 
 PLATFORM = Platform("discord")
@@ -49,9 +50,9 @@ EPHEMERAL = 1 << 6
 BUTTON_STYLES = {"primary": 1, "secondary": 2, "success": 3, "danger": 4}
 _STYLE_OF_KEY = {"claim": "primary", "submit": "primary", "release": "secondary",
                  "approve": "success", "changes": "secondary", "refuse": "danger",
-                 "agree": "success", "abstain": "secondary", "disagree": "secondary",
-                 "block": "danger"}
-_ROLE_CHARS = {"contributor": "c", "maintainer": "m", "foundation": "f"}
+                 Position.AGREE: "success", Position.ABSTAIN: "secondary", Position.DISAGREE: "secondary",
+                 Position.BLOCK: "danger"}
+_ROLE_CHARS = {Role.CONTRIBUTOR: "c", Role.MAINTAINER: "m", Role.FOUNDATION: "f"}
 _CHAR_ROLES = {v: k for k, v in _ROLE_CHARS.items()}
 # cb:<key>:<ref>:<role>:<command without prefix>[|<prompt>] — everything a press needs,
 # so a button on a card posted before a restart works without any state in memory.
@@ -152,8 +153,8 @@ def modal_title(pressed: Pressed, label: str | None = None) -> str:
 
 def button_rows(choices: Sequence[Choice], ref: str, prefix: str) -> list[dict[str, Any]]:
     """Action rows of buttons: one row for everyone's choices, one for role-bound ones."""
-    groups: list[list[Choice]] = [[c for c in choices if c.role == "contributor"],
-                                  [c for c in choices if c.role != "contributor"]]
+    groups: list[list[Choice]] = [[c for c in choices if c.role == Role.CONTRIBUTOR],
+                                  [c for c in choices if c.role != Role.CONTRIBUTOR]]
     rows: list[dict[str, Any]] = []
     for group in groups:
         for i in range(0, len(group), BUTTONS_PER_ROW):
@@ -161,7 +162,7 @@ def button_rows(choices: Sequence[Choice], ref: str, prefix: str) -> list[dict[s
                 return rows
             rows.append({"type": 1, "components": [
                 {"type": 2, "style": BUTTON_STYLES[_STYLE_OF_KEY.get(c.key, "secondary")],
-                 "label": clip(c.label if c.role == "contributor" else f"{c.label} ({c.role}s)",
+                 "label": clip(c.label if c.role == Role.CONTRIBUTOR else f"{c.label} ({c.role}s)",
                                BUTTON_LABEL_MAX),
                  "custom_id": custom_id(c, ref, prefix)}
                 for c in group[i:i + BUTTONS_PER_ROW]]})

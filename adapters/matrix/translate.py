@@ -32,6 +32,7 @@ from typing import Any
 from adapters.matrix.markup import to_html
 from bot.chat.render import TRUNCATED, unescape
 from bot.domain.rules import Tally
+from bot.domain.vocabulary import POSITIONS, Position
 from bot.ports import Choice, CommunityId, InboundMessage, Outbound, Platform
 
 PLATFORM = Platform("matrix")
@@ -47,8 +48,7 @@ UNSTABLE_TEXT = "org.matrix.msc1767.text"
 
 # Poll answer ids are the vote positions themselves, so a response maps to a vote with no
 # state kept anywhere.
-POSITIONS = ("agree", "abstain", "disagree", "block")
-POSITION_LABELS = {"agree": "Agree", "abstain": "Abstain", "disagree": "Disagree", "block": "Block"}
+POSITION_LABELS = {p: p.capitalize() for p in POSITIONS}
 
 # Emoji presentation selector and skin tones: ✋️ and ✋🏽 are the same reaction as ✋.
 _EMOJI_VARIANTS = re.compile("[\ufe0f\ufe0e\U0001f3fb-\U0001f3ff]")
@@ -245,9 +245,9 @@ def poll_vote(ref: str, answers: Sequence[str], prefix: str) -> PollVote | None:
     if len(answers) != 1 or answers[0] not in POSITIONS:
         return None
     position = answers[0]
-    if position in ("agree", "abstain"):
+    if position in (Position.AGREE, Position.ABSTAIN):
         return PollVote(f"{prefix}vote {ref} {position}")
-    verb = "disagree with" if position == "disagree" else "block"
+    verb = "disagree with" if position == Position.DISAGREE else "block"
     return PollVote(None, f"Why do you {verb} {ref}? Reply to this message with your reason, or "
                           f"write `{prefix}vote {ref} {position} <your reason>` — your vote counts "
                           f"once the reason is given.")
@@ -418,6 +418,6 @@ def announcement_parts(o: Outbound) -> tuple[str, str | None]:
     keys = {c.key for c in o.choices}
     if o.ref.startswith("T") and "claim" in keys:
         return "card", o.ref
-    if o.ref.startswith("P") and {"agree", "block"} <= keys:
+    if o.ref.startswith("P") and {Position.AGREE, Position.BLOCK} <= keys:
         return "poll", o.ref
     return "", o.ref

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.rules import minor_digits
+from bot.domain.vocabulary import CallState
 
 # Dark bars with a lighter outline; the printed values carry the information.
 _STYLE_ARGS = dict(background="white", plot_background="white", foreground="#1a1a1a",
@@ -30,7 +31,7 @@ def _chart(kind: str, title: str, **config: Any):  # type: ignore[no-untyped-def
 def call_bars(call: dict[str, Any]) -> bytes:
     """A funding call's pitches as bars: what each would get now (or got) against its ask."""
     pitches = call["pitches"]
-    verb = "would get now" if call["state"] == "open" else "got"
+    verb = "would get now" if call["state"] == CallState.OPEN else "got"
     chart = _chart("HorizontalBar", f"{call['ref']}: what each pitch {verb} ({call['currency']})",
                    show_legend=True, legend_at_bottom=True, height=max(200, 80 + 70 * len(pitches)))
     chart.x_labels = [f"{p['ref']} {p['title'][:40]}" for p in pitches]

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.chat.render import money, when
 from bot.domain.rules import Money
+from bot.domain.vocabulary import POSITIONS
 
 # Bot bookkeeping that is not a change of the commons: kept in the record (and the
 # exports), left out of `!log` and the histories people read.
@@ -54,7 +55,7 @@ def amount_of(details: Mapping[str, Any], key: str = "amount") -> str:
 def _counts(counts: Mapping[str, int] | None) -> str:
     if not counts:
         return "no votes"
-    parts = [f"{counts[k]} {k}" for k in ("agree", "abstain", "disagree", "block") if counts.get(k)]
+    parts = [f"{counts[k]} {k}" for k in POSITIONS if counts.get(k)]
     return ", ".join(parts) or "no votes"
 
 

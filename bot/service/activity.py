@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import func
 
 from bot.chat.render import esc, when
+from bot.domain.vocabulary import PENDING, ClaimState, Role
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.refs import load_row
 from bot.store import sql
@@ -85,7 +86,7 @@ def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
 
 def _pin_target(ctx: CommandCtx) -> tuple:  # type: ignore[type-arg]
     pa = ctx.parsed
-    ctx.require("maintainer", f"{pa.name}ning a claim")
+    ctx.require(Role.MAINTAINER, f"{pa.name}ning a claim")
     need = load_row(ctx, pa.words[0] if pa.words else None, "T", sql.NEED_BY_NUMBER_LOCKED)
     r = f"T{need.number}"
     if len(pa.words) < 2:
@@ -95,7 +96,7 @@ def _pin_target(ctx: CommandCtx) -> tuple:  # type: ignore[type-arg]
         raise ctx.refuse(f"{esc(pa.words[1][:40])} is not a member here — name them as they appear "
                          "in the room")
     c = ctx.conn.execute(sql.CLAIM_OF_MEMBER, {"need": need.id, "m": who.id,
-                                               "states": ["active", "submitted"]}).first()
+                                               "states": list(PENDING)}).first()
     if c is None:
         raise ctx.refuse(f"{esc(who.display_name)} holds no claim on {r} — see {ctx.cmd('task ' + r)}")
     return need, c, r
@@ -120,7 +121,7 @@ def unpin(ctx: CommandCtx) -> Reply:
         raise ctx.refuse(f"{ctx.name_of(c.member_id)}'s claim on {r} is not pinned")
     values = {"_id": c.id, "pinned": False, "last_activity_at": ctx.now, "idle_reminded": False}
     expires_at = c.expires_at
-    if c.state == "active":
+    if c.state == ClaimState.ACTIVE:
         expires_at = ctx.now + timedelta(days=ctx.policies.claim_days)
         values.update(expires_at=expires_at, reminded=False)
     ctx.conn.execute(sql.CLAIM_UPDATE, values)
@@ -128,5 +129,5 @@ def unpin(ctx: CommandCtx) -> Reply:
               expires=expires_at.isoformat() if expires_at else None)
     ctx.updated(r)
     return Reply(f"{ctx.name_of(c.member_id)}'s claim on {r} is unpinned"
-                 + (f"; it expires on {when(expires_at)}." if c.state == "active" and expires_at
+                 + (f"; it expires on {when(expires_at)}." if c.state == ClaimState.ACTIVE and expires_at
                     else "."), ref=r)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.chat.render import money
 from bot.domain.rules import Money, approvals_needed, offerer_may_approve, parse_money
+from bot.domain.vocabulary import ClaimState
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.store import sql
 from bot.store.models import Approval
@@ -80,7 +81,7 @@ def record(ctx: CommandCtx, need: Any, claim: Any) -> Reply | None:
 def status(ctx: Ctx, need: Any, claim: Any) -> str | None:
     """`approvals 1 of 2 (alice), 1 still needed` for a submitted claim needing several."""
     count = needed(ctx, need)
-    if count <= 1 or claim.state != "submitted":
+    if count <= 1 or claim.state != ClaimState.SUBMITTED:
         return None
     names = given(ctx, claim)
     by = f" ({', '.join(ctx.name_of(m) for m in names)})" if names else ""

@@ -21,8 +21,9 @@ from sqlalchemy import Connection, Engine, func, select
 
 from bot.chat.render import money
 from bot.domain.rules import Tally
+from bot.domain.vocabulary import HOLDING, ProposalState
 from bot.service.books_audit import audit_books
-from bot.service.replay import BATCH, HOLDING, SEALED, Replay, replay
+from bot.service.replay import BATCH, SEALED, Replay, replay
 from bot.store.models import (
     Backing,
     Claim,
@@ -163,16 +164,16 @@ def _proposals(conn: Connection, cid: str, state: Replay, cmp: _Compare) -> None
             continue
         held = db_votes.get(row.number, {})
         got = {state.canon(m): pos for m, (_, pos) in prop.votes.items()}
-        if prop.secret or prop.state == "open":
+        if prop.secret or prop.state == ProposalState.OPEN:
             # Positions the log withholds (secret, or hidden and still open): who voted counts.
             held = {m: SEALED if got.get(m) == SEALED else pos for m, pos in held.items()}
         for m in sorted(set(got) | set(held)):
             cmp.check(f"{r} vote of {cmp.who(m)}", got.get(m, "no vote"), held.get(m, "no vote"))
         cmp.check(f"{r} state", prop.state, row.state)
-        if prop.state != "open":
+        if prop.state != ProposalState.OPEN:
             db_tally = Tally.of(list(db_votes.get(row.number, {}).values()))
             cmp.check(f"{r} tally", str(prop.tally), str(db_tally))
-        if prop.state == "closed":
+        if prop.state == ProposalState.CLOSED:
             cmp.check(f"{r} outcome", prop.outcome, row.outcome)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from bot.chat.render import echo, esc, money
 from bot.domain.books import Balances, parse_period, period_bounds, split
 from bot.domain.rules import Money, RuleError, parse_money
+from bot.domain.vocabulary import EntryState, ReservationState, Role, VentureState
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.ventures import is_vref, load_venture, payables, venture_line, vref
 from bot.store.models import CallReservation, FundingCall, Pool, PoolEntry, Venture
@@ -71,7 +72,7 @@ def _next(ctx: Ctx, kind: str) -> int:
 def receive(ctx: CommandCtx) -> Reply:
     """`!receive 400EUR from:V2 [note]`: the foundation records a receipt into the pool."""
     pa = ctx.parsed
-    ctx.require("foundation", "recording a receipt")
+    ctx.require(Role.FOUNDATION, "recording a receipt")
     amount = _amount(ctx, pa.words[0] if pa.words else None, "receive 400{cur} from:V2")
     source = pa.options.get("from")
     if not source:
@@ -91,7 +92,7 @@ def receive(ctx: CommandCtx) -> Reply:
                   amount_minor=amount.minor, currency=amount.currency, operations_minor=ops,
                   commons_minor=commons, venture_id=venture_id, from_member=member_id,
                   note=" ".join(pa.words[1:])[:500], recorded_by=ctx.member.id, at=ctx.now,
-                  state="recorded")
+                  state=EntryState.RECORDED)
     ctx.session.add(e)
     p.operations_minor += ops
     p.commons_minor += commons
@@ -110,7 +111,7 @@ def receive(ctx: CommandCtx) -> Reply:
 def spend(ctx: CommandCtx) -> Reply:
     """`!spend 120EUR <purpose>`: the foundation records a spend from the operations fund."""
     pa = ctx.parsed
-    ctx.require("foundation", "recording a spend")
+    ctx.require(Role.FOUNDATION, "recording a spend")
     amount = _amount(ctx, pa.words[0] if pa.words else None, "spend 120{cur} hosting")
     purpose = " ".join(pa.words[1:]).strip()
     if not purpose:
@@ -123,7 +124,7 @@ def spend(ctx: CommandCtx) -> Reply:
     e = PoolEntry(community=ctx.cid, kind="spend", number=_next(ctx, "spend"),
                   amount_minor=amount.minor, currency=cur, operations_minor=amount.minor,
                   commons_minor=0, note=purpose[:500], recorded_by=ctx.member.id, at=ctx.now,
-                  state="recorded")
+                  state=EntryState.RECORDED)
     ctx.session.add(e)
     p.operations_minor -= amount.minor
     r = f"S{e.number}"
@@ -138,7 +139,7 @@ def spend(ctx: CommandCtx) -> Reply:
 def reverse(ctx: CommandCtx) -> Reply:
     """`!reverse R7 <reason>` / `!reverse S3 <reason>`: undo a mistaken record, keeping it."""
     pa = ctx.parsed
-    ctx.require("foundation", "reversing a record of the books")
+    ctx.require(Role.FOUNDATION, "reversing a record of the books")
     token = pa.words[0] if pa.words else ""
     m = _ENTRY_RE.match(token.strip())
     if not m:
@@ -154,7 +155,7 @@ def reverse(ctx: CommandCtx) -> Reply:
     r = f"{letter}{number}"
     if e is None:
         raise ctx.refuse(f"{r} does not exist — see {ctx.cmd('books')}")
-    if e.state != "recorded":
+    if e.state != EntryState.RECORDED:
         raise ctx.refuse(f"{r} is already reversed")
     cur = e.currency
     if e.kind == "receipt":
@@ -168,7 +169,8 @@ def reverse(ctx: CommandCtx) -> Reply:
         p.commons_minor -= e.commons_minor
     else:
         p.operations_minor += e.amount_minor
-    e.state, e.reversed_at, e.reversed_by, e.reverse_reason = "reversed", ctx.now, ctx.member.id, reason
+    e.state, e.reversed_at, e.reversed_by, e.reverse_reason = (EntryState.REVERSED, ctx.now, ctx.member.id,
+                                                               reason)
     ctx.event(f"{e.kind}.reversed", r, reason=reason, amount=money(e.amount_minor, cur),
               amount_minor=e.amount_minor, currency=cur, operations_minor=e.operations_minor,
               commons_minor=e.commons_minor)
@@ -194,7 +196,8 @@ def reserve(ctx: Ctx, call: FundingCall, r: str) -> None:
         raise ctx.refuse(f"the commons fund has {money(available, cur)} available; "
                          f"give a budget of at most that")
     p.reserved_minor += call.budget_minor
-    ctx.session.add(CallReservation(call_id=call.id, amount_minor=call.budget_minor, state="held"))
+    ctx.session.add(CallReservation(call_id=call.id, amount_minor=call.budget_minor,
+                                    state=ReservationState.HELD))
     ctx.event("pool.reserved", r, amount_minor=call.budget_minor, currency=cur,
               amount=money(call.budget_minor, cur))
 
@@ -208,13 +211,13 @@ def settle(ctx: Ctx, call: FundingCall, r: str, unallocated: int) -> None:
     if not ctx.policies.pool:
         return
     held = ctx.session.get(CallReservation, call.id, with_for_update=True)
-    if held is None or held.state != "held":
+    if held is None or held.state != ReservationState.HELD:
         return
     p = pool(ctx, lock=True)
     allocated = held.amount_minor - unallocated
     p.reserved_minor -= held.amount_minor
     p.commons_minor -= allocated
-    held.state, held.allocated_minor = "settled", allocated
+    held.state, held.allocated_minor = ReservationState.SETTLED, allocated
     ctx.event("pool.settled", r, amount_minor=held.amount_minor, allocated_minor=allocated,
               returned=money(unallocated, p.currency), currency=p.currency)
 
@@ -233,12 +236,12 @@ def flows(ctx: Ctx, start, end) -> dict[str, int]:  # type: ignore[no-untyped-de
         out[kind + "_reversed"] = int(ctx.session.scalar(
             select(func.coalesce(func.sum(PoolEntry.amount_minor), 0))
             .where(PoolEntry.community == ctx.cid, PoolEntry.kind == kind,
-                   PoolEntry.state == "reversed", PoolEntry.reversed_at >= start,
+                   PoolEntry.state == EntryState.REVERSED, PoolEntry.reversed_at >= start,
                    PoolEntry.reversed_at < end)) or 0)
     out["allocated"] = int(ctx.session.scalar(
         select(func.coalesce(func.sum(CallReservation.allocated_minor), 0))
         .join(FundingCall, FundingCall.id == CallReservation.call_id)
-        .where(FundingCall.community == ctx.cid, CallReservation.state == "settled",
+        .where(FundingCall.community == ctx.cid, CallReservation.state == ReservationState.SETTLED,
                FundingCall.closed_at >= start, FundingCall.closed_at < end)) or 0)
     return out
 
@@ -271,11 +274,11 @@ def books(ctx: CommandCtx) -> Reply:
                                   .order_by(PoolEntry.at.desc(), PoolEntry.id.desc()).limit(10)).all()
     for e in entries:
         letter = "R" if e.kind == "receipt" else "S"
-        state = f" — reversed: {esc(e.reverse_reason)}" if e.state == "reversed" else ""
+        state = f" — reversed: {esc(e.reverse_reason)}" if e.state == EntryState.REVERSED else ""
         note = f" {esc(e.note)}" if e.note else ""
         lines.append(f"- {letter}{e.number} {e.kind} {money(e.amount_minor, e.currency)}{note}{state}")
     vs = ctx.session.scalars(select(Venture).where(Venture.community == ctx.cid,
-                                                   Venture.state == "active")
+                                                   Venture.state == VentureState.ACTIVE)
                              .order_by(Venture.number).limit(20)).all()
     if vs:
         lines.append(f"Ventures in {period}:")

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select
 
 from bot.domain.books import BOOK_KINDS, Balances
 from bot.domain.rules import RuleError
+from bot.domain.vocabulary import EntryState, ReservationState
 from bot.store.models import (
     CallReservation,
     Contribution,
@@ -59,13 +60,13 @@ def audit_books(conn: Connection, community: str,
             diffs.append(f"books: {obj}: {exc} in the log")
         if kind in ("receipt.recorded", "spend.recorded"):
             entries[obj] = [d["amount_minor"], d.get("operations_minor", d["amount_minor"]),
-                            d.get("commons_minor", 0), "recorded"]
+                            d.get("commons_minor", 0), EntryState.RECORDED]
         elif kind in ("receipt.reversed", "spend.reversed") and obj in entries:
-            entries[obj][3] = "reversed"
+            entries[obj][3] = EntryState.REVERSED
         elif kind == "pool.reserved":
-            held[obj] = [d["amount_minor"], "held", None]
+            held[obj] = [d["amount_minor"], ReservationState.HELD, None]
         elif kind == "pool.settled" and obj in held:
-            held[obj][1:] = ["settled", d["allocated_minor"]]
+            held[obj][1:] = [ReservationState.SETTLED, d["allocated_minor"]]
         elif kind == "revenue.declared":
             revenue[obj][0] += d["amount_minor"]
             revenue[obj][1] += d["due_minor"]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.chat.render import clip, esc, left, money, unescape, when
 from bot.config import Community
+from bot.domain.vocabulary import HOLDING, CallState, NeedState, ProposalState
 from bot.ports import Card
 from bot.service.context import Ctx
 from bot.store import sql
@@ -23,7 +24,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
                now: datetime) -> Card | None:
     """The card of `ref` as it is now, or None if there is no such object."""
     from bot.service import approvals, funding, held, proposals
-    from bot.service.need_records import HOLDING, claim_rows
+    from bot.service.need_records import claim_rows
     from bot.service.need_text import need_choices
 
     m = _REF.match(ref or "")
@@ -36,7 +37,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         n = ctx.conn.execute(sql.NEED_BY_NUMBER, {"c": community.id, "n": number}).first()
         if n is None:
             return None
-        fields = [("State", n.state if n.state != "open" else
+        fields = [("State", n.state if n.state != NeedState.OPEN else
                    ("full" if n.is_full else f"{n.slots - n.taken} of {n.slots} slots free"))]
         if n.reward_minor is not None:
             fields.append(("Reward", money(n.reward_minor, n.reward_currency)))
@@ -49,22 +50,22 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
             approval = approvals.status(ctx, n, c)
             holders.append(f"{ctx.name_of(c.member_id)} ({c.state}{'; ' + approval if approval else ''})")
         count = approvals.needed(ctx, n)
-        if count > 1 and n.state == "open":
+        if count > 1 and n.state == NeedState.OPEN:
             fields.append(("Approvals", f"{count} different maintainers approve each claim"))
         if holders:
             fields.append(("Claims", ", ".join(holders)))
         fields.append(("Offered by", ctx.name_of(n.offered_by)))
         return Card(ref=ref, title=f"{ref} · {esc(n.title)}", body=esc(clip(n.description, 1500)),
                     fields=tuple(fields), choices=need_choices(ctx, n),
-                    closed=n.state != "open", kind="need", subject=_plain(n.title), state=n.state)
+                    closed=n.state != NeedState.OPEN, kind="need", subject=_plain(n.title), state=n.state)
     if letter == "P":
         p = session.scalars(select(Proposal).where(Proposal.community == community.id,
                                                    Proposal.number == number)).first()
         if p is None:
             return None
         t = proposals.tally(ctx, p)
-        status = (f"open, {left(p.closes_at, now)}" if p.state == "open"
-                  else "waiting for the decision makers" if p.state == "deciding"
+        status = (f"open, {left(p.closes_at, now)}" if p.state == ProposalState.OPEN
+                  else "waiting for the decision makers" if p.state == ProposalState.DECIDING
                   else f"closed: {p.outcome}")
         if proposals.sealed(p):
             fields = [("Votes", proposals.counts_shown(ctx, p)), ("Status", status),
@@ -87,7 +88,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         fields.append(("Author", esc(author.display_name) if author else "?"))
         return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),
                     fields=tuple(fields), choices=proposals.choices(ctx, p),
-                    closed=p.state != "open", kind="proposal", subject=_plain(p.text),
+                    closed=p.state != ProposalState.OPEN, kind="proposal", subject=_plain(p.text),
                     state=p.state, tally=None if proposals.sealed(p) else t,
                     quorum=p.quorum or None)
     c = session.scalars(select(FundingCall).where(FundingCall.community == community.id,
@@ -97,18 +98,18 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
     rows, rest = funding.allocation(ctx, c)
     lines = []
     for pitch, pts, share in rows[:20]:
-        got = share if c.state == "open" else (pitch.funded_minor or 0)
+        got = share if c.state == CallState.OPEN else (pitch.funded_minor or 0)
         lines.append(f"**{funding.pref(pitch)}** {esc(pitch.title)} — asks "
                      f"{money(pitch.ask_minor, c.currency)}, {pts} points → "
                      f"{money(got, c.currency)}")
     body = "\n".join(lines) or "No pitches yet."
-    status = f"open, {left(c.closes_at, now)}" if c.state == "open" else c.state
+    status = f"open, {left(c.closes_at, now)}" if c.state == CallState.OPEN else c.state
     fields = (("Budget", money(c.budget_minor, c.currency)), ("Status", status),
               ("Closes", when(c.closes_at)), ("Points per member", str(c.points)),
-              ("Unallocated", money(rest if c.state == "open" else c.unallocated_minor or 0,
+              ("Unallocated", money(rest if c.state == CallState.OPEN else c.unallocated_minor or 0,
                                     c.currency)))
     return Card(ref=ref, title=f"{ref} · {esc(c.title)}", body=body, fields=fields,
-                choices=(), closed=c.state != "open", kind="call", subject=_plain(c.title),
+                choices=(), closed=c.state != CallState.OPEN, kind="call", subject=_plain(c.title),
                 state=c.state)
 
 

@@ -21,6 +21,7 @@ from bot.chat.render import MAX_REPLY, clip
 from bot.chat.text import clean, clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Community, Settings
+from bot.domain.vocabulary import GRANTED_ROLES, Role
 from bot.logs import COMMAND
 from bot.ports import InboundMessage, Outbound
 from bot.service import (
@@ -235,11 +236,11 @@ class Commands:
     @staticmethod
     def _roles(community: Community, msg: InboundMessage, keys: set[str]) -> frozenset[str]:
         """Roles from the platform, the console's members and the config's lists."""
-        roles = {"contributor"} | {r for r in msg.roles if r in ("maintainer", "foundation")}
+        roles = {Role.CONTRIBUTOR} | {r for r in msg.roles if r in GRANTED_ROLES}
         if msg.platform == "console" and community.console:
             roles |= set(community.console.members.get(msg.sender, []))
         if not keys.isdisjoint(community.roles.maintainer):
-            roles.add("maintainer")
+            roles.add(Role.MAINTAINER)
         if not keys.isdisjoint(community.roles.foundation):
-            roles.add("foundation")
+            roles.add(Role.FOUNDATION)
         return frozenset(roles)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from bot.chat.render import esc, when
 from bot.config import Community, Settings
 from bot.domain import cron
+from bot.domain.vocabulary import CallState, ClaimState, NeedState, ProposalState
 from bot.ports import DeadlineKey, Due, ObjectDeadlines
 from bot.service import digest
 from bot.service.activity import LAST_ACTIVE, idle_release, idle_remind
@@ -76,13 +77,13 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
         if not remind:
             return None
         return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.reminded.is_(False), Claim.pinned.is_(False),
+                .where(Claim.state == ClaimState.ACTIVE, Claim.reminded.is_(False), Claim.pinned.is_(False),
                        Claim.expires_at > now, Claim.expires_at <= until + remind,
                        Need.community == cid)
                 .order_by(Claim.expires_at, Claim.id))
     if kind == "claim_expiry":
         return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.expires_at <= until, Need.community == cid,
+                .where(Claim.state == ClaimState.ACTIVE, Claim.expires_at <= until, Need.community == cid,
                        Claim.pinned.is_(False))
                 .order_by(Claim.expires_at, Claim.id))
     if kind in ("claim_idle_reminder", "claim_idle_release"):
@@ -91,19 +92,19 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
         if not days:
             return None
         stmt = (select(Claim.id, LAST_ACTIVE).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == "active", Claim.pinned.is_(False), Need.community == cid,
+                .where(Claim.state == ClaimState.ACTIVE, Claim.pinned.is_(False), Need.community == cid,
                        until - timedelta(days=days) >= LAST_ACTIVE)
                 .order_by(LAST_ACTIVE, Claim.id))
         return stmt.where(Claim.idle_reminded.is_(False)) if kind == "claim_idle_reminder" else stmt
     if kind == "proposal_nudge":
         return (select(Proposal.id, Proposal.closes_at)
-                .where(Proposal.state == "open", Proposal.nudged.is_(False),
+                .where(Proposal.state == ProposalState.OPEN, Proposal.nudged.is_(False),
                        Proposal.closes_at > now, Proposal.closes_at <= until + NUDGE_BEFORE,
                        Proposal.community == cid)
                 .order_by(Proposal.closes_at, Proposal.id))
     if kind == "proposal_close":
         return (select(Proposal.id, Proposal.closes_at)
-                .where(Proposal.state == "open", Proposal.closes_at <= until,
+                .where(Proposal.state == ProposalState.OPEN, Proposal.closes_at <= until,
                        Proposal.community == cid)
                 .order_by(Proposal.closes_at, Proposal.id))
     if kind == "proposal_review":
@@ -113,12 +114,12 @@ def _select(kind: str, community: Community, now: datetime, until: datetime) -> 
                 .order_by(Proposal.review_at, Proposal.id))
     if kind == "call_close":
         return (select(FundingCall.id, FundingCall.closes_at)
-                .where(FundingCall.state == "open", FundingCall.closes_at <= until,
+                .where(FundingCall.state == CallState.OPEN, FundingCall.closes_at <= until,
                        FundingCall.community == cid)
                 .order_by(FundingCall.closes_at, FundingCall.id))
     if kind == "need_due":
         return (select(Need.id, Need.due_at)
-                .where(Need.state == "open", Need.due_reminded.is_(False), Need.due_at.is_not(None),
+                .where(Need.state == NeedState.OPEN, Need.due_reminded.is_(False), Need.due_at.is_not(None),
                        Need.due_at > now, Need.due_at <= until + NEED_DUE_BEFORE,
                        Need.community == cid)
                 .order_by(Need.due_at, Need.id))
@@ -343,7 +344,7 @@ def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
 def _proposal_close(ctx: Ctx, item: Due, late: bool) -> bool:
     p = ctx.session.scalars(select(Proposal).where(Proposal.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
-    if p is None or p.state != "open" or p.closes_at > ctx.now:
+    if p is None or p.state != ProposalState.OPEN or p.closes_at > ctx.now:
         return False
     return close_proposal(ctx, p, late=late) is not None
 
@@ -355,7 +356,7 @@ def _proposal_review(ctx: Ctx, item: Due, late: bool) -> bool:
 def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
     c = ctx.session.scalars(select(FundingCall).where(FundingCall.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
-    if c is None or c.state != "open" or c.closes_at > ctx.now:
+    if c is None or c.state != CallState.OPEN or c.closes_at > ctx.now:
         return False
     return close_call(ctx, c, late=late)
 

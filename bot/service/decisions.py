@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from bot.chat.render import clip, esc, when
 from bot.domain.rules import RuleError, decision_rule, parse_when
+from bot.domain.vocabulary import Outcome, ProposalState, Role
 from bot.service import held
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.proposals import close_proposal, counts_of, deciders_named, deciders_of, ref, tally
@@ -19,7 +20,7 @@ from bot.service.refs import load
 from bot.store import sql
 from bot.store.models import Proposal
 
-_DECIDED = ("passed", "not passed")
+_DECIDED = (Outcome.PASSED, Outcome.NOT_PASSED)
 
 
 def decide(ctx: CommandCtx) -> Reply:
@@ -35,37 +36,38 @@ def decide(ctx: CommandCtx) -> Reply:
     if ctx.member.id not in deciders_of(p):
         raise ctx.refuse(f"only {r}'s decision makers ({deciders_named(ctx, p)}) can decide it — "
                          f"give them your advice with {ctx.cmd(f'vote {r} agree|abstain|disagree|block')}")
-    if p.state == "closed":
+    if p.state == ProposalState.CLOSED:
         raise ctx.refuse(f"{r} is already decided ({p.outcome})")
-    if p.state == "open" and p.closes_at > ctx.now:
+    if p.state == ProposalState.OPEN and p.closes_at > ctx.now:
         raise ctx.refuse(f"{r}'s advice period runs until {when(p.closes_at)}; decide after it "
                          f"(or end it now with {ctx.cmd('close ' + r)})")
     words = [w.lower() for w in pa.words[1:3]]
     if words[:2] == ["not", "passed"]:
-        outcome, statement = "not passed", " ".join(pa.words[3:])
+        outcome, statement = Outcome.NOT_PASSED, " ".join(pa.words[3:])
     elif words[:1] == ["passed"]:
-        outcome, statement = "passed", " ".join(pa.words[2:])
+        outcome, statement = Outcome.PASSED, " ".join(pa.words[2:])
     else:
         raise ctx.refuse(f"say passed or not passed, then the decision — like {how}")
     statement = statement.strip()
     if not statement:
         raise ctx.refuse(f"say what was decided and why, after {outcome} — like {how}")
-    if p.state == "open":
+    if p.state == ProposalState.OPEN:
         # The deadline passed while no scheduler ran: end the advice period first.
         close_proposal(ctx, p)
-    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id, Proposal.state == "deciding")
-                              .values(state="closed", outcome=outcome, closed_at=ctx.now,
+    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id,
+                                                     Proposal.state == ProposalState.DECIDING)
+                              .values(state=ProposalState.CLOSED, outcome=outcome, closed_at=ctx.now,
                                       statement=clip(statement, 2000)))
     if res.rowcount != 1:
         raise ctx.refuse(f"{r} was decided a moment ago — see {ctx.cmd('proposal ' + r)}")
-    p.state, p.outcome, p.statement = "closed", outcome, statement
+    p.state, p.outcome, p.statement = ProposalState.CLOSED, outcome, statement
     t = tally(ctx, p)
     ctx.event("proposal.decided", r, outcome=outcome, statement=statement, counts=t.__dict__)
     ctx.announce(f"{r} decided: {outcome} by {ctx.name_of(ctx.member.id)} — {esc(p.text)}\n"
                  f"Decision: {esc(clip(statement, 1000))}\n"
                  f"Why: {decision_rule('advice')} (advice given: {counts_of(t)}).", ref=r)
     ctx.updated(r)
-    held.settle(ctx, p, outcome == "passed")
+    held.settle(ctx, p, outcome == Outcome.PASSED)
     return Reply(f"{r} is decided: {outcome}, and announced.", ref=r)
 
 
@@ -74,9 +76,9 @@ def outcome(ctx: CommandCtx) -> Reply:
     pa = ctx.parsed
     p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
     r = ref(p)
-    if p.author_id != ctx.member.id and "maintainer" not in ctx.roles:
+    if p.author_id != ctx.member.id and Role.MAINTAINER not in ctx.roles:
         raise ctx.refuse(f"only the author of {r} or a maintainer can state its outcome")
-    if p.state != "closed":
+    if p.state != ProposalState.CLOSED:
         raise ctx.refuse(f"{r} is not closed yet — state its outcome once it is "
                          f"(see {ctx.cmd('proposal ' + r)})")
     statement = " ".join(pa.words[1:]).strip()

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.chat.render import MAX_REPLY, TRUNCATED, clip, esc, left, money, when
+from bot.domain.vocabulary import CallState, NeedState, ProposalState
 from bot.service import books
 from bot.service.context import Ctx, Pending
 from bot.service.need_text import need_line
@@ -57,13 +58,13 @@ def build(ctx: Ctx) -> str:
         out.add(line)
 
     n_free = s.scalar(select(func.count()).select_from(Need).where(
-        Need.community == cid, Need.state == "open", Need.is_full.is_(False))) or 0
+        Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(False))) or 0
     n_full = s.scalar(select(func.count()).select_from(Need).where(
-        Need.community == cid, Need.state == "open", Need.is_full.is_(True))) or 0
+        Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(True))) or 0
     n_props = s.scalar(select(func.count()).select_from(Proposal).where(
-        Proposal.community == cid, Proposal.state == "open")) or 0
+        Proposal.community == cid, Proposal.state == ProposalState.OPEN)) or 0
     n_calls = s.scalar(select(func.count()).select_from(FundingCall).where(
-        FundingCall.community == cid, FundingCall.state == "open")) or 0
+        FundingCall.community == cid, FundingCall.state == CallState.OPEN)) or 0
     if not (n_free or n_full or n_props or n_calls):
         out.add(f"Nothing is open right now — offer a need with `{ctx.cmd('offer <title> #skill')}` "
                 f"or start a proposal with `{ctx.cmd('propose <text>')}`.")
@@ -72,7 +73,7 @@ def build(ctx: Ctx) -> str:
     shown = 0
     if n_free:
         free = s.scalars(select(Need).where(
-            Need.community == cid, Need.state == "open", Need.is_full.is_(False))
+            Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(False))
             .order_by(Need.sort_due, Need.number).limit(ROWS)).all()
         groups: dict[str, list[Need]] = {}
         for n in free:
@@ -88,13 +89,14 @@ def build(ctx: Ctx) -> str:
                 shown += 1
     if n_full and not out.full:
         full = s.scalars(select(Need).where(
-            Need.community == cid, Need.state == "open", Need.is_full.is_(True))
+            Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(True))
             .order_by(Need.sort_due, Need.number).limit(30)).all()
         refs = ", ".join(need_ref(n) for n in full) + (" …" if n_full > len(full) else "")
         out.add(f"**Being worked on** ({n_full}, no free slot): {refs}")
     if n_props and not out.full:
         out.add(f"**Open proposals** ({n_props}) — vote with `{ctx.cmd('vote P… agree')}`")
-        for p in s.scalars(select(Proposal).where(Proposal.community == cid, Proposal.state == "open")
+        for p in s.scalars(select(Proposal).where(Proposal.community == cid,
+                                                  Proposal.state == ProposalState.OPEN)
                            .order_by(Proposal.closes_at, Proposal.number).limit(ROWS // 4)):
             if not out.add(f"- **P{p.number}** {esc(p.text)} — {counts_shown(ctx, p)} — "
                            f"{left(p.closes_at, now)}"):
@@ -104,7 +106,7 @@ def build(ctx: Ctx) -> str:
         pitches = (select(Pitch.call_id, func.count().label("n")).group_by(Pitch.call_id).subquery())
         rows = s.execute(select(FundingCall, func.coalesce(pitches.c.n, 0))
                          .outerjoin(pitches, pitches.c.call_id == FundingCall.id)
-                         .where(FundingCall.community == cid, FundingCall.state == "open")
+                         .where(FundingCall.community == cid, FundingCall.state == CallState.OPEN)
                          .order_by(FundingCall.closes_at, FundingCall.number).limit(ROWS // 4)).all()
         for c, n in rows:
             if not out.add(f"- **F{c.number}** {esc(c.title)} — budget "

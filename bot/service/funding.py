@@ -17,6 +17,7 @@ from bot.domain.rules import (
     parse_money,
     parse_when,
 )
+from bot.domain.vocabulary import CallState, ClaimState, PitchState, Role
 from bot.service import books, held
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.need_records import create_need
@@ -56,7 +57,7 @@ def allocation(ctx: Ctx, call: FundingCall) -> tuple[list[tuple[Pitch, int, int]
 def fund(ctx: CommandCtx) -> Reply:
     """`!fund <title> budget:5000EUR closes:2027-01-31 [points:100]`."""
     pa = ctx.parsed
-    ctx.require("foundation", "opening a funding call")
+    ctx.require(Role.FOUNDATION, "opening a funding call")
     title = pa.rest.strip()
     if not title:
         raise ctx.refuse("a funding call needs a title")
@@ -83,7 +84,7 @@ def fund(ctx: CommandCtx) -> Reply:
     call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
                        description=clip(pa.description, 2000), budget_minor=budget.minor,
                        currency=budget.currency, points=points, closes_at=closes,
-                       posted_by=ctx.member.id, state=held.HELD if cond else "open",
+                       posted_by=ctx.member.id, state=CallState.PROPOSED if cond else CallState.OPEN,
                        created_at=ctx.now, if_proposal_id=cond.id if cond else None)
     ctx.session.add(call)
     ctx.session.flush()
@@ -114,7 +115,7 @@ def pitch(ctx: CommandCtx) -> Reply:
     ctx.require(ctx.policies.pitch_role, "pitching")
     call = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
     r = ref(call)
-    if call.state != "open" or call.closes_at <= ctx.now:
+    if call.state != CallState.OPEN or call.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed — see {ctx.cmd('calls')} for open calls")
     title = " ".join(pa.words[1:]).strip()
     if not title:
@@ -133,7 +134,7 @@ def pitch(ctx: CommandCtx) -> Reply:
         raise ctx.refuse("the ask must be more than zero")
     p = Pitch(community=ctx.cid, number=next_number(ctx, "next_pitch"), call_id=call.id,
               title=title, description=clip(pa.description, 2000), ask_minor=ask.minor,
-              pitched_by=ctx.member.id, state="open", created_at=ctx.now)
+              pitched_by=ctx.member.id, state=PitchState.OPEN, created_at=ctx.now)
     ctx.session.add(p)
     ctx.session.flush()
     ctx.event("pitch.added", pref(p), call=r, title=title, ask_minor=ask.minor,
@@ -157,7 +158,7 @@ def back(ctx: CommandCtx) -> Reply:
     points = count(pa.words[1], 0, 999_999_999) if len(pa.words) > 1 else None
     if points is None:
         raise ctx.refuse(f"say how many points, like {ctx.cmd(f'back {pref(p)} 20')}")
-    if call.state != "open" or call.closes_at <= ctx.now:
+    if call.state != CallState.OPEN or call.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed; backing is over — see {ctx.cmd('call ' + r)}")
     ctx.lock_member()
     spent = ctx.session.scalar(select(func.coalesce(func.sum(Backing.points), 0)).where(
@@ -188,14 +189,14 @@ def back(ctx: CommandCtx) -> Reply:
 def calls(ctx: CommandCtx) -> Reply:
     """`!calls`: open calls first, then the latest closed ones."""
     rows = ctx.session.scalars(select(FundingCall).where(FundingCall.community == ctx.cid)
-                               .order_by(FundingCall.state != "open", FundingCall.number.desc())
+                               .order_by(FundingCall.state != CallState.OPEN, FundingCall.number.desc())
                                .limit(10)).all()
     if not rows:
         return Reply("No funding calls yet.")
     lines = ["Funding calls:"]
     for c in rows:
         n = ctx.session.scalar(select(func.count()).select_from(Pitch).where(Pitch.call_id == c.id))
-        status = left(c.closes_at, ctx.now) if c.state == "open" else c.state
+        status = left(c.closes_at, ctx.now) if c.state == CallState.OPEN else c.state
         lines.append(f"- **{ref(c)}** {esc(c.title)} — {money(c.budget_minor, c.currency)}, "
                      f"{n} pitches, {status} — `{ctx.cmd('call ' + ref(c))}`")
     return Reply("\n".join(lines))
@@ -208,7 +209,7 @@ def call(ctx: CommandCtx) -> Reply:
     r = ref(c)
     lines = [f"**{r}** {esc(c.title)} — budget {money(c.budget_minor, c.currency)}, "
              f"{c.points} points per member"]
-    if c.state == "open":
+    if c.state == CallState.OPEN:
         lines.append(f"Open, {left(c.closes_at, ctx.now)} (closes {when(c.closes_at)})")
     else:
         lines.append(f"{c.state.capitalize()} {when(c.closed_at)}")
@@ -217,17 +218,18 @@ def call(ctx: CommandCtx) -> Reply:
     rows, rest = allocation(ctx, c)
     if not rows:
         lines.append(f"No pitches yet — `{ctx.cmd(f'pitch {r} <title> ask:…')}`")
-    label = "would get now" if c.state == "open" else "got"
+    label = "would get now" if c.state == CallState.OPEN else "got"
     for p, pts, share in rows[:30]:
-        got = money(p.funded_minor or 0, c.currency) if c.state != "open" else money(share, c.currency)
+        got = (money(p.funded_minor or 0, c.currency) if c.state != CallState.OPEN
+               else money(share, c.currency))
         lines.append(f"- **{pref(p)}** {esc(p.title)} by {ctx.name_of(p.pitched_by)} — asks "
                      f"{money(p.ask_minor, c.currency)}, {pts} points, {label} {got}")
     if len(rows) > 30:
         lines.append(f"- … and {len(rows) - 30} more pitches")
     if rows:
-        unalloc = rest if c.state == "open" else (c.unallocated_minor or 0)
+        unalloc = rest if c.state == CallState.OPEN else (c.unallocated_minor or 0)
         lines.append(f"Unallocated: {money(unalloc, c.currency)}")
-    if rows and c.state == "closed":
+    if rows and c.state == CallState.CLOSED:
         lines.extend(explain(c, [(pref(p), PitchStake(p.number, p.ask_minor, pts)) for p, pts, _ in rows]))
     return Reply("\n".join(lines), ref=r)
 
@@ -286,9 +288,9 @@ def explain(c: FundingCall, stakes: list[tuple[str, PitchStake]]) -> list[str]:
 def closecall(ctx: CommandCtx) -> Reply:
     """`!closecall F1`: the foundation closes early."""
     pa = ctx.parsed
-    ctx.require("foundation", "closing a funding call")
+    ctx.require(Role.FOUNDATION, "closing a funding call")
     c = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
-    if c.state != "open":
+    if c.state != CallState.OPEN:
         raise ctx.refuse(f"{ref(c)} is already {c.state}")
     close_call(ctx, c, early=True)
     return Reply(f"{ref(c)} is closed and allocated.", ref=ref(c))
@@ -300,11 +302,11 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
     Guarded by `UPDATE … WHERE state = 'open'`, so it happens once across processes.
     """
     res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
-                                                        FundingCall.state == "open")
-                              .values(state="closed", closed_at=ctx.now))
+                                                        FundingCall.state == CallState.OPEN)
+                              .values(state=CallState.CLOSED, closed_at=ctx.now))
     if res.rowcount != 1:
         return False
-    c.state, c.closed_at = "closed", ctx.now
+    c.state, c.closed_at = CallState.CLOSED, ctx.now
     rows, rest = allocation(ctx, c)
     c.unallocated_minor = rest
     r = ref(c)
@@ -321,7 +323,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
         lines[0] = f"(late: was due {when(c.closes_at)}) " + lines[0]
     for p, pts, share in rows:
         if share > 0:
-            p.state, p.funded_minor = "funded", share
+            p.state, p.funded_minor = PitchState.FUNDED, share
             need = create_need(ctx, title=p.title, description=p.description, skills=(),
                                reward=(share, c.currency), slots=1, due_at=None,
                                offered_by=c.posted_by, call_id=c.id, taken=1)
@@ -329,7 +331,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             # The community funded this pitcher's work: the claim is theirs until they
             # release it, it never expires.
             ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=p.pitched_by,
-                                                    state="active", claimed_at=ctx.now,
+                                                    state=ClaimState.ACTIVE, claimed_at=ctx.now,
                                                     expires_at=None, reminded=False))
             ctx.deadline_event("need.offered", need_ref(need), c.closes_at, late, title=p.title,
                                pitch=pref(p), call=r, amount_minor=share, currency=c.currency,
@@ -340,7 +342,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
                          f"{money(share, c.currency)} → need {need_ref(need)}, claimed by "
                          f"{ctx.name_of(p.pitched_by)}")
         else:
-            p.state, p.funded_minor = "unfunded", 0
+            p.state, p.funded_minor = PitchState.UNFUNDED, 0
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
     lines.append(f"Unallocated: {money(rest, c.currency)}")
     books.settle(ctx, c, r, rest)

@@ -11,13 +11,12 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from bot.chat.render import esc, money, when
+from bot.domain.vocabulary import CallState, NeedState, ProposalState
 from bot.service.context import CommandCtx, Ctx
 from bot.service.need_text import need_choices, need_line, notify_watchers
 from bot.service.refs import load
 from bot.store import sql
 from bot.store.models import FundingCall, Proposal
-
-HELD = "proposed"
 
 
 def condition(ctx: CommandCtx) -> Proposal | None:
@@ -27,7 +26,7 @@ def condition(ctx: CommandCtx) -> Proposal | None:
     if token is None:
         return None
     p = load(ctx, token, "P", lock=True)
-    if p.state == "closed":
+    if p.state == ProposalState.CLOSED:
         raise ctx.refuse(f"P{p.number} is already closed ({p.outcome}) — if: names an open proposal; "
                          f"without if: it starts at once")
     return p
@@ -61,8 +60,8 @@ def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
     reason = f"{r} did not pass ({p.outcome})"
     for n in ctx.conn.execute(sql.NEEDS_STILL_HELD_BY_LOCKED, {"p": p.id}).all():
         t = f"T{n.number}"
-        values = ({"state": "open"} if passed
-                  else {"state": "cancelled", "closed_at": ctx.now, "close_reason": reason})
+        values = ({"state": NeedState.OPEN} if passed
+                  else {"state": NeedState.CANCELLED, "closed_at": ctx.now, "close_reason": reason})
         if ctx.conn.execute(sql.NEED_UPDATE_HELD, {"_id": n.id, **values}).rowcount != 1:
             continue
         n = ctx.conn.execute(sql.NEED_BY_ID, {"_id": n.id}).one()
@@ -83,7 +82,7 @@ def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
     from bot.service.context import Refusal
 
     for c in ctx.session.scalars(select(FundingCall).where(FundingCall.if_proposal_id == p.id,
-                                                           FundingCall.state == HELD)
+                                                           FundingCall.state == CallState.PROPOSED)
                                  .order_by(FundingCall.number).with_for_update()).all():
         f = f"F{c.number}"
         call_passed = passed
@@ -96,8 +95,8 @@ def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
             except Refusal as exc:
                 call_passed, reason = False, f"{r} passed, but {exc.message}"
         res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
-                                                            FundingCall.state == HELD)
-                                  .values(state="open" if call_passed else "cancelled",
+                                                            FundingCall.state == CallState.PROPOSED)
+                                  .values(state=CallState.OPEN if call_passed else CallState.CANCELLED,
                                           closed_at=None if call_passed else ctx.now))
         if res.rowcount != 1:
             continue

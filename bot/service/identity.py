@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, insert, select, update
 
 from bot.chat.render import esc
+from bot.domain.vocabulary import ROLES
 from bot.service.context import Actor, CommandCtx, Ctx, Reply
 from bot.store.models import (
     Backing,
@@ -188,7 +189,7 @@ def whoami(ctx: CommandCtx) -> Reply:
     """`!whoami`: your member, linked identities and roles."""
     ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
                               .order_by(IdentityRow.id)).all()
-    roles = ", ".join(r for r in ("contributor", "maintainer", "foundation") if r in ctx.roles)
+    roles = ", ".join(r for r in ROLES if r in ctx.roles)
     lines = [f"You are {esc(ctx.member.display_name)} (member #{ctx.member.id}) in "
              f"{esc(ctx.community.name or ctx.cid)}", f"Roles: {roles}", "Identities:"]
     lines.extend(f"- {i.platform}: {esc(i.user_id)}" for i in ids)

@@ -4,18 +4,16 @@ cards: creating a need, reading a need and its claims (slots are counted by
 
 from __future__ import annotations
 
+from bot.domain.vocabulary import NeedState
 from bot.service.context import Ctx
 from bot.service.refs import load_row, next_number
 from bot.store import sql
 from bot.store.models import FAR_FUTURE
 
-HOLDING = sql.HOLDING
-PENDING = ("active", "submitted")
-
 
 def create_need(ctx: Ctx, *, title: str, description: str, skills: tuple[str, ...],
                 reward: tuple[int, str] | None, slots: int, due_at, offered_by: int,  # type: ignore[no-untyped-def]
-                call_id: int | None = None, taken: int = 0, state: str = "open",
+                call_id: int | None = None, taken: int = 0, state: str = NeedState.OPEN,
                 if_proposal_id: int | None = None):
     """Insert a need with its skills (shared by `!offer` and funded pitches); returns its row
     (the same kind of row `sql.NEED_BY_NUMBER` gives)."""

@@ -4,6 +4,7 @@ notice to members watching its skills."""
 from __future__ import annotations
 
 from bot.chat.render import esc, money, when
+from bot.domain.vocabulary import NeedState, Role
 from bot.ports import Choice
 from bot.service.context import Ctx
 from bot.store import sql
@@ -18,17 +19,17 @@ def ref(need: Need) -> str:
 def need_choices(ctx: Ctx, need: Need) -> tuple[Choice, ...]:
     """The actions a need's card offers in its current state."""
     r = ref(need)
-    if need.state != "open":
+    if need.state != NeedState.OPEN:
         return ()
     return (
         Choice("claim", "Claim", ctx.cmd(f"claim {r}")),
         Choice("release", "Release", ctx.cmd(f"release {r}")),
         Choice("submit", "Submit", ctx.cmd(f"submit {r}"), ask="Link or note for your work"),
-        Choice("approve", "Approve", ctx.cmd(f"approve {r}"), role="maintainer"),
+        Choice("approve", "Approve", ctx.cmd(f"approve {r}"), role=Role.MAINTAINER),
         Choice("changes", "Changes", ctx.cmd(f"changes {r}"), ask="What should change?",
-               role="maintainer"),
+               role=Role.MAINTAINER),
         Choice("refuse", "Refuse", ctx.cmd(f"refuse {r}"), ask="Why is it refused?",
-               role="maintainer"),
+               role=Role.MAINTAINER),
     )
 
 
@@ -39,7 +40,7 @@ def need_line(need: Need) -> str:
         parts.append(" ".join(esc("#" + s) for s in need.skills.split()))
     if need.reward_minor is not None:
         parts.append(money(need.reward_minor, need.reward_currency))
-    if need.state == "open":
+    if need.state == NeedState.OPEN:
         parts.append("full" if need.is_full else f"{need.slots - need.taken} of {need.slots} free")
     else:
         parts.append(need.state)

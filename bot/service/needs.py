@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from bot.chat.phrases import phrase
 from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import RuleError, count, parse_money, parse_when
+from bot.domain.vocabulary import PENDING, ClaimState, NeedState, ProposalState, Role
 from bot.service import approvals, held, spam, ventures
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.need_records import (
-    PENDING,
     claim_rows,
     create_need,
     need_row,
@@ -63,7 +63,7 @@ def offer(ctx: CommandCtx) -> Reply:
     need = create_need(ctx, title=title, description=clip(p.description, 2000),
                        skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
                        slots=slots, due_at=due_at, offered_by=ctx.member.id,
-                       state=held.HELD if cond else "open",
+                       state=NeedState.PROPOSED if cond else NeedState.OPEN,
                        if_proposal_id=cond.id if cond else None)
     ventures.record_payer(ctx, need.id, payer)
     by = ctx.name_of(ctx.member.id)
@@ -120,7 +120,7 @@ def task(ctx: CommandCtx) -> Reply:
     p = ctx.parsed
     need = need_row(ctx, p.words[0] if p.words else None, lock=False)
     lines = [need_line(need), f"Offered by {ctx.name_of(need.offered_by)} on {when(need.created_at)}"]
-    if need.state == "cancelled" and need.close_reason:
+    if need.state == NeedState.CANCELLED and need.close_reason:
         lines.append(f"Cancelled: {esc(need.close_reason)}")
     if need.description:
         lines.extend([quote(need.description, 1500), ""])
@@ -129,7 +129,7 @@ def task(ctx: CommandCtx) -> Reply:
         lines.append("Claims:")
         for c in claims[-10:]:
             line = f"- {ctx.name_of(c.member_id)}: {c.state}"
-            if c.state == "active" and c.expires_at:
+            if c.state == ClaimState.ACTIVE and c.expires_at:
                 line += f" (expires {when(c.expires_at)})"
             if c.submission:
                 line += f" — submitted: {esc(clip(c.submission, 300))}"
@@ -144,7 +144,7 @@ def task(ctx: CommandCtx) -> Reply:
         lines.append("History:")
         lines.extend(f"- {when(e.at)} {phrase(e.kind, e.object, e.details, e.actor_id, ctx.name_of, esc)}"
                      for e in history)
-    if need.state == "open" and not need.is_full:
+    if need.state == NeedState.OPEN and not need.is_full:
         lines.append(f"Claim it with `{ctx.cmd('claim ' + ref(need))}`")
     return Reply("\n".join(lines), choices=need_choices(ctx, need), ref=ref(need))
 
@@ -154,7 +154,7 @@ def claim(ctx: CommandCtx) -> Reply:
     p = ctx.parsed
     need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
-    if need.state != "open":
+    if need.state != NeedState.OPEN:
         raise ctx.refuse(f"{r} is {need.state} and cannot be claimed — see {ctx.cmd('needs')}")
     me = ctx.member.id
     if _my_claim(ctx, need):
@@ -169,7 +169,7 @@ def claim(ctx: CommandCtx) -> Reply:
                          f"(see {ctx.cmd('mine')})")
     spam.check_claim(ctx)
     expires = ctx.now + timedelta(days=ctx.policies.claim_days)
-    ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=me, state="active",
+    ctx.conn.execute(sql.CLAIM_INSERT, dict(need_id=need.id, member_id=me, state=ClaimState.ACTIVE,
                                             claimed_at=ctx.now, expires_at=expires, reminded=False))
     taken = sql.recount_slots(ctx.conn, need.id)
     ctx.event("claim.made", r, member=me, expires=expires.isoformat())
@@ -189,7 +189,7 @@ def renew(ctx: CommandCtx) -> Reply:
     c = _my_claim(ctx, need)
     if c is None:
         raise ctx.refuse(f"you have no claim on {r} to renew — claim it with {ctx.cmd('claim ' + r)}")
-    if c.state == "submitted":
+    if c.state == ClaimState.SUBMITTED:
         raise ctx.refuse(f"your work on {r} is submitted and does not expire while it waits "
                          "for review — nothing to renew")
     if c.expires_at is None:
@@ -204,7 +204,7 @@ def renew(ctx: CommandCtx) -> Reply:
 
 def _refuse_expired(ctx: Ctx, r: str, c) -> None:  # type: ignore[no-untyped-def]
     """An active claim past its expiry is expired, whether or not the expiry has fired yet."""
-    if c.state == "active" and c.expires_at is not None and c.expires_at <= ctx.now:
+    if c.state == ClaimState.ACTIVE and c.expires_at is not None and c.expires_at <= ctx.now:
         raise ctx.refuse(f"your claim on {r} expired on {when(c.expires_at)} — claim it again "
                          f"with {ctx.cmd('claim ' + r)} once the slot is free")
 
@@ -217,7 +217,7 @@ def release(ctx: CommandCtx) -> Reply:
     c = _my_claim(ctx, need)
     if c is None:
         raise ctx.refuse(f"you have no claim on {r} to release — see {ctx.cmd('mine')}")
-    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "released", "closed_at": ctx.now})
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": ClaimState.RELEASED, "closed_at": ctx.now})
     sql.recount_slots(ctx.conn, need.id)
     ctx.event("claim.released", r, member=ctx.member.id)
     ctx.announce(f"{ctx.name_of(ctx.member.id)} released {r}; a slot is free: {esc(need.title)} — "
@@ -238,11 +238,11 @@ def submit(ctx: CommandCtx) -> Reply:
     if not note:
         raise ctx.refuse("say where the work is: a link or a short note")
     spam.check_submission(ctx, note)
-    if c.state == "submitted":
+    if c.state == ClaimState.SUBMITTED:
         raise ctx.refuse(f"your work on {r} is already submitted and waits for review")
     _refuse_expired(ctx, r, c)
     submission = clip(note, 1000)
-    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "submitted", "submitted_at": ctx.now,
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": ClaimState.SUBMITTED, "submitted_at": ctx.now,
                                         "submission": submission})
     ctx.event("claim.submitted", r, member=ctx.member.id, submission=submission)
     who = ctx.name_of(ctx.member.id)
@@ -250,7 +250,7 @@ def submit(ctx: CommandCtx) -> Reply:
         f"{who} submitted {r} ({esc(need.title)}): {esc(submission)} — maintainers: "
         f"`{ctx.cmd('approve ' + r)}`, `{ctx.cmd('changes ' + r + ' <note>')}` or "
         f"`{ctx.cmd('refuse ' + r + ' <reason>')}`", ref=r,
-        choices=tuple(ch for ch in need_choices(ctx, need) if ch.role == "maintainer"))
+        choices=tuple(ch for ch in need_choices(ctx, need) if ch.role == Role.MAINTAINER))
     ctx.updated(r)
     return Reply(f"Your work on {r} is submitted; the maintainers are told.", ref=r)
 
@@ -260,19 +260,19 @@ def cancel(ctx: CommandCtx) -> Reply:
     p = ctx.parsed
     need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
-    if need.offered_by != ctx.member.id and "maintainer" not in ctx.roles:
+    if need.offered_by != ctx.member.id and Role.MAINTAINER not in ctx.roles:
         raise ctx.refuse(f"only the offerer of {r} or a maintainer can cancel it")
-    if need.state not in ("open", held.HELD):
+    if need.state not in (NeedState.OPEN, NeedState.PROPOSED):
         raise ctx.refuse(f"{r} is already {need.state}")
     reason = " ".join(p.words[1:]).strip()
     if not reason:
         raise ctx.refuse("a reason is required to cancel a need")
     close_reason = clip(reason, 1000)
-    ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "cancelled", "closed_at": ctx.now,
+    ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": NeedState.CANCELLED, "closed_at": ctx.now,
                                        "close_reason": close_reason})
     released = []
     for c in claim_rows(ctx, need.id, PENDING):
-        ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "released", "closed_at": ctx.now})
+        ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": ClaimState.RELEASED, "closed_at": ctx.now})
         released.append(c.member_id)
         ctx.notice(c.member_id, f"{r} ({esc(need.title)}) was cancelled by "
                                 f"{ctx.name_of(ctx.member.id)}: {esc(close_reason)}. "
@@ -294,7 +294,7 @@ def mine(ctx: CommandCtx) -> Reply:
     if rows:
         lines.append("Your claims:")
         for c, n in rows:
-            if c.state == "submitted":
+            if c.state == ClaimState.SUBMITTED:
                 state = "submitted, waiting for review"
             elif c.expires_at is None:
                 state = "yours until you release it"
@@ -302,14 +302,14 @@ def mine(ctx: CommandCtx) -> Reply:
                 state = f"expires {when(c.expires_at)} ({left(c.expires_at, ctx.now)})"
             lines.append(f"- **{ref(n)}** {esc(n.title)} — {state}")
     offers = ctx.session.scalars(select(Need).where(
-        Need.community == ctx.cid, Need.offered_by == me, Need.state == "open")
+        Need.community == ctx.cid, Need.offered_by == me, Need.state == NeedState.OPEN)
         .order_by(Need.number).limit(10)).all()
     if offers:
         lines.append("Your open offers:")
         lines.extend("- " + need_line(n) for n in offers)
     voted = select(Vote.proposal_id).where(Vote.member_id == me)
     todo = ctx.session.scalars(select(Proposal).where(
-        Proposal.community == ctx.cid, Proposal.state == "open", Proposal.id.not_in(voted))
+        Proposal.community == ctx.cid, Proposal.state == ProposalState.OPEN, Proposal.id.not_in(voted))
         .order_by(Proposal.closes_at).limit(10)).all()
     if todo:
         lines.append("Proposals waiting for your vote:")

@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 
 from bot.chat.render import clip, echo, esc, left, quote, when
 from bot.domain.rules import (
-    POSITIONS,
     RuleError,
     Tally,
     count,
@@ -22,6 +21,7 @@ from bot.domain.rules import (
     decision_rule,
     parse_when,
 )
+from bot.domain.vocabulary import POSITIONS, Outcome, Position, ProposalState, Role
 from bot.ports import Choice
 from bot.service import held
 from bot.service.context import CommandCtx, Ctx, Reply
@@ -38,20 +38,20 @@ def ref(p: Proposal) -> str:
 
 def choices(ctx: Ctx, p: Proposal) -> tuple[Choice, ...]:
     """The four positions, as actions."""
-    if p.state != "open":
+    if p.state != ProposalState.OPEN:
         return ()
     r = ref(p)
     return (
-        Choice("agree", "Agree", ctx.cmd(f"vote {r} agree")),
-        Choice("abstain", "Abstain", ctx.cmd(f"vote {r} abstain")),
-        Choice("disagree", "Disagree", ctx.cmd(f"vote {r} disagree"), ask="Why do you disagree?"),
-        Choice("block", "Block", ctx.cmd(f"vote {r} block"), ask="Why do you block?"),
+        Choice(Position.AGREE, "Agree", ctx.cmd(f"vote {r} agree")),
+        Choice(Position.ABSTAIN, "Abstain", ctx.cmd(f"vote {r} abstain")),
+        Choice(Position.DISAGREE, "Disagree", ctx.cmd(f"vote {r} disagree"), ask="Why do you disagree?"),
+        Choice(Position.BLOCK, "Block", ctx.cmd(f"vote {r} block"), ask="Why do you block?"),
     )
 
 
 def sealed(p: Proposal) -> bool:
     """Whether its counts and positions are withheld now (hidden or secret, still open)."""
-    return bool(p.hidden or p.anonymous) and p.state == "open"
+    return bool(p.hidden or p.anonymous) and p.state == ProposalState.OPEN
 
 
 def counts_shown(ctx: Ctx, p: Proposal) -> str:
@@ -172,7 +172,7 @@ def propose(ctx: CommandCtx) -> Reply:
     p = Proposal(community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
                  hidden=flags["hidden"], anonymous=flags["anonymous"],
                  description=clip(pa.description, 2000), author_id=ctx.member.id,
-                 closes_at=closes, quorum=quorum, state="open", nudged=False, created_at=ctx.now,
+                 closes_at=closes, quorum=quorum, state=ProposalState.OPEN, nudged=False, created_at=ctx.now,
                  decision=kind, deciders=deciders)
     ctx.session.add(p)
     ctx.session.flush()
@@ -206,9 +206,9 @@ def vote(ctx: CommandCtx) -> Reply:
         raise ctx.refuse(f"say agree, abstain, disagree or block, like {ctx.cmd(f'vote {r} agree')}")
     position = pa.words[1].lower()
     reason = " ".join(pa.words[2:]).strip()
-    if p.state != "open" or p.closes_at <= ctx.now:
+    if p.state != ProposalState.OPEN or p.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed; voting is over — see {ctx.cmd('proposal ' + r)}")
-    if position in ("disagree", "block") and not reason:
+    if position in (Position.DISAGREE, Position.BLOCK) and not reason:
         raise ctx.refuse(f"a reason is required to {position} — write "
                          f"{ctx.cmd(f'vote {r} {position} <your reason>')}")
     me = ctx.member.id
@@ -236,7 +236,7 @@ def proposals(ctx: CommandCtx) -> Reply:
     pa = ctx.parsed
     page = page_number(ctx, pa.options.get("page"))
     rows = ctx.session.scalars(select(Proposal).where(
-        Proposal.community == ctx.cid, Proposal.state == "open").order_by(Proposal.closes_at)
+        Proposal.community == ctx.cid, Proposal.state == ProposalState.OPEN).order_by(Proposal.closes_at)
         .limit(PAGE + 1).offset((page - 1) * PAGE)).all()
     if not rows:
         return Reply(f"No open proposals — open one with `{ctx.cmd('propose <text>')}`")
@@ -280,7 +280,7 @@ def proposal(ctx: CommandCtx) -> Reply:
         lines.append(f"- {who}: {v.position}" + (f" — {esc(clip(v.reason, 200))}" if v.reason else ""))
     if len(votes) > 40 and not sealed(p):
         lines.append(f"- … and {len(votes) - 40} more votes")
-    if p.state == "open":
+    if p.state == ProposalState.OPEN:
         voted = {v.member_id for v in votes}
         missing = [m.display_name for m in ctx.session.scalars(select(Member).where(
             Member.community == ctx.cid, Member.merged_into.is_(None)).order_by(Member.id))
@@ -295,9 +295,9 @@ def proposal(ctx: CommandCtx) -> Reply:
 
 def status_of(ctx: Ctx, p: Proposal) -> str:
     """`open, 2 days left (closes …)`, `closed …: passed` or an advice proposal's waiting."""
-    if p.state == "open":
+    if p.state == ProposalState.OPEN:
         return f"open, {left(p.closes_at, ctx.now)} (closes {when(p.closes_at)})"
-    if p.state == "deciding":
+    if p.state == ProposalState.DECIDING:
         return (f"advice period over {when(p.closes_at)}; waiting for the decision of "
                 f"{deciders_named(ctx, p)}")
     return f"closed {when(p.closed_at)}: {p.outcome}"
@@ -308,12 +308,12 @@ def close(ctx: CommandCtx) -> Reply:
     pa = ctx.parsed
     p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
     r = ref(p)
-    if p.author_id != ctx.member.id and "maintainer" not in ctx.roles:
+    if p.author_id != ctx.member.id and Role.MAINTAINER not in ctx.roles:
         raise ctx.refuse(f"only the author of {r} or a maintainer can close it early")
-    if p.state == "deciding":
+    if p.state == ProposalState.DECIDING:
         raise ctx.refuse(f"{r}'s advice period is already over — its decision makers decide with "
                          f"{ctx.cmd(f'decide {r} passed|not passed <statement>')}")
-    if p.state != "open":
+    if p.state != ProposalState.OPEN:
         raise ctx.refuse(f"{r} is already closed ({p.outcome})")
     outcome = close_proposal(ctx, p, early=True)
     if p.decision == "advice":
@@ -332,11 +332,12 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
         return _end_advice(ctx, p, t, early=early, late=late)
     voters = eligible(ctx) if p.decision == "quorum" else 0
     outcome = decision_outcome(p.decision, t, p.quorum, voters)
-    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id, Proposal.state == "open")
-                              .values(state="closed", outcome=outcome, closed_at=ctx.now))
+    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id,
+                                                     Proposal.state == ProposalState.OPEN)
+                              .values(state=ProposalState.CLOSED, outcome=outcome, closed_at=ctx.now))
     if res.rowcount != 1:
         return None
-    p.state, p.outcome, p.closed_at = "closed", outcome, ctx.now
+    p.state, p.outcome, p.closed_at = ProposalState.CLOSED, outcome, ctx.now
     r = ref(p)
     ctx.deadline_event("proposal.closed", r, p.closes_at, late, outcome=outcome,
                        counts=t.__dict__, quorum=p.quorum, early=early, decision=p.decision,
@@ -345,7 +346,7 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
     text = f"{r} closed: {outcome} ({counts_of(t)}) — {esc(p.text)}{quorum}"
     text += f"\nWhy: {decision_explained(p.decision, t, outcome, p.quorum, voters)}."
     _announce_closing(ctx, p, text, late)
-    held.settle(ctx, p, outcome == "passed", late)
+    held.settle(ctx, p, outcome == Outcome.PASSED, late)
     return outcome
 
 
@@ -389,11 +390,12 @@ def _announce_closing(ctx: Ctx, p: Proposal, text: str, late: bool) -> None:
 
 def _end_advice(ctx: Ctx, p: Proposal, t: Tally, *, early: bool, late: bool) -> str | None:
     """The advice period is over: voting stops and the decision makers are asked to decide."""
-    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id, Proposal.state == "open")
-                              .values(state="deciding"))
+    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id,
+                                                     Proposal.state == ProposalState.OPEN)
+                              .values(state=ProposalState.DECIDING))
     if res.rowcount != 1:
         return None
-    p.state = "deciding"
+    p.state = ProposalState.DECIDING
     r = ref(p)
     ctx.deadline_event("proposal.advised", r, p.closes_at, late, counts=t.__dict__, early=early,
                        **revealed(ctx, p))
@@ -403,4 +405,4 @@ def _end_advice(ctx: Ctx, p: Proposal, t: Tally, *, early: bool, late: bool) -> 
     for m in deciders_of(p):
         ctx.notice(m, f"The advice on {r} is in ({counts_of(t)}): you decide it with `{how}`.",
                    ref=r)
-    return "deciding"
+    return ProposalState.DECIDING

@@ -13,10 +13,10 @@ from bot.chat.text import clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.rules import is_digits
+from bot.domain.vocabulary import PENDING, CallState, NeedState, ProposalState
 from bot.ports import Card, CardRef, Due, Figures, ObjectDeadlines, Suggestion
 from bot.service import deadlines
 from bot.service.cards import build_card
-from bot.service.need_records import PENDING
 from bot.store import sql
 from bot.store.models import (
     Claim,
@@ -168,15 +168,16 @@ class Queries:
     def figures(self, platforms: list[str]) -> Figures:
         """The outbox backlog of `platforms` and the commons' open objects, per community."""
         counts = {
-            "open_needs": select(Need.community, func.count()).where(Need.state == "open")
+            "open_needs": select(Need.community, func.count()).where(Need.state == NeedState.OPEN)
             .group_by(Need.community),
             "active_claims": select(Need.community, func.count()).select_from(Claim)
             .join(Need, Need.id == Claim.need_id)
             .where(Claim.state.in_(PENDING)).group_by(Need.community),
-            "open_proposals": select(Proposal.community, func.count()).where(Proposal.state == "open")
+            "open_proposals": select(Proposal.community, func.count())
+            .where(Proposal.state == ProposalState.OPEN)
             .group_by(Proposal.community),
             "open_funding_calls": select(FundingCall.community, func.count())
-            .where(FundingCall.state == "open").group_by(FundingCall.community),
+            .where(FundingCall.state == CallState.OPEN).group_by(FundingCall.community),
         }
         backlog: dict[str, int] = {}
         with self.unit() as tx:

@@ -12,7 +12,6 @@ import orjson
 from sqlalchemy import Connection, Text, cast, select
 
 from bot.domain.rules import (
-    POSITIONS,
     PitchStake,
     RuleError,
     Tally,
@@ -20,19 +19,18 @@ from bot.domain.rules import (
     decision_outcome,
     parse_money,
 )
+from bot.domain.vocabulary import PENDING, POSITIONS, CallState, ClaimState, NeedState, ProposalState
 from bot.service.books_audit import KINDS as BOOKS_KINDS
 from bot.store.models import Event
 from bot.store.reading import stream_tuples
 
-HOLDING = ("active", "submitted", "approved")
-PENDING = ("active", "submitted")
 BATCH = 5000
 
 
 @dataclass
 class _Need:
     slots: int = 1
-    state: str = "open"
+    state: str = NeedState.OPEN
     reward: int | None = None
     claims: list[list[Any]] = field(default_factory=list)  # [member, state]
 
@@ -41,7 +39,7 @@ class _Need:
 class _Call:
     budget: int
     currency: str
-    state: str = "open"
+    state: str = CallState.OPEN
     amounts: dict[str, int] | None = None
     unallocated: int | None = None
 
@@ -61,7 +59,7 @@ SEALED = "(sealed)"
 class _Proposal:
     quorum: int | None
     votes: dict[int, tuple[int, str]] = field(default_factory=dict)  # member -> (seq, position)
-    state: str = "open"
+    state: str = ProposalState.OPEN
     outcome: str | None = None
     tally: Tally | None = None
     decision: str = "consent"
@@ -123,13 +121,13 @@ class Replay:
         self.needs[o] = _Need(slots=int(d.get("slots") or 1), reward=_minor(d, "amount", "reward")[0])
         if d.get("claimed_by") is not None:
             # Logged before funded pitches had their own `claim.made`: the claim it made.
-            self.needs[o].claims.append([self.canon(int(d["claimed_by"])), "active"])
+            self.needs[o].claims.append([self.canon(int(d["claimed_by"])), ClaimState.ACTIVE])
 
     def _claim_made(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         if d.get("backfilled"):
             return  # states the claim an older `need.offered` already made (migration 0002)
         if o in self.needs:
-            self.needs[o].claims.append([member, "active"])
+            self.needs[o].claims.append([member, ClaimState.ACTIVE])
         else:
             self.log_problems.append(f"log: a claim on {o} before {o} was offered")
 
@@ -151,22 +149,22 @@ class Replay:
         return c
 
     def _claim_released(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, PENDING, "released")
+        self._to(o, member, PENDING, ClaimState.RELEASED)
 
     def _claim_expired(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("active",), "expired")
+        self._to(o, member, (ClaimState.ACTIVE,), ClaimState.EXPIRED)
 
     def _claim_submitted(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("active",), "submitted")
+        self._to(o, member, (ClaimState.ACTIVE,), ClaimState.SUBMITTED)
 
     def _claim_changes_requested(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("submitted",), "active")
+        self._to(o, member, (ClaimState.SUBMITTED,), ClaimState.ACTIVE)
 
     def _claim_refused(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        self._to(o, member, ("submitted",), "refused")
+        self._to(o, member, (ClaimState.SUBMITTED,), ClaimState.REFUSED)
 
     def _claim_approved(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
-        if self._to(o, member, ("submitted",), "approved") is None or member is None:
+        if self._to(o, member, (ClaimState.SUBMITTED,), ClaimState.APPROVED) is None or member is None:
             return
         amount, currency = _minor(d, "amount", "reward")
         entry = self.ledger[(member, currency if amount is not None else None)]
@@ -175,20 +173,20 @@ class Replay:
 
     def _need_done(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         if o in self.needs:
-            self.needs[o].state = "done"
+            self.needs[o].state = NeedState.DONE
 
     def _need_proposed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         self._need_offered(seq, o, member, d)
-        self.needs[o].state = "proposed"
+        self.needs[o].state = NeedState.PROPOSED
 
     def _need_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         need = self.needs.get(o)
         if need is None:
             return
-        need.state = "cancelled"
+        need.state = NeedState.CANCELLED
         for c in need.claims:
             if c[1] in PENDING:
-                c[1] = "released"
+                c[1] = ClaimState.RELEASED
 
     # --- proposals ----------------------------------------------------------------------
 
@@ -219,12 +217,12 @@ class Replay:
         p = self.proposals.get(o)
         if p is not None:
             self._unseal(p, d)
-            p.tally, p.state = self._counted(p, d), "deciding"
+            p.tally, p.state = self._counted(p, d), ProposalState.DECIDING
 
     def _proposal_decided(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         p = self.proposals.get(o)
         if p is not None:
-            p.state, p.outcome = "closed", d.get("outcome")
+            p.state, p.outcome = ProposalState.CLOSED, d.get("outcome")
 
     def _proposal_closed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         p = self.proposals.get(o)
@@ -232,7 +230,7 @@ class Replay:
             return
         self._unseal(p, d)
         p.tally = self._counted(p, d)
-        p.state = "closed"
+        p.state = ProposalState.CLOSED
         p.outcome = decision_outcome(p.decision, p.tally, p.quorum, int(d.get("eligible") or 0))
         if p.secret and p.tally.total != len(p.votes):
             self.log_problems.append(f"log: {o} published {p.tally.total} secret votes, but "
@@ -253,11 +251,11 @@ class Replay:
 
     def _call_proposed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         self._call_opened(seq, o, member, d)
-        self.calls[o].state = "proposed"
+        self.calls[o].state = CallState.PROPOSED
 
     def _call_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         if o in self.calls:
-            self.calls[o].state = "cancelled"
+            self.calls[o].state = CallState.CANCELLED
 
     def _pitch_added(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         self.pitches[o] = _Pitch(call=str(d.get("call")), ask=_minor(d, "ask", "ask")[0] or 0)
@@ -283,7 +281,7 @@ class Replay:
             return
         stakes = self.stakes(o)
         result = allocation_steps(c.budget, [s for _, s in stakes])
-        c.state = "closed"
+        c.state = CallState.CLOSED
         c.amounts = {ref: result.amounts[s.pitch_id] for ref, s in stakes}
         c.unallocated = result.unallocated
         recorded = d.get("allocation")

@@ -7,14 +7,10 @@ from datetime import timedelta
 
 from bot.chat.render import clip, echo, esc, money, when
 from bot.domain.rules import RuleError, parse_money
+from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState, Role
 from bot.service import approvals
 from bot.service.context import CommandCtx, Reply
-from bot.service.need_records import (
-    HOLDING,
-    PENDING,
-    claim_rows,
-    need_row,
-)
+from bot.service.need_records import claim_rows, need_row
 from bot.service.need_text import ref
 from bot.store import sql
 
@@ -51,9 +47,9 @@ def _review_checks(ctx: CommandCtx, c, verb: str) -> None:  # type: ignore[no-un
 def _review(ctx: CommandCtx, verb: str, text_needed: str) -> tuple:  # type: ignore[type-arg]
     """Load the need, find the submitted claim, check the reviewer; the note is required."""
     p = ctx.parsed
-    ctx.require("maintainer", f"{verb} work")
+    ctx.require(Role.MAINTAINER, f"{verb} work")
     need = need_row(ctx, p.words[0] if p.words else None, lock=True)
-    c, words = _review_target(ctx, need, verb, claim_rows(ctx, need.id, ("submitted",)))
+    c, words = _review_target(ctx, need, verb, claim_rows(ctx, need.id, (ClaimState.SUBMITTED,)))
     _review_checks(ctx, c, verb)
     text = " ".join(words).strip()
     if not text:
@@ -65,11 +61,11 @@ def approve(ctx: CommandCtx) -> Reply:
     """`!approve T12 [@member] [amount:20EUR] [note]`: accept the work; credit the ledger."""
     p = ctx.parsed
     # The role before the state: a contributor learns what approving needs, not what T12 holds.
-    ctx.require("maintainer", "approve work")
+    ctx.require(Role.MAINTAINER, "approve work")
     need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     claims = claim_rows(ctx, need.id, HOLDING)
-    c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == "submitted"])
+    c, words = _review_target(ctx, need, "approve", [x for x in claims if x.state == ClaimState.SUBMITTED])
     _review_checks(ctx, c, "approve")
     approvals.check_offerer(ctx, need)
     partial = approvals.record(ctx, need, c)
@@ -77,16 +73,17 @@ def approve(ctx: CommandCtx) -> Reply:
         return partial
     amount, currency = _reward_of_approval(ctx, need, claims)
     note = " ".join(words).strip()
-    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "approved", "reviewer_id": ctx.member.id,
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": ClaimState.APPROVED,
+                                        "reviewer_id": ctx.member.id,
                                         "review_note": note or None, "closed_at": ctx.now})
     ctx.conn.execute(sql.CONTRIBUTION_INSERT, dict(
         community=ctx.cid, member_id=c.member_id, need_id=need.id, reward_minor=amount,
         currency=currency if amount is not None else None, approved_by=ctx.member.id, at=ctx.now))
-    approved = sum(1 for x in claims if x.state == "approved") + 1
+    approved = sum(1 for x in claims if x.state == ClaimState.APPROVED) + 1
     pending = sum(1 for x in claims if x.state in PENDING) - 1
     done = approved >= need.slots and pending == 0
     if done:
-        ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": "done", "closed_at": ctx.now})
+        ctx.conn.execute(sql.NEED_UPDATE, {"_id": need.id, "state": NeedState.DONE, "closed_at": ctx.now})
     reward_text = f" — {money(amount, currency)} enters the ledger" if amount is not None else ""
     ctx.event("claim.approved", r, member=c.member_id, amount_minor=amount,
               currency=currency if amount is not None else None, note=note or None)
@@ -133,7 +130,7 @@ def _reward_of_approval(ctx: CommandCtx, need, claims: list) -> tuple[int | None
                              f"amount:{money(rest, currency).replace(' ', '')}")
         return m.minor, currency
     share, remainder = divmod(need.reward_minor, need.slots)
-    first = not any(x.state == "approved" for x in claims)
+    first = not any(x.state == ClaimState.APPROVED for x in claims)
     return min(share + (remainder if first else 0), rest), currency
 
 
@@ -141,7 +138,8 @@ def changes(ctx: CommandCtx) -> Reply:
     """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
     need, r, c, note = _review(ctx, "request changes on", "say what should change")
     review_note = clip(note, 1000)
-    values = {"_id": c.id, "state": "active", "reviewer_id": ctx.member.id, "review_note": review_note}
+    values = {"_id": c.id, "state": ClaimState.ACTIVE, "reviewer_id": ctx.member.id,
+              "review_note": review_note}
     if need.call_id is None:
         values.update(expires_at=ctx.now + timedelta(days=ctx.policies.claim_days), reminded=False)
     else:
@@ -163,8 +161,9 @@ def refuse(ctx: CommandCtx) -> Reply:
     """`!refuse T12 [@member] <reason>`: refuse the work; the slot frees."""
     need, r, c, reason = _review(ctx, "refuse", "a reason is required to refuse work")
     review_note = clip(reason, 1000)
-    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": "refused", "reviewer_id": ctx.member.id,
-                                        "review_note": review_note, "closed_at": ctx.now})
+    ctx.conn.execute(sql.CLAIM_UPDATE, {"_id": c.id, "state": ClaimState.REFUSED,
+                                        "reviewer_id": ctx.member.id, "review_note": review_note,
+                                        "closed_at": ctx.now})
     sql.recount_slots(ctx.conn, need.id)
     ctx.event("claim.refused", r, member=c.member_id, reason=review_note)
     who = ctx.name_of(c.member_id)

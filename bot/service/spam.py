@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.chat.render import when
+from bot.domain.vocabulary import ClaimState
 from bot.service.context import CommandCtx, Ctx
 from bot.store.models import Claim, Member
 
@@ -39,7 +40,7 @@ def check_claim(ctx: CommandCtx) -> None:
         settled = joined + timedelta(days=pol.new_member_days) if joined else ctx.now
         if settled > ctx.now:
             active = ctx.session.scalar(select(func.count()).select_from(Claim).where(
-                Claim.member_id == me, Claim.state.in_(("active", "submitted"))))
+                Claim.member_id == me, Claim.state.in_((ClaimState.ACTIVE, ClaimState.SUBMITTED))))
             if active >= pol.new_member_max_claims:
                 raise ctx.refuse(f"policy new_member_max_claims: in their first {pol.new_member_days} "
                                  f"days members hold at most {pol.new_member_max_claims} claims at "

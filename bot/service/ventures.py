@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from bot.chat.render import echo, esc, money
 from bot.domain.books import Pledge, parse_period, parse_pledge, percent, period_bounds
 from bot.domain.rules import Money, RuleError, parse_money
+from bot.domain.vocabulary import EntryState, Role, VentureState
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.store import sql
 from bot.store.models import (
@@ -115,7 +116,7 @@ def _register(ctx: CommandCtx) -> Reply:
     v = Venture(community=ctx.cid, number=number, name=name, pledge_bp=pledge.basis_points,
                 pledge_minor=pledge.monthly.minor if pledge.monthly else None,
                 pledge_currency=pledge.monthly.currency if pledge.monthly else None,
-                registered_by=ctx.member.id, state="active", created_at=ctx.now)
+                registered_by=ctx.member.id, state=VentureState.ACTIVE, created_at=ctx.now)
     ctx.session.add(v)
     ctx.session.flush()
     ctx.session.add(VentureMember(venture_id=v.id, member_id=ctx.member.id, joined_at=ctx.now))
@@ -132,7 +133,7 @@ def _register(ctx: CommandCtx) -> Reply:
 
 def _add(ctx: CommandCtx, v: Venture, who: str | None) -> Reply:
     r = vref(v)
-    if v.state != "active":
+    if v.state != VentureState.ACTIVE:
         raise ctx.refuse(f"{r} has left; it takes no new members")
     require_member(ctx, v, "adding members")
     if not who:
@@ -156,7 +157,7 @@ def _leave(ctx: CommandCtx, v: Venture) -> Reply:
                                                     VentureMember.member_id == ctx.member.id))
     ctx.event("venture.member_left", r, member=ctx.member.id)
     if not members_of(ctx, v):
-        v.state, v.left_at = "left", ctx.now
+        v.state, v.left_at = VentureState.LEFT, ctx.now
         ctx.event("venture.left", r)
         ctx.announce(f"Venture {r} {esc(v.name)} has left: its last member left.", ref=r)
         return Reply(f"You left {r}; it had no other member, so the venture has left.", ref=r)
@@ -169,7 +170,7 @@ def revenue(ctx: CommandCtx) -> Reply:
     v = load_venture(ctx, pa.words[0] if pa.words else None, lock=True)
     r = vref(v)
     require_member(ctx, v, "declaring revenue")
-    if v.state != "active":
+    if v.state != VentureState.ACTIVE:
         raise ctx.refuse(f"{r} has left; it declares no revenue")
     currency = ctx.policies.currency
     if len(pa.words) < 2:
@@ -225,7 +226,7 @@ def figures(ctx: Ctx, v: Venture, period: str | None = None) -> VentureFigures:
                  func.coalesce(func.sum(RevenueDeclaration.due_minor), 0)).where(
         RevenueDeclaration.venture_id == v.id)
     given = select(func.coalesce(func.sum(PoolEntry.amount_minor), 0)).where(
-        PoolEntry.venture_id == v.id, PoolEntry.kind == "receipt", PoolEntry.state == "recorded")
+        PoolEntry.venture_id == v.id, PoolEntry.kind == "receipt", PoolEntry.state == EntryState.RECORDED)
     if period is not None:
         rev = rev.where(RevenueDeclaration.period == period)
         start, end = period_bounds(period)
@@ -244,7 +245,7 @@ def venture_line(ctx: Ctx, v: Venture, period: str | None = None) -> str:
     """One line of `!ventures` / `!books`."""
     f = figures(ctx, v, period)
     cur = ctx.policies.currency
-    state = "" if v.state == "active" else " (left)"
+    state = "" if v.state == VentureState.ACTIVE else " (left)"
     return (f"**{vref(v)}** {esc(v.name)}{state} — declared {money(f.declared, cur)}, due "
             f"{money(f.due, cur)}, received {money(f.given, cur)}: {f.gives_back(pledge_of(v))}")
 
@@ -252,7 +253,7 @@ def venture_line(ctx: Ctx, v: Venture, period: str | None = None) -> str:
 def ventures(ctx: CommandCtx) -> Reply:
     """`!ventures`: every venture with its pledge against what it declared and gave."""
     rows = ctx.session.scalars(select(Venture).where(Venture.community == ctx.cid)
-                               .order_by(Venture.state != "active", Venture.number)).all()
+                               .order_by(Venture.state != VentureState.ACTIVE, Venture.number)).all()
     if not rows:
         return Reply(f"No ventures yet — register one with `{ctx.cmd('venture <name> pledge:10%')}`")
     return Reply("\n".join(["Ventures:", *("- " + venture_line(ctx, v) for v in rows[:30])]))
@@ -287,13 +288,13 @@ def offer_payer(ctx: Ctx, by: str | None, has_reward: bool) -> tuple[str, int | 
     """
     if by is not None:
         v = load_venture(ctx, by)
-        if v.state != "active":
+        if v.state != VentureState.ACTIVE:
             raise ctx.refuse(f"{vref(v)} has left; it pays no new rewards")
         require_member(ctx, v, f"offering a need paid by {vref(v)}")
         if not has_reward:
             raise ctx.refuse(f"by:{vref(v)} says who pays the reward — give one, like reward:300EUR")
         return ("venture", v.id, vref(v))
-    if has_reward and "foundation" in ctx.roles:
+    if has_reward and Role.FOUNDATION in ctx.roles:
         return ("foundation", None, "the foundation")
     return None
 
@@ -364,7 +365,7 @@ def paid(ctx: CommandCtx) -> Reply:
                          f"{ctx.cmd(f'paid {r} @member')}")
     p = owed[0]
     if p.payer == "the foundation":
-        ctx.require("foundation", "marking the foundation's payments")
+        ctx.require(Role.FOUNDATION, "marking the foundation's payments")
     else:
         require_member(ctx, load_venture(ctx, p.payer), f"marking {p.payer}'s payments")
     for item in owed:

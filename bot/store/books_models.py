@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.domain.vocabulary import EntryState, ReservationState, VentureState
 from bot.store.base import PK, Base
 
 
@@ -37,7 +38,7 @@ class Venture(Base):
     pledge_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     pledge_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     registered_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[str] = mapped_column(String(16), default=VentureState.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     left_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -97,7 +98,7 @@ class PoolEntry(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     recorded_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
     at: Mapped[datetime] = mapped_column(DateTime)
-    state: Mapped[str] = mapped_column(String(16), default="recorded")
+    state: Mapped[str] = mapped_column(String(16), default=EntryState.RECORDED)
     reversed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     reversed_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     reverse_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -109,7 +110,7 @@ class CallReservation(Base):
     __tablename__ = "call_reservations"
     call_id: Mapped[int] = mapped_column(ForeignKey("funding_calls.id"), primary_key=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default="held")  # held | settled
+    state: Mapped[str] = mapped_column(String(16), default=ReservationState.HELD)
     allocated_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 

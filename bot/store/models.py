@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.domain.vocabulary import CallState, ClaimState, NeedState, PitchState, ProposalState
 from bot.store.base import FAR_FUTURE, PK, Base
 
 # The generative loop's tables, here too so that `Base.metadata` holds every table wherever
@@ -108,7 +109,7 @@ class Need(Base):
     # `!offer … if:P3`: held as `proposed` until that proposal closes.
     if_proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), nullable=True,
                                                        index=True)
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[str] = mapped_column(String(16), default=NeedState.OPEN)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     close_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -137,7 +138,7 @@ class Claim(Base):
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[str] = mapped_column(String(16), default=ClaimState.ACTIVE)
     claimed_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     reminded: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -190,7 +191,7 @@ class Proposal(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     closes_at: Mapped[datetime] = mapped_column(DateTime)
     quorum: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[str] = mapped_column(String(16), default=ProposalState.OPEN)
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     nudged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
@@ -240,7 +241,7 @@ class FundingCall(Base):
     # `!fund … if:P3`: held as `proposed` until that proposal closes.
     if_proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), nullable=True,
                                                        index=True)
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[str] = mapped_column(String(16), default=CallState.OPEN)
     unallocated_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -259,7 +260,7 @@ class Pitch(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     ask_minor: Mapped[int] = mapped_column(BigInteger)
     pitched_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[str] = mapped_column(String(16), default=PitchState.OPEN)
     funded_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)

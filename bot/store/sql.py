@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import aliased
 
+from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState, ProposalState
 from bot.store.models import (
     Approval,
     Claim,
@@ -46,9 +47,10 @@ NEED_BY_NUMBER = select(N).where(N.c.community == bindparam("c"), N.c.number == 
 NEED_BY_NUMBER_LOCKED = NEED_BY_NUMBER.with_for_update()
 # Needs held until a proposal passes (`if:P3`; state `proposed` while held).
 NEEDS_HELD_BY = select(N).where(N.c.if_proposal_id == bindparam("p")).order_by(N.c.number)
-NEEDS_STILL_HELD_BY_LOCKED = (select(N).where(N.c.if_proposal_id == bindparam("p"), N.c.state == "proposed")
+NEEDS_STILL_HELD_BY_LOCKED = (select(N).where(N.c.if_proposal_id == bindparam("p"),
+                                                        N.c.state == NeedState.PROPOSED)
                               .order_by(N.c.number).with_for_update())
-NEED_UPDATE_HELD = update(N).where(N.c.id == bindparam("_id"), N.c.state == "proposed")
+NEED_UPDATE_HELD = update(N).where(N.c.id == bindparam("_id"), N.c.state == NeedState.PROPOSED)
 NEED_BY_ID = select(N).where(N.c.id == bindparam("_id"))
 NEED_BY_ID_LOCKED = NEED_BY_ID.with_for_update()
 NEED_UPDATE = update(N).where(N.c.id == bindparam("_id"))
@@ -63,25 +65,27 @@ CLAIMS_OF_NEED_ALL = select(C).where(C.c.need_id == bindparam("need")).order_by(
 CLAIM_OF_MEMBER = select(C).where(C.c.need_id == bindparam("need"), C.c.member_id == bindparam("m"),
                                   C.c.state.in_(bindparam("states", expanding=True)))
 ACTIVE_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
-    C.c.member_id == bindparam("m"), C.c.state == "active")
+    C.c.member_id == bindparam("m"), C.c.state == ClaimState.ACTIVE)
 CLAIM_INSERT = insert(C)
 APPROVAL_INSERT = insert(Approval.__table__)
 CLAIM_BY_ID = select(C).where(C.c.id == bindparam("_id"))
 # Activity on a claim: any command of its claimant naming its need (see bot.service.activity).
 CLAIM_TOUCH = (update(C).where(
-    C.c.member_id == bindparam("m"), C.c.state.in_(("active", "submitted")),
+    C.c.member_id == bindparam("m"), C.c.state.in_(PENDING),
     C.c.need_id == select(N.c.id).where(N.c.community == bindparam("c"),
                                         N.c.number == bindparam("n")).scalar_subquery())
     .values(last_activity_at=bindparam("now"), idle_reminded=False))
 # When a claim was last active: its last command, or when it was made.
 CLAIM_LAST_ACTIVE = func.coalesce(C.c.last_activity_at, C.c.claimed_at)
 _IDLE_SINCE = bindparam("_since", type_=C.c.claimed_at.type)
-IDLE_REMIND = (update(C).where(C.c.id == bindparam("_id"), C.c.state == "active", C.c.pinned.is_(False),
+IDLE_REMIND = (update(C).where(C.c.id == bindparam("_id"), C.c.state == ClaimState.ACTIVE,
+                               C.c.pinned.is_(False),
                                C.c.idle_reminded.is_(False), _IDLE_SINCE >= CLAIM_LAST_ACTIVE)
                .values(idle_reminded=True).returning(*C.c))
-IDLE_RELEASE = (update(C).where(C.c.id == bindparam("_id"), C.c.state == "active", C.c.pinned.is_(False),
+IDLE_RELEASE = (update(C).where(C.c.id == bindparam("_id"), C.c.state == ClaimState.ACTIVE,
+                                C.c.pinned.is_(False),
                                 _IDLE_SINCE >= CLAIM_LAST_ACTIVE)
-                .values(state="released", closed_at=bindparam("_now")))
+                .values(state=ClaimState.RELEASED, closed_at=bindparam("_now")))
 CLAIM_UPDATE = update(C).where(C.c.id == bindparam("_id"))
 CONTRIBUTION_INSERT = insert(Contribution.__table__)
 # What a need's approvals have credited so far (a sum is a Decimal on PostgreSQL).
@@ -90,7 +94,6 @@ CREDITED_TO_NEED = select(func.coalesce(func.sum(Contribution.__table__.c.reward
 
 # Slot accounting, the one place it is written: a need's `taken` is the number of its
 # claims that hold a slot, and it is full when they fill its slots.
-HOLDING = ("active", "submitted", "approved")
 _HELD_SLOTS = (select(func.count()).where(C.c.need_id == N.c.id, C.c.state.in_(HOLDING))
                .scalar_subquery())
 NEED_RECOUNT = (update(N).where(N.c.id == bindparam("_id"))
@@ -121,10 +124,10 @@ WATCHERS = select(Watch.__table__.c.member_id).where(
     Watch.__table__.c.skill.in_(bindparam("skills", expanding=True))).distinct()
 
 _BOARD_ORDER = (N.c.is_full, N.c.sort_due, N.c.number)
-OPEN_NEEDS_PAGE = (select(N).where(N.c.community == bindparam("c"), N.c.state == "open")
+OPEN_NEEDS_PAGE = (select(N).where(N.c.community == bindparam("c"), N.c.state == NeedState.OPEN)
                    .order_by(*_BOARD_ORDER).limit(bindparam("lim")).offset(bindparam("off")))
 OPEN_NEEDS_WITH_SKILLS_PAGE = (
-    select(N).where(N.c.community == bindparam("c"), N.c.state == "open",
+    select(N).where(N.c.community == bindparam("c"), N.c.state == NeedState.OPEN,
                     N.c.id.in_(select(NeedSkill.__table__.c.need_id).where(
                         NeedSkill.__table__.c.skill.in_(bindparam("skills", expanding=True)))))
     .order_by(*_BOARD_ORDER).limit(bindparam("lim")).offset(bindparam("off")))
@@ -180,7 +183,8 @@ MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindpara
 
 # --- Deadlines (bot.service.deadlines): a catch-up fires hundreds of these in a row ---
 
-CLAIM_REMIND = (update(C).where(C.c.id == bindparam("_id"), C.c.state == "active", C.c.reminded.is_(False),
+CLAIM_REMIND = (update(C).where(C.c.id == bindparam("_id"), C.c.state == ClaimState.ACTIVE,
+                                C.c.reminded.is_(False),
                                 C.c.pinned.is_(False),
                                 C.c.expires_at > bindparam("_now"), C.c.expires_at <= bindparam("_until"))
                 .values(reminded=True).returning(C.c.need_id, C.c.member_id, C.c.expires_at))
@@ -190,25 +194,28 @@ NEED_OF_CLAIM_LOCKED = (
     .where(N.c.id == select(C.c.need_id).where(C.c.id == bindparam("_id")).scalar_subquery())
     .with_for_update())
 NEED_TITLE = select(N.c.number, N.c.title).where(N.c.id == bindparam("_id"))
-CLAIM_EXPIRE = (update(C).where(C.c.id == bindparam("_id"), C.c.state == "active", C.c.pinned.is_(False),
+CLAIM_EXPIRE = (update(C).where(C.c.id == bindparam("_id"), C.c.state == ClaimState.ACTIVE,
+                                C.c.pinned.is_(False),
                                 C.c.expires_at <= bindparam("_now"))
-                .values(state="expired", closed_at=bindparam("_now"))
+                .values(state=ClaimState.EXPIRED, closed_at=bindparam("_now"))
                 .returning(C.c.member_id, C.c.expires_at,
                            select(M.c.display_name).where(M.c.id == C.c.member_id).scalar_subquery()
                            .label("name")))
-PROPOSAL_NUDGE = (update(P).where(P.c.id == bindparam("_id"), P.c.state == "open", P.c.nudged.is_(False),
+PROPOSAL_NUDGE = (update(P).where(P.c.id == bindparam("_id"), P.c.state == ProposalState.OPEN,
+                                  P.c.nudged.is_(False),
                                   P.c.closes_at > bindparam("_now"), P.c.closes_at <= bindparam("_until"))
                   .values(nudged=True).returning(P.c.number, P.c.text, P.c.closes_at, P.c.created_at))
 MEMBERS_NOT_VOTED = (select(M.c.id).where(M.c.community == bindparam("c"), M.c.merged_into.is_(None),
                                            M.c.id.not_in(select(V.c.member_id)
                                                          .where(V.c.proposal_id == bindparam("p"))))
                      .order_by(M.c.id))
-NEED_DUE_SOON = (update(N).where(N.c.id == bindparam("_id"), N.c.state == "open", N.c.due_reminded.is_(False),
+NEED_DUE_SOON = (update(N).where(N.c.id == bindparam("_id"), N.c.state == NeedState.OPEN,
+                                 N.c.due_reminded.is_(False),
                                  N.c.due_at > bindparam("_now"), N.c.due_at <= bindparam("_until"))
                  .values(due_reminded=True)
                  .returning(N.c.number, N.c.title, N.c.due_at, N.c.created_at, N.c.offered_by))
 CLAIMANTS_PENDING = select(C.c.member_id).where(C.c.need_id == bindparam("_id"),
-                                                C.c.state.in_(("active", "submitted")))
+                                                C.c.state.in_(PENDING))
 
 
 # --- The outbox (bot.service.outbox) ---

@@ -20,7 +20,6 @@ from sqlalchemy import Connection, String, bindparam, cast, exists, false, func,
 from bot.chat.phrases import HIDDEN, event_phrase
 from bot.chat.render import money
 from bot.domain.rules import (
-    POSITIONS,
     AllocationRound,
     PitchStake,
     Tally,
@@ -29,6 +28,7 @@ from bot.domain.rules import (
     decision_outcome,
     decision_rule,
 )
+from bot.domain.vocabulary import POSITIONS, CallState, ClaimState, NeedState, Outcome, ProposalState
 from bot.store.models import (
     Backing,
     Claim,
@@ -135,12 +135,12 @@ def _board_stmt(group: str, by_skill: bool, paged: bool) -> Any:
         if paged:
             stmt = stmt.where(N.number < bindparam("n"))
         return stmt.order_by(N.number.desc()).limit(bindparam("lim"))
-    stmt = stmt.where(N.state == "open")
+    stmt = stmt.where(N.state == NeedState.OPEN)
     if group == "submitted":
         # Driven by the few claims that wait, not by a scan of every open need.
-        stmt = stmt.where(N.id.in_(select(C.need_id).where(C.state == "submitted")))
+        stmt = stmt.where(N.id.in_(select(C.need_id).where(C.state == ClaimState.SUBMITTED)))
     else:
-        waiting = exists().where(C.need_id == N.id, C.state == "submitted")
+        waiting = exists().where(C.need_id == N.id, C.state == ClaimState.SUBMITTED)
         stmt = stmt.where(N.is_full == (true() if group == "full" else false()), ~waiting)
     if paged:
         stmt = stmt.where(tuple_(N.sort_due, N.number) >
@@ -234,9 +234,9 @@ def _tallies(conn: Connection, ids: list[int]) -> dict[int, Tally]:
 
 def _proposal(row: Any, tally: Tally, author: str | None) -> dict[str, Any]:
     # A hidden vote or secret ballot shows how many voted, not how, until it closes.
-    sealed = bool(row.hidden or row.anonymous) and row.state == "open"
+    sealed = bool(row.hidden or row.anonymous) and row.state == ProposalState.OPEN
     shown = Tally() if sealed else tally
-    guess = (row.state == "open" and not sealed and row.decision not in ("advice", "quorum"))
+    guess = (row.state == ProposalState.OPEN and not sealed and row.decision not in ("advice", "quorum"))
     return {"ref": f"P{row.number}", "number": row.number, "text": row.text, "author": author,
             "state": row.state, "outcome": row.outcome, "quorum": row.quorum,
             "closes_at": row.closes_at, "created_at": row.created_at, "closed_at": row.closed_at,
@@ -249,7 +249,8 @@ def proposals(conn: Connection, community: str, state: str, *, after: str | None
               limit: int = PAGE) -> Page:
     """Open (`open`) or closed (`closed`) proposals, newest first, with their counts."""
     stmt = select(Proposal.__table__).where(
-        P.community == community, P.state == "open" if state == "open" else P.state != "open")
+        P.community == community,
+        P.state == ProposalState.OPEN if state == "open" else P.state != ProposalState.OPEN)
     if after is not None:
         stmt = stmt.where(P.number < _int_cursor(after))
     rows = conn.execute(stmt.order_by(P.number.desc()).limit(limit + 1)).all()
@@ -282,7 +283,7 @@ def proposal(conn: Connection, community: str, number: int) -> dict[str, Any] | 
     outcome = row.outcome or out["would_be"]
     if row.decision == "consent" and outcome and not out["sealed"]:
         out["rule"] = decided_by(tally, row.quorum, outcome)
-    elif outcome and not out["sealed"] and row.decision != "advice" and row.state == "closed":
+    elif outcome and not out["sealed"] and row.decision != "advice" and row.state == ProposalState.CLOSED:
         out["rule"] = decision_explained(row.decision, tally, outcome, row.quorum)
     else:
         out["rule"] = decision_rule(row.decision, row.quorum)
@@ -292,12 +293,12 @@ def proposal(conn: Connection, community: str, number: int) -> dict[str, Any] | 
 
 def decided_by(tally: Tally, quorum: int | None, outcome: str) -> str:
     """Which step of the consent rule gives this outcome, in words."""
-    if outcome == "blocked":
+    if outcome == Outcome.BLOCKED:
         return f"Blocked: {tally.block} block{'s' if tally.block != 1 else ''} — any block stops it."
-    if outcome == "no quorum":
+    if outcome == Outcome.NO_QUORUM:
         return (f"No quorum: {tally.total} vote{'s' if tally.total != 1 else ''}, "
                 f"fewer than the quorum of {quorum}.")
-    if outcome == "passed":
+    if outcome == Outcome.PASSED:
         return (f"Passed: no block{', quorum met' if quorum else ''}, and more agree ({tally.agree}) "
                 f"than disagree ({tally.disagree}).")
     return (f"Not passed: no block{', quorum met' if quorum else ''}, but agree ({tally.agree}) is "
@@ -336,7 +337,7 @@ def call(conn: Connection, community: str, number: int) -> dict[str, Any] | None
     allocation = allocation_steps(row.budget_minor, [PitchStake(p.id, p.ask_minor, int(p.points))
                                                      for p in pitches])
     shares, rest, rounds = allocation.amounts, allocation.unallocated, allocation.rounds
-    is_open = row.state == "open"
+    is_open = row.state == CallState.OPEN
     need_numbers = dict(conn.execute(select(N.id, N.number).where(
         N.id.in_([p.need_id for p in pitches if p.need_id]))).all())
     who = names(conn, {p.pitched_by for p in pitches} | {row.posted_by})

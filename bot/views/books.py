@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 
 from bot.chat.render import money
 from bot.domain.books import BOOK_KINDS, Balances
+from bot.domain.vocabulary import EntryState, ReservationState
 from bot.store.models import (
     CallReservation,
     Contribution,
@@ -58,7 +59,7 @@ def flows(conn: Connection, community: str, cur: str) -> list[dict[str, str]]:
                    PoolEntry.operations_minor)
             .outerjoin(Venture, Venture.id == PoolEntry.venture_id)
             .outerjoin(Member, Member.id == PoolEntry.from_member)
-            .where(PoolEntry.community == community, PoolEntry.state == "recorded")):
+            .where(PoolEntry.community == community, PoolEntry.state == EntryState.RECORDED)):
         if kind == "receipt":
             giver = f"V{venture}" if venture is not None else (member or "a member")
             out[(giver, "the pool")] += amount
@@ -67,7 +68,7 @@ def flows(conn: Connection, community: str, cur: str) -> list[dict[str, str]]:
     for number, allocated in conn.execute(
             select(FundingCall.number, CallReservation.allocated_minor)
             .join(CallReservation, CallReservation.call_id == FundingCall.id)
-            .where(FundingCall.community == community, CallReservation.state == "settled")):
+            .where(FundingCall.community == community, CallReservation.state == ReservationState.SETTLED)):
         out[("the commons fund", f"F{number}")] += allocated or 0
     for payee, amount, call, venture in conn.execute(
             select(Member.display_name, Contribution.reward_minor, FundingCall.number, Venture.number)

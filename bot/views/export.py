@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, String, Text, bindparam, cast, func, 
 
 from bot.chat.phrases import PRIVATE, Names, phrase
 from bot.domain.rules import minor_digits
+from bot.domain.vocabulary import POSITIONS, ProposalState
 from bot.store.models import (
     Backing,
     Contribution,
@@ -172,9 +173,9 @@ def _proposals(conn: Connection, cid: str, since: datetime | None, names: _Names
                 .scalar_subquery())
 
     stmt = (select(p.c.number, p.c.text, p.c.author_id, p.c.state, p.c.outcome, p.c.quorum,
-                   count("agree"), count("abstain"), count("disagree"), count("block"),
+                   *(count(position) for position in POSITIONS),
                    p.c.created_at, p.c.closes_at, p.c.closed_at,
-                   (p.c.hidden | p.c.anonymous) & (p.c.state == "open"))
+                   (p.c.hidden | p.c.anonymous) & (p.c.state == ProposalState.OPEN))
             .where(p.c.community == cid).order_by(p.c.number))
     if since is not None:
         stmt = stmt.where(p.c.created_at >= since)
