@@ -13,9 +13,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
+from bot.domain.vocabulary import PENDING, NeedState
 from bot.store.models import (
     Approval,
     Claim,
@@ -27,10 +28,13 @@ from bot.store.models import (
     KeyValue,
     Member,
     Need,
+    NeedPayer,
     NeedSkill,
     OutboxDelivery,
     OutboxEntry,
+    Payment,
     Proposal,
+    Venture,
     Vote,
     Watch,
 )
@@ -113,6 +117,7 @@ E = Event.__table__
 LATEST_EVENTS_OF = (select(E).where(E.c.community == bindparam("c"), E.c.object == bindparam("o"))
                     .order_by(E.c.at.desc(), E.c.id.desc()).limit(bindparam("lim")))
 
+MEMBER_JOINED = select(M.c.created_at).where(M.c.id == bindparam("m"))
 MEMBER_NAME = select(Member.__table__.c.display_name).where(Member.__table__.c.id == bindparam("m"))
 # Every member may vote (contributor is everyone's role); linked identities count once.
 MEMBERS_WHO_MAY_VOTE = select(func.count()).where(Member.__table__.c.community == bindparam("c"),
@@ -263,3 +268,80 @@ def take_delivery(dialect: str) -> Any:
         _TAKE_DELIVERY[dialect] = (module.insert(DELIVERIES).on_conflict_do_nothing()
                                    .returning(DELIVERIES.c.outbox_id))
     return _TAKE_DELIVERY[dialect]
+
+
+# --- Needs and claims read for members and adapters (mine, digest, ledger, payables, spam, queries) ---
+
+CT = Contribution.__table__
+MY_PENDING_CLAIMS = (select(C.c.state, C.c.expires_at, N.c.number, N.c.title)
+                     .select_from(C.join(N, N.c.id == C.c.need_id))
+                     .where(C.c.member_id == bindparam("m"), C.c.state.in_(PENDING))
+                     .order_by(C.c.expires_at))
+MY_OPEN_OFFERS = (select(N).where(N.c.community == bindparam("c"), N.c.offered_by == bindparam("m"),
+                                  N.c.state == NeedState.OPEN)
+                  .order_by(N.c.number).limit(10))
+_OPEN_NEEDS_FULL = (N.c.community == bindparam("c"), N.c.state == NeedState.OPEN,
+                    N.c.is_full == bindparam("full"))
+OPEN_NEEDS_COUNT = select(func.count()).select_from(N).where(*_OPEN_NEEDS_FULL)
+OPEN_NEEDS_BY_DUE = (select(N).where(*_OPEN_NEEDS_FULL).order_by(N.c.sort_due, N.c.number)
+                     .limit(bindparam("lim")))
+CLAIM_TIMES_SINCE = (select(C.c.claimed_at).where(C.c.member_id == bindparam("m"),
+                                                  C.c.claimed_at > bindparam("since"))
+                     .order_by(C.c.claimed_at))
+PENDING_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
+    C.c.member_id == bindparam("m"), C.c.state.in_(PENDING))
+# The ledger's contributions: all of a community's, those of needs with #skills, a member's.
+_LEDGER = {
+    "all": select(CT.c.id).where(CT.c.community == bindparam("c")),
+    "skills": select(CT.c.id).where(CT.c.community == bindparam("c"), CT.c.need_id.in_(
+        select(NeedSkill.__table__.c.need_id).where(
+            NeedSkill.__table__.c.skill.in_(bindparam("skills", expanding=True))))),
+    "member": select(CT.c.id).where(CT.c.community == bindparam("c"), CT.c.member_id == bindparam("m")),
+}
+LEDGER_TOTALS = {scope: select(CT.c.member_id, CT.c.currency, func.coalesce(func.sum(CT.c.reward_minor), 0),
+                               func.count())
+                 .where(CT.c.id.in_(ids)).group_by(CT.c.member_id, CT.c.currency)
+                 for scope, ids in _LEDGER.items()}
+LEDGER_RECENT = {scope: select(CT.c.at, CT.c.member_id, CT.c.reward_minor, CT.c.currency, CT.c.approved_by,
+                               N.c.number, N.c.title)
+                 .select_from(CT.join(N, N.c.id == CT.c.need_id))
+                 .where(CT.c.id.in_(ids)).order_by(CT.c.id.desc()).limit(10)
+                 for scope, ids in _LEDGER.items()}
+# A member's history among needs, claims, contributions and the event log: anything
+# recorded with the member's id (bot.service.identity checks the ORM aggregates' own).
+HAS_HISTORY = select(or_(*(exists().where(col == bindparam("m"))
+                           for col in (C.c.member_id, CT.c.member_id, CT.c.approved_by, N.c.offered_by,
+                                       E.c.actor_id))))
+# Approved rewards not yet paid, oldest first (a need of a funding call is the foundation's).
+_NP, _PAY, _VEN = NeedPayer.__table__, Payment.__table__, Venture.__table__
+PAYABLES = (select(CT.c.id, CT.c.member_id, CT.c.reward_minor, CT.c.currency, N.c.number.label("need_number"),
+                   _NP.c.payer, _VEN.c.number.label("venture_number"))
+            .select_from(CT.join(N, N.c.id == CT.c.need_id)
+                         .outerjoin(_NP, _NP.c.need_id == N.c.id)
+                         .outerjoin(_VEN, _VEN.c.id == _NP.c.venture_id)
+                         .outerjoin(_PAY, _PAY.c.contribution_id == CT.c.id))
+            .where(CT.c.community == bindparam("c"), CT.c.reward_minor > 0, _PAY.c.contribution_id.is_(None),
+                   _NP.c.payer.is_not(None) | N.c.call_id.is_not(None))
+            .order_by(CT.c.id))
+PAYABLES_OF_NEED = PAYABLES.where(CT.c.need_id == bindparam("need"))
+# Open needs and pending claims per community (an adapter's figures).
+OPEN_NEEDS_PER_COMMUNITY = (select(N.c.community, func.count()).where(N.c.state == NeedState.OPEN)
+                            .group_by(N.c.community))
+PENDING_CLAIMS_PER_COMMUNITY = (select(N.c.community, func.count())
+                                .select_from(C.join(N, N.c.id == C.c.need_id))
+                                .where(C.c.state.in_(PENDING)).group_by(N.c.community))
+OUTBOX_BACKLOG = select(func.count(OUTBOX.c.id)).where(OUTBOX.c.id > bindparam("low"), OUTBOX.c.id.not_in(
+    select(DELIVERIES.c.outbox_id).where(DELIVERIES.c.platform == bindparam("p"))))
+# Open needs for a member typing a ref: the newest, by the number's first digits, by title.
+_SUGGEST_NEEDS = (select(N.c.number, N.c.title)
+                  .where(N.c.community == bindparam("c"), N.c.state == NeedState.OPEN))
+SUGGEST_NEEDS = _SUGGEST_NEEDS.order_by(N.c.number.desc()).limit(bindparam("lim"))
+SUGGEST_NEEDS_BY_NUMBER = (_SUGGEST_NEEDS.where(cast(N.c.number, String).like(bindparam("prefix")))
+                           .order_by(N.c.number.desc()).limit(bindparam("lim")))
+SUGGEST_NEEDS_BY_TITLE = (_SUGGEST_NEEDS.where(func.lower(N.c.title).contains(bindparam("words"), escape="/"))
+                          .order_by(N.c.number.desc()).limit(bindparam("lim")))
+
+
+def like_escaped(text: str) -> str:
+    """`text` for a LIKE pattern escaped with `/` (as `SUGGEST_NEEDS_BY_TITLE` declares)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
