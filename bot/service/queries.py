@@ -20,7 +20,6 @@ from bot.service.cards import build_card
 from bot.store import sql
 from bot.store.models import (
     FundingCall,
-    IdentityRow,
     Pitch,
     PostedCard,
     Proposal,
@@ -51,9 +50,7 @@ class Queries:
     def identities(self, member: int, platform: str) -> list[str]:
         """The member's user ids on a platform (to send a notice or a mention)."""
         with self.unit() as tx:
-            s = tx.session
-            return list(s.scalars(select(IdentityRow.user_id).where(
-                IdentityRow.member_id == member, IdentityRow.platform == platform)))
+            return list(tx.execute(sql.USER_IDS_OF_MEMBER_ON, {"m": member, "p": platform}).scalars())
 
     @retrying
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, exists, func, insert, or_, select, update
+from sqlalchemy import String, bindparam, cast, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.domain.vocabulary import PENDING, NeedState
@@ -26,6 +26,8 @@ from bot.store.models import (
     HandledMessage,
     IdentityRow,
     KeyValue,
+    LinkAttempt,
+    LinkCode,
     Member,
     Need,
     NeedPayer,
@@ -181,6 +183,36 @@ MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
 IDENTITY_INSERT = insert(IdentityRow.__table__)
 IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
 MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
+
+ID = IdentityRow.__table__
+# The member an identity on a platform belongs to (`ctx.find_member`), the live members.
+MEMBER_OF_IDENTITY = (select(M).select_from(M.join(ID, ID.c.member_id == M.c.id))
+                      .where(ID.c.community == bindparam("c"), ID.c.platform == bindparam("p"),
+                             ID.c.user_id == bindparam("u")).limit(1))
+LIVE_MEMBERS = select(M).where(M.c.community == bindparam("c"), M.c.merged_into.is_(None))
+MEMBER_BY_ID = select(M).where(M.c.id == bindparam("_id"))
+
+# Linking identities (bot.service.identity): codes, failed attempts, moving an identity.
+LC, LA = LinkCode.__table__, LinkAttempt.__table__
+IDENTITY = select(ID).where(ID.c.community == bindparam("c"), ID.c.platform == bindparam("p"),
+                           ID.c.user_id == bindparam("u"))
+IDENTITY_BY_ID = select(ID).where(ID.c.id == bindparam("_id"))
+IDENTITIES_OF_MEMBER = select(ID).where(ID.c.member_id == bindparam("m")).order_by(ID.c.id)
+IDENTITY_OF_MEMBER_ON = select(ID.c.id).where(ID.c.member_id == bindparam("m"),
+                                              ID.c.platform == bindparam("p"))
+USER_IDS_OF_MEMBER_ON = select(ID.c.user_id).where(ID.c.member_id == bindparam("m"),
+                                                 ID.c.platform == bindparam("p"))
+IDENTITY_MOVE = update(ID).where(ID.c.id == bindparam("_id")).values(member_id=bindparam("m"))
+MEMBER_MERGE = update(M).where(M.c.id == bindparam("_id")).values(merged_into=bindparam("into"))
+LINK_CODE_INSERT = insert(LC)
+LINK_CODE_LOCKED = select(LC).where(LC.c.code_hash == bindparam("h")).with_for_update()
+LINK_CODE_USED = update(LC).where(LC.c.code_hash == bindparam("h")).values(used=True)
+LINK_CODES_DROP_OF_IDENTITY = delete(LC).where(LC.c.identity_id == bindparam("i"))
+LINK_CODES_DROP_OF_MEMBER = delete(LC).where(LC.c.member_id == bindparam("m"))
+LINK_ATTEMPT_INSERT = insert(LA)
+LINK_ATTEMPTS_SINCE = select(func.count()).select_from(LA).where(
+    LA.c.community == bindparam("c"), LA.c.platform == bindparam("p"), LA.c.user_id == bindparam("u"),
+    LA.c.at > bindparam("since"))
 
 
 # --- Deadlines (bot.service.deadlines): a catch-up fires hundreds of these in a row ---
