@@ -1,11 +1,11 @@
 """Prebuilt SQL: the statements of the aggregates read and written with SQLAlchemy Core.
 
-A need with its claims, votes, members and identities, the outbox and the event log are
+A need with its claims, members and identities, the outbox and the event log are
 read and written with these statements only (aggregates the ORM serves better, such as
-funding calls and ventures, use the unit of work's session). Each is built once, at
-import, with bind parameters: building a statement costs more than running it, and
-SQLAlchemy's compiled cache compiles each one once. They run with `Tx.execute`
-(`ctx.conn.execute` in a handler).
+proposals with their votes, funding calls and ventures, use the unit of work's session).
+Each is built once, at import, with bind parameters: building a statement costs more
+than running it, and SQLAlchemy's compiled cache compiles each one once. They run with
+`Tx.execute` (`ctx.conn.execute` in a handler).
 """
 
 from __future__ import annotations
@@ -136,18 +136,11 @@ OPEN_NEEDS_WITH_SKILLS_PAGE = (
                         NeedSkill.__table__.c.skill.in_(bindparam("skills", expanding=True)))))
     .order_by(*_BOARD_ORDER).limit(bindparam("lim")).offset(bindparam("off")))
 
-PROPOSAL_BY_NUMBER_LOCKED = (select(P).where(P.c.community == bindparam("c"), P.c.number == bindparam("n"))
-                             .with_for_update())
-VOTE_OF_MEMBER = select(V.c.position).where(V.c.proposal_id == bindparam("p"),
-                                            V.c.member_id == bindparam("m"))
-VOTE_INSERT = insert(V)
-VOTE_UPDATE = update(V).where(V.c.proposal_id == bindparam("_p"), V.c.member_id == bindparam("_m"))
 # An outcome's review date has come: remind once.
 PROPOSAL_REVIEWED = (update(P).where(P.c.id == bindparam("_id"), P.c.reviewed.is_(False),
                                      P.c.review_at <= bindparam("_now"))
                      .values(reviewed=True)
                      .returning(P.c.number, P.c.text, P.c.statement, P.c.outcome, P.c.review_at))
-TALLY = select(V.c.position, func.count()).where(V.c.proposal_id == bindparam("p")).group_by(V.c.position)
 
 KV = KeyValue.__table__
 KV_GET = select(KV.c.value).where(KV.c.key == bindparam("k"))
