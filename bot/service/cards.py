@@ -14,7 +14,7 @@ from bot.domain.vocabulary import HOLDING, CallState, NeedState, ProposalState
 from bot.ports import Card
 from bot.service.context import Ctx
 from bot.store import sql
-from bot.store.models import FundingCall, Member, Proposal
+from bot.store.models import FundingCall, Proposal
 from bot.store.tx import Tx
 
 _REF = re.compile(r"^([TPF])(\d+)$", re.ASCII)
@@ -84,8 +84,8 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         if p.statement:
             fields.append(("Outcome", esc(clip(p.statement, 500))
                            + (f" (review {when(p.review_at)})" if p.review_at else "")))
-        author = session.get(Member, p.author_id)
-        fields.append(("Author", esc(author.display_name) if author else "?"))
+        author = ctx.conn.execute(sql.MEMBER_NAME, {"m": p.author_id}).scalar()
+        fields.append(("Author", esc(author) if author is not None else "?"))
         return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),
                     fields=tuple(fields), choices=proposals.choices(ctx, p),
                     closed=p.state != ProposalState.OPEN, kind="proposal", subject=_plain(p.text),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from bot.chat.parser import Parsed
@@ -15,7 +15,6 @@ from bot.config import Community
 from bot.domain.rules import is_digits
 from bot.ports import Choice, InboundMessage
 from bot.store import sql
-from bot.store.models import IdentityRow, Member
 from bot.store.tx import Tx
 
 
@@ -208,7 +207,7 @@ class Ctx:
         name = self.conn.execute(sql.MEMBER_NAME, {"m": member_id}).scalar()
         return esc(name) if name is not None else f"member {member_id}"
 
-    def find_member(self, token: str) -> Member | None:
+    def find_member(self, token: str) -> Row[Any] | None:
         """The member a `@name` argument means: an identity on this platform or a display name."""
         raw = token.strip()
         candidates = [raw, raw.lstrip("@")]
@@ -216,14 +215,12 @@ class Ctx:
         if is_digits(m):
             candidates.append(m)
         for cand in candidates:
-            row = self.session.scalars(select(IdentityRow).where(
-                IdentityRow.community == self.cid, IdentityRow.platform == self.platform,
-                IdentityRow.user_id == cand)).first()
+            row = self.conn.execute(sql.MEMBER_OF_IDENTITY, {"c": self.cid, "p": self.platform,
+                                                             "u": cand}).first()
             if row:
-                return self.session.get(Member, row.member_id)
+                return row
         name = raw.lstrip("@").lower()
-        hits = self.session.scalars(select(Member).where(
-            Member.community == self.cid, Member.merged_into.is_(None))).all()
+        hits = self.conn.execute(sql.LIVE_MEMBERS, {"c": self.cid}).all()
         hits = [h for h in hits if h.display_name.lower() == name]
         return hits[0] if len(hits) == 1 else None
 

@@ -9,17 +9,19 @@ it) and ends with a visible marker and the command to see the rest when cut.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from bot.chat.render import MAX_REPLY, TRUNCATED, clip, esc, left, money, when
-from bot.domain.vocabulary import CallState, NeedState, ProposalState
+from bot.domain.vocabulary import CallState, ProposalState
 from bot.service import books
 from bot.service.context import Ctx, Pending
 from bot.service.need_text import need_line
 from bot.service.need_text import ref as need_ref
 from bot.service.proposals import counts_shown
-from bot.store.models import Event, FundingCall, Need, Pitch, Proposal
+from bot.store import sql
+from bot.store.models import Event, FundingCall, Pitch, Proposal
 
 REF = "digest"
 # More rows than fit in MAX_REPLY characters; reading more would only be cut away.
@@ -57,10 +59,8 @@ def build(ctx: Ctx) -> str:
     for line in books.digest_lines(ctx, last or now - timedelta(days=7)):
         out.add(line)
 
-    n_free = s.scalar(select(func.count()).select_from(Need).where(
-        Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(False))) or 0
-    n_full = s.scalar(select(func.count()).select_from(Need).where(
-        Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(True))) or 0
+    n_free = ctx.conn.execute(sql.OPEN_NEEDS_COUNT, {"c": cid, "full": False}).scalar() or 0
+    n_full = ctx.conn.execute(sql.OPEN_NEEDS_COUNT, {"c": cid, "full": True}).scalar() or 0
     n_props = s.scalar(select(func.count()).select_from(Proposal).where(
         Proposal.community == cid, Proposal.state == ProposalState.OPEN)) or 0
     n_calls = s.scalar(select(func.count()).select_from(FundingCall).where(
@@ -72,10 +72,8 @@ def build(ctx: Ctx) -> str:
 
     shown = 0
     if n_free:
-        free = s.scalars(select(Need).where(
-            Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(False))
-            .order_by(Need.sort_due, Need.number).limit(ROWS)).all()
-        groups: dict[str, list[Need]] = {}
+        free = ctx.conn.execute(sql.OPEN_NEEDS_BY_DUE, {"c": cid, "full": False, "lim": ROWS}).all()
+        groups: dict[str, list[Row[Any]]] = {}
         for n in free:
             skill = n.skills.split()[0] if n.skills else ""
             groups.setdefault(skill, []).append(n)
@@ -88,9 +86,7 @@ def build(ctx: Ctx) -> str:
                     break
                 shown += 1
     if n_full and not out.full:
-        full = s.scalars(select(Need).where(
-            Need.community == cid, Need.state == NeedState.OPEN, Need.is_full.is_(True))
-            .order_by(Need.sort_due, Need.number).limit(30)).all()
+        full = ctx.conn.execute(sql.OPEN_NEEDS_BY_DUE, {"c": cid, "full": True, "lim": 30}).all()
         refs = ", ".join(need_ref(n) for n in full) + (" …" if n_full > len(full) else "")
         out.add(f"**Being worked on** ({n_full}, no free slot): {refs}")
     if n_props and not out.full:

@@ -14,23 +14,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, func, select
 
 from bot.chat.render import esc
 from bot.domain.vocabulary import ROLES
 from bot.service.context import Actor, CommandCtx, Ctx, Reply
+from bot.store import sql
 from bot.store.models import (
     Backing,
-    Claim,
-    Contribution,
-    Event,
     FundingCall,
-    IdentityRow,
-    LinkAttempt,
-    LinkCode,
-    Member,
-    Need,
     Pitch,
     Proposal,
     Vote,
@@ -45,11 +39,11 @@ _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
 
 # What counts as a member's own history: anything recorded with the member's id.
+# Needs, claims, contributions and events are read with `sql.HAS_HISTORY`, the others here.
 _HISTORY = (
-    (Claim, Claim.member_id), (Vote, Vote.member_id), (Backing, Backing.member_id),
-    (Contribution, Contribution.member_id), (Contribution, Contribution.approved_by),
-    (Need, Need.offered_by), (Proposal, Proposal.author_id), (FundingCall, FundingCall.posted_by),
-    (Pitch, Pitch.pitched_by), (Event, Event.actor_id),
+    (Vote, Vote.member_id), (Backing, Backing.member_id),
+    (Proposal, Proposal.author_id), (FundingCall, FundingCall.posted_by),
+    (Pitch, Pitch.pitched_by),
 )
 
 
@@ -66,19 +60,18 @@ def link(ctx: CommandCtx) -> Reply:
     return _redeem(ctx, pa.words[0])
 
 
-def _identity(ctx: CommandCtx) -> IdentityRow:
-    return ctx.session.scalars(select(IdentityRow).where(
-        IdentityRow.community == ctx.cid, IdentityRow.platform == ctx.msg.platform,
-        IdentityRow.user_id == ctx.msg.sender)).one()
+def _identity(ctx: CommandCtx) -> Row[Any]:
+    return ctx.conn.execute(sql.IDENTITY, {"c": ctx.cid, "p": ctx.msg.platform, "u": ctx.msg.sender}).one()
 
 
 def _issue(ctx: CommandCtx) -> Reply:
     me = _identity(ctx)
     # One live code per identity: asking again replaces the previous one.
-    ctx.session.execute(delete(LinkCode).where(LinkCode.identity_id == me.id))
+    ctx.conn.execute(sql.LINK_CODES_DROP_OF_IDENTITY, {"i": me.id})
     code = "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
-    ctx.session.add(LinkCode(code_hash=code_hash(code), member_id=ctx.member.id, identity_id=me.id,
-                             expires_at=ctx.now + timedelta(minutes=LINK_MINUTES), used=False))
+    ctx.conn.execute(sql.LINK_CODE_INSERT, dict(
+        code_hash=code_hash(code), member_id=ctx.member.id, identity_id=me.id,
+        expires_at=ctx.now + timedelta(minutes=LINK_MINUTES), used=False))
     return Reply(f"Your link code is {code}. Within {LINK_MINUTES} minutes, send "
                  f"`{ctx.cmd('link ' + code)}` from your account on another platform (it works "
                  "once; keep it to yourself: whoever sends it joins that account to you).",
@@ -89,21 +82,19 @@ def _redeem(ctx: CommandCtx, typed: str) -> Reply:
     msg = ctx.msg
     since = ctx.now - timedelta(minutes=LINK_MINUTES)
     who = dict(community=ctx.cid, platform=msg.platform, user_id=msg.sender)
-    failed = ctx.session.scalar(select(func.count()).select_from(LinkAttempt).where(
-        LinkAttempt.community == ctx.cid, LinkAttempt.platform == msg.platform,
-        LinkAttempt.user_id == msg.sender, LinkAttempt.at > since)) or 0
+    failed = ctx.conn.execute(sql.LINK_ATTEMPTS_SINCE, {"c": ctx.cid, "p": msg.platform, "u": msg.sender,
+                                                         "since": since}).scalar() or 0
     if failed >= MAX_ATTEMPTS:
         raise ctx.refuse(f"too many wrong codes from this account — wait {LINK_MINUTES} minutes, "
                          f"then get a new code with {ctx.cmd('link')} on your other platform")
-    row = ctx.session.scalars(select(LinkCode).where(LinkCode.code_hash == code_hash(typed))
-                              .with_for_update()).first()
+    row = ctx.conn.execute(sql.LINK_CODE_LOCKED, {"h": code_hash(typed)}).first()
     if row is None or row.used or row.expires_at <= ctx.now:
         # Kept although the refusal undoes everything else: it is what limits guessing.
-        ctx.keep(insert(LinkAttempt.__table__), {**who, "at": ctx.now})
+        ctx.keep(sql.LINK_ATTEMPT_INSERT, {**who, "at": ctx.now})
         raise ctx.refuse(f"that code is unknown, used or expired — get a new one with "
                          f"{ctx.cmd('link')} on your other platform")
-    owner = ctx.session.get(IdentityRow, row.identity_id)
-    target = ctx.session.get(Member, row.member_id)
+    owner = ctx.conn.execute(sql.IDENTITY_BY_ID, {"_id": row.identity_id}).first()
+    target = ctx.conn.execute(sql.MEMBER_BY_ID, {"_id": row.member_id}).first()
     # A code dies with its member, and with its identity leaving that member.
     if (target is None or owner is None or owner.member_id != target.id
             or target.merged_into is not None or target.community != ctx.cid):
@@ -116,12 +107,10 @@ def _redeem(ctx: CommandCtx, typed: str) -> Reply:
         raise ctx.refuse(f"that code came from {msg.platform} too — a link joins accounts on "
                          f"different platforms: send it from your account on another platform")
     _lock_members(ctx, target.id, ctx.member.id)
-    if ctx.session.scalar(select(IdentityRow.id).where(IdentityRow.member_id == target.id,
-                                                       IdentityRow.platform == msg.platform)):
+    if ctx.conn.execute(sql.IDENTITY_OF_MEMBER_ON, {"m": target.id, "p": msg.platform}).first():
         raise ctx.refuse(f"{esc(target.display_name)} already has a {msg.platform} account — one "
                          f"per platform; unlink it first with {ctx.cmd('unlink ' + msg.platform)}")
-    if ctx.session.scalar(select(func.count()).select_from(IdentityRow)
-                          .where(IdentityRow.member_id == ctx.member.id)) > 1:
+    if len(ctx.conn.execute(sql.IDENTITIES_OF_MEMBER, {"m": ctx.member.id}).all()) > 1:
         raise ctx.refuse("this account is linked to others already — unlink it first with "
                          f"{ctx.cmd('unlink ' + msg.platform)}")
     if _has_history(ctx, ctx.member.id):
@@ -129,13 +118,12 @@ def _redeem(ctx: CommandCtx, typed: str) -> Reply:
                          "(claims, votes, backings, offers or other events), and what is recorded "
                          "never moves — link the other way round: send "
                          f"{ctx.cmd('link')} here and the code from your other account")
-    row.used = True
+    ctx.conn.execute(sql.LINK_CODE_USED, {"h": row.code_hash})
     alone = ctx.member.id
-    ctx.session.execute(update(IdentityRow).where(IdentityRow.id == me.id)
-                        .values(member_id=target.id))
+    ctx.conn.execute(sql.IDENTITY_MOVE, {"_id": me.id, "m": target.id})
     # The member this account had is left with nothing: no identity, no history, no codes.
-    ctx.session.execute(update(Member).where(Member.id == alone).values(merged_into=target.id))
-    ctx.session.execute(delete(LinkCode).where(LinkCode.member_id == alone))
+    ctx.conn.execute(sql.MEMBER_MERGE, {"_id": alone, "into": target.id})
+    ctx.conn.execute(sql.LINK_CODES_DROP_OF_MEMBER, {"m": alone})
     ctx.member = Actor(target.id, target.display_name)
     ctx.event("member.linked", f"@{target.id}", platform=msg.platform)
     return Reply(f"Linked: this {msg.platform} identity is now {esc(target.display_name)}; claims, "
@@ -146,10 +134,12 @@ def _redeem(ctx: CommandCtx, typed: str) -> Reply:
 def _lock_members(ctx: Ctx, *ids: int) -> None:
     """Both members' rows, in id order (no deadlock with another link or a claim)."""
     for mid in sorted(ids):
-        ctx.session.execute(select(Member.id).where(Member.id == mid).with_for_update())
+        ctx.conn.execute(sql.MEMBER_LOCK, {"m": mid})
 
 
 def _has_history(ctx: Ctx, member_id: int) -> bool:
+    if ctx.conn.execute(sql.HAS_HISTORY, {"m": member_id}).scalar():
+        return True
     for model, col in _HISTORY:
         if ctx.session.scalar(select(func.count()).select_from(model).where(col == member_id)):
             return True
@@ -164,8 +154,7 @@ def unlink(ctx: CommandCtx) -> Reply:
                          f"{ctx.cmd('unlink ' + ctx.msg.platform)}")
     platform = pa.words[0].lower()[:16]
     ctx.lock_member()
-    ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
-                              .order_by(IdentityRow.id)).all()
+    ids = ctx.conn.execute(sql.IDENTITIES_OF_MEMBER, {"m": ctx.member.id}).all()
     leaving = [i for i in ids if i.platform == platform]
     if not leaving:
         have = ", ".join(sorted({i.platform for i in ids}))
@@ -174,11 +163,10 @@ def unlink(ctx: CommandCtx) -> Reply:
     if len(ids) == 1:
         raise ctx.refuse(f"your {esc(platform)} account is your only one — nothing to unlink")
     ident = leaving[0]
-    new_id = ctx.session.execute(insert(Member.__table__).returning(Member.__table__.c.id), dict(
+    new_id = ctx.conn.execute(sql.MEMBER_INSERT, dict(
         community=ctx.cid, display_name=ident.display_name, created_at=ctx.now)).scalar_one()
-    ctx.session.execute(update(IdentityRow).where(IdentityRow.id == ident.id)
-                        .values(member_id=new_id))
-    ctx.session.execute(delete(LinkCode).where(LinkCode.identity_id == ident.id))
+    ctx.conn.execute(sql.IDENTITY_MOVE, {"_id": ident.id, "m": new_id})
+    ctx.conn.execute(sql.LINK_CODES_DROP_OF_IDENTITY, {"i": ident.id})
     ctx.event("member.unlinked", f"@{ctx.member.id}", platform=platform)
     return Reply(f"Unlinked: your {esc(platform)} account {esc(ident.user_id)} is a member of its "
                  f"own again. What it did while linked stays with {esc(ctx.member.display_name)}.",
@@ -187,8 +175,7 @@ def unlink(ctx: CommandCtx) -> Reply:
 
 def whoami(ctx: CommandCtx) -> Reply:
     """`!whoami`: your member, linked identities and roles."""
-    ids = ctx.session.scalars(select(IdentityRow).where(IdentityRow.member_id == ctx.member.id)
-                              .order_by(IdentityRow.id)).all()
+    ids = ctx.conn.execute(sql.IDENTITIES_OF_MEMBER, {"m": ctx.member.id}).all()
     roles = ", ".join(r for r in ROLES if r in ctx.roles)
     lines = [f"You are {esc(ctx.member.display_name)} (member #{ctx.member.id}) in "
              f"{esc(ctx.community.name or ctx.cid)}", f"Roles: {roles}", "Identities:"]

@@ -22,9 +22,7 @@ from bot.service.need_text import need_choices, need_line, notify_watchers, ref
 from bot.service.paging import PAGE, page_number
 from bot.store import sql
 from bot.store.models import (
-    Claim,
     Contribution,
-    Need,
     Proposal,
     Vote,
     Watch,
@@ -289,21 +287,18 @@ def mine(ctx: CommandCtx) -> Reply:
     """`!mine`: your claims, submissions, offers and votes still to cast."""
     me = ctx.member.id
     lines: list[str] = []
-    rows = ctx.session.execute(select(Claim, Need).join(Need, Need.id == Claim.need_id).where(
-        Claim.member_id == me, Claim.state.in_(PENDING)).order_by(Claim.expires_at)).all()
+    rows = ctx.conn.execute(sql.MY_PENDING_CLAIMS, {"m": me}).all()
     if rows:
         lines.append("Your claims:")
-        for c, n in rows:
+        for c in rows:
             if c.state == ClaimState.SUBMITTED:
                 state = "submitted, waiting for review"
             elif c.expires_at is None:
                 state = "yours until you release it"
             else:
                 state = f"expires {when(c.expires_at)} ({left(c.expires_at, ctx.now)})"
-            lines.append(f"- **{ref(n)}** {esc(n.title)} — {state}")
-    offers = ctx.session.scalars(select(Need).where(
-        Need.community == ctx.cid, Need.offered_by == me, Need.state == NeedState.OPEN)
-        .order_by(Need.number).limit(10)).all()
+            lines.append(f"- **{ref(c)}** {esc(c.title)} — {state}")
+    offers = ctx.conn.execute(sql.MY_OPEN_OFFERS, {"c": ctx.cid, "m": me}).all()
     if offers:
         lines.append("Your open offers:")
         lines.extend("- " + need_line(n) for n in offers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot.chat.render import clip, echo, esc, left, quote, when
 from bot.domain.rules import (
@@ -26,7 +26,7 @@ from bot.ports import Choice
 from bot.service import held
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.paging import PAGE, page_number
-from bot.service.refs import load, load_row, next_number
+from bot.service.refs import load, next_number
 from bot.store import sql
 from bot.store.models import Member, Proposal, Vote
 
@@ -57,7 +57,7 @@ def sealed(p: Proposal) -> bool:
 def counts_shown(ctx: Ctx, p: Proposal) -> str:
     """The counts as anyone may see them now: `1 agree, …`, or how many voted while sealed."""
     if sealed(p):
-        n = sum(dict(ctx.conn.execute(sql.TALLY, {"p": p.id}).all()).values())
+        n = sum(_counts(ctx, p).values())
         return f"{n} vote{'s' if n != 1 else ''} cast, counts hidden until it closes"
     return str(tally(ctx, p))
 
@@ -76,8 +76,13 @@ def ballot_words(p: Proposal) -> str:
 
 def tally(ctx: Ctx, p: Proposal) -> Tally:
     """Counts of the latest vote of each member."""
-    counts = dict(ctx.conn.execute(sql.TALLY, {"p": p.id}).all())
+    counts = _counts(ctx, p)
     return Tally(**{k: counts.get(k, 0) for k in POSITIONS})
+
+
+def _counts(ctx: Ctx, p: Proposal) -> dict[str, int]:
+    return dict(ctx.session.execute(select(Vote.position, func.count()).where(Vote.proposal_id == p.id)
+                                    .group_by(Vote.position)).all())
 
 
 def rule_of(ctx: Ctx, p: Proposal) -> str:
@@ -200,7 +205,7 @@ def vote(ctx: CommandCtx) -> Reply:
     """`!vote P3 agree|abstain|disagree|block [reason]`."""
     pa = ctx.parsed
     # The proposal's row lock orders concurrent votes against its closing.
-    p = load_row(ctx, pa.words[0] if pa.words else None, "P", sql.PROPOSAL_BY_NUMBER_LOCKED)
+    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
     r = ref(p)
     if len(pa.words) < 2 or pa.words[1].lower() not in POSITIONS:
         raise ctx.refuse(f"say agree, abstain, disagree or block, like {ctx.cmd(f'vote {r} agree')}")
@@ -212,12 +217,12 @@ def vote(ctx: CommandCtx) -> Reply:
         raise ctx.refuse(f"a reason is required to {position} — write "
                          f"{ctx.cmd(f'vote {r} {position} <your reason>')}")
     me = ctx.member.id
-    changed = ctx.conn.execute(sql.VOTE_OF_MEMBER, {"p": p.id, "m": me}).first() is not None
-    values = {"position": position, "reason": clip(reason, 1000), "at": ctx.now}
-    if changed:
-        ctx.conn.execute(sql.VOTE_UPDATE, {"_p": p.id, "_m": me, **values})
-    else:
-        ctx.conn.execute(sql.VOTE_INSERT, {"proposal_id": p.id, "member_id": me, **values})
+    v = ctx.session.get(Vote, (p.id, me))
+    changed = v is not None
+    if v is None:
+        v = Vote(proposal_id=p.id, member_id=me)
+        ctx.session.add(v)
+    v.position, v.reason, v.at = position, clip(reason, 1000), ctx.now
     if p.hidden or p.anonymous:
         # The log is public: a sealed vote records that it was cast, not what it was; the
         # counts (and, for a hidden vote, the positions) enter the log at close.

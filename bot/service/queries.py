@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, String, cast, func, select, text
 
@@ -13,19 +14,13 @@ from bot.chat.text import clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.rules import is_digits
-from bot.domain.vocabulary import PENDING, CallState, NeedState, ProposalState
+from bot.domain.vocabulary import CallState, ProposalState
 from bot.ports import Card, CardRef, Due, Figures, ObjectDeadlines, Suggestion
 from bot.service import deadlines
 from bot.service.cards import build_card
 from bot.store import sql
 from bot.store.models import (
-    Claim,
     FundingCall,
-    IdentityRow,
-    KeyValue,
-    Need,
-    OutboxDelivery,
-    OutboxEntry,
     Pitch,
     PostedCard,
     Proposal,
@@ -56,9 +51,7 @@ class Queries:
     def identities(self, member: int, platform: str) -> list[str]:
         """The member's user ids on a platform (to send a notice or a mention)."""
         with self.unit() as tx:
-            s = tx.session
-            return list(s.scalars(select(IdentityRow.user_id).where(
-                IdentityRow.member_id == member, IdentityRow.platform == platform)))
+            return list(tx.execute(sql.USER_IDS_OF_MEMBER_ON, {"m": member, "p": platform}).scalars())
 
     @retrying
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
@@ -103,17 +96,21 @@ class Queries:
         Returns:
             The matches, newest first within each kind, in the order of `kinds`.
         """
-        models = {"T": (Need, Need.title), "P": (Proposal, Proposal.text),
+        models = {"P": (Proposal, Proposal.text),
                   "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title),
                   "V": (Venture, Venture.name)}
         raw = clean_line(typed)[:100]
-        letter = raw[:1].upper() if raw[:1].upper() in models and is_digits(raw[1:]) else ""
+        letter = raw[:1].upper() if raw[:1].upper() in {"T", *models} and is_digits(raw[1:]) else ""
         digits = raw[1:] if letter else (raw if is_digits(raw) else "")
         out: list[Suggestion] = []
         with self.unit() as tx:
             s = tx.session
             for kind in kinds:
-                if kind not in models or (letter and letter != kind) or len(out) >= limit:
+                if kind not in {"T", *models} or (letter and letter != kind) or len(out) >= limit:
+                    continue
+                if kind == "T":
+                    out.extend(Suggestion(f"T{n}", t) for n, t in _suggest_needs(tx, community, digits, raw,
+                                                                                 limit - len(out)))
                     continue
                 model, title = models[kind]
                 # A venture is "active" where the other objects are "open".
@@ -167,12 +164,9 @@ class Queries:
 
     def figures(self, platforms: list[str]) -> Figures:
         """The outbox backlog of `platforms` and the commons' open objects, per community."""
+        statements = {"open_needs": sql.OPEN_NEEDS_PER_COMMUNITY,
+                      "active_claims": sql.PENDING_CLAIMS_PER_COMMUNITY}
         counts = {
-            "open_needs": select(Need.community, func.count()).where(Need.state == NeedState.OPEN)
-            .group_by(Need.community),
-            "active_claims": select(Need.community, func.count()).select_from(Claim)
-            .join(Need, Need.id == Claim.need_id)
-            .where(Claim.state.in_(PENDING)).group_by(Need.community),
             "open_proposals": select(Proposal.community, func.count())
             .where(Proposal.state == ProposalState.OPEN)
             .group_by(Proposal.community),
@@ -183,13 +177,23 @@ class Queries:
         with self.unit() as tx:
             s = tx.session
             for platform in platforms:
-                cursor = s.get(KeyValue, f"outbox:{platform}")
-                low = int(cursor.value) if cursor else 0
-                taken = select(OutboxDelivery.outbox_id).where(OutboxDelivery.platform == platform)
-                backlog[platform] = s.scalar(select(func.count(OutboxEntry.id)).where(
-                    OutboxEntry.id > low, OutboxEntry.id.not_in(taken))) or 0
-            got = {name: {c: n for c, n in s.execute(stmt)} for name, stmt in counts.items()}
+                cursor = tx.execute(sql.KV_GET, {"k": f"outbox:{platform}"}).scalar()
+                low = int(cursor) if cursor else 0
+                backlog[platform] = tx.execute(sql.OUTBOX_BACKLOG, {"low": low, "p": platform}).scalar() or 0
+            got = {name: {c: n for c, n in tx.execute(stmt)} for name, stmt in statements.items()}
+            got.update({name: {c: n for c, n in s.execute(stmt)} for name, stmt in counts.items()})
         return Figures(backlog=backlog, counts=got)
+
+
+def _suggest_needs(tx: Tx, community: str, digits: str, raw: str, limit: int) -> list[Any]:
+    """Open needs for `suggest`: by the number's first digits, by title, or the newest."""
+    params: dict[str, Any] = {"c": community, "lim": limit}
+    if digits:
+        return tx.execute(sql.SUGGEST_NEEDS_BY_NUMBER, {**params, "prefix": digits + "%"}).all()
+    if raw:
+        words = sql.like_escaped(raw.lower())
+        return tx.execute(sql.SUGGEST_NEEDS_BY_TITLE, {**params, "words": words}).all()
+    return tx.execute(sql.SUGGEST_NEEDS, params).all()
 
 
 def _card_ref(c: PostedCard) -> CardRef:

@@ -4,18 +4,17 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.chat.phrases import HIDDEN, phrase
 from bot.chat.render import echo, esc, money, when
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.paging import PAGE, page_number
+from bot.store import sql
 from bot.store.models import (
-    Contribution,
     Event,
-    Need,
-    NeedSkill,
 )
 
 _OBJ_RE = re.compile(r"^([TPFBVRS])(\d{1,9})$", re.IGNORECASE | re.ASCII)
@@ -24,24 +23,19 @@ _OBJ_RE = re.compile(r"^([TPFBVRS])(\d{1,9})$", re.IGNORECASE | re.ASCII)
 def ledger(ctx: CommandCtx) -> Reply:
     """`!ledger [@member | #skill]`: contributions and totals per member."""
     pa = ctx.parsed
-    stmt = select(Contribution).where(Contribution.community == ctx.cid)
-    scope = ""
+    scope, which = "", "all"
+    params: dict[str, Any] = {"c": ctx.cid}
     if pa.skills:
-        stmt = stmt.where(Contribution.need_id.in_(
-            select(NeedSkill.need_id).where(NeedSkill.skill.in_(pa.skills))))
+        which, params["skills"] = "skills", list(pa.skills)
         scope = " for " + esc(" ".join("#" + s for s in pa.skills))
     elif pa.words:
         who = ctx.find_member(pa.words[0])
         if who is None:
             raise ctx.refuse(f"{echo(pa.words[0], 40)} is not a member here — name them as they "
                              "appear in the room, or give #skills")
-        stmt = stmt.where(Contribution.member_id == who.id)
+        which, params["m"] = "member", who.id
         scope = " for " + esc(who.display_name)
-    totals = ctx.session.execute(
-        select(Contribution.member_id, Contribution.currency,
-               func.coalesce(func.sum(Contribution.reward_minor), 0), func.count())
-        .where(Contribution.id.in_(stmt.with_only_columns(Contribution.id)))
-        .group_by(Contribution.member_id, Contribution.currency)).all()
+    totals = ctx.conn.execute(sql.LEDGER_TOTALS[which], params).all()
     if not totals:
         return Reply(f"The ledger{scope} is empty — approved work appears here.")
     per: dict[int, list[str]] = {}
@@ -55,14 +49,11 @@ def ledger(ctx: CommandCtx) -> Reply:
         amounts = ", ".join(per.get(mid, [])) or "no reward"
         lines.append(f"- {ctx.name_of(mid)} {amounts} ({counts[mid]} contribution"
                      f"{'s' if counts[mid] != 1 else ''})")
-    recent = ctx.session.execute(
-        select(Contribution, Need).join(Need, Need.id == Contribution.need_id)
-        .where(Contribution.id.in_(stmt.with_only_columns(Contribution.id)))
-        .order_by(Contribution.id.desc()).limit(10)).all()
+    recent = ctx.conn.execute(sql.LEDGER_RECENT[which], params).all()
     lines.append("Latest:")
-    for c, n in recent:
+    for c in recent:
         amount = money(c.reward_minor, c.currency) or "no reward"
-        lines.append(f"- {when(c.at)} {ctx.name_of(c.member_id)} T{n.number} {esc(n.title)} — "
+        lines.append(f"- {when(c.at)} {ctx.name_of(c.member_id)} T{c.number} {esc(c.title)} — "
                      f"{amount}, approved by {ctx.name_of(c.approved_by)}")
     return Reply("\n".join(lines))
 

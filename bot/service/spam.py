@@ -11,12 +11,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 from bot.chat.render import when
-from bot.domain.vocabulary import ClaimState
 from bot.service.context import CommandCtx, Ctx
-from bot.store.models import Claim, Member
+from bot.store import sql
 
 _LINK = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
 DAY = timedelta(days=1)
@@ -28,19 +25,17 @@ def check_claim(ctx: CommandCtx) -> None:
     me = ctx.member.id
     if pol.max_claims_per_day:
         since = ctx.now - DAY
-        times = list(ctx.session.scalars(select(Claim.claimed_at).where(
-            Claim.member_id == me, Claim.claimed_at > since).order_by(Claim.claimed_at)))
+        times = list(ctx.conn.execute(sql.CLAIM_TIMES_SINCE, {"m": me, "since": since}).scalars())
         if len(times) >= pol.max_claims_per_day:
             allowed = times[len(times) - pol.max_claims_per_day] + DAY
             raise ctx.refuse(f"policy max_claims_per_day: you made {len(times)} claims in the last "
                              f"24 hours, the most this community allows; you can claim again on "
                              f"{when(allowed)}")
     if pol.new_member_days and pol.new_member_max_claims:
-        joined = ctx.session.scalar(select(Member.created_at).where(Member.id == me))
+        joined = ctx.conn.execute(sql.MEMBER_JOINED, {"m": me}).scalar()
         settled = joined + timedelta(days=pol.new_member_days) if joined else ctx.now
         if settled > ctx.now:
-            active = ctx.session.scalar(select(func.count()).select_from(Claim).where(
-                Claim.member_id == me, Claim.state.in_((ClaimState.ACTIVE, ClaimState.SUBMITTED))))
+            active = ctx.conn.execute(sql.PENDING_CLAIMS_OF_MEMBER, {"m": me}).scalar_one()
             if active >= pol.new_member_max_claims:
                 raise ctx.refuse(f"policy new_member_max_claims: in their first {pol.new_member_days} "
                                  f"days members hold at most {pol.new_member_max_claims} claims at "

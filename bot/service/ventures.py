@@ -20,7 +20,6 @@ from bot.service.context import CommandCtx, Ctx, Reply
 from bot.store import sql
 from bot.store.models import (
     Contribution,
-    Need,
     NeedPayer,
     Payment,
     PoolEntry,
@@ -324,21 +323,12 @@ class Payable:
 
 def payables(ctx: Ctx, need_id: int | None = None) -> list[Payable]:
     """Approved rewards not yet paid, oldest first (a need of a funding call is the foundation's)."""
-    stmt = (select(Contribution, Need.number, NeedPayer.payer, Venture.number, Need.call_id)
-            .join(Need, Need.id == Contribution.need_id)
-            .outerjoin(NeedPayer, NeedPayer.need_id == Need.id)
-            .outerjoin(Venture, Venture.id == NeedPayer.venture_id)
-            .outerjoin(Payment, Payment.contribution_id == Contribution.id)
-            .where(Contribution.community == ctx.cid, Contribution.reward_minor > 0,
-                   Payment.contribution_id.is_(None),
-                   (NeedPayer.payer.is_not(None)) | (Need.call_id.is_not(None)))
-            .order_by(Contribution.id))
-    if need_id is not None:
-        stmt = stmt.where(Contribution.need_id == need_id)
+    rows = (ctx.conn.execute(sql.PAYABLES, {"c": ctx.cid}) if need_id is None
+            else ctx.conn.execute(sql.PAYABLES_OF_NEED, {"c": ctx.cid, "need": need_id}))
     out = []
-    for c, need_no, payer, v_no, _call in ctx.session.execute(stmt):
-        who = f"V{v_no}" if payer == "venture" else "the foundation"
-        out.append(Payable(c.id, f"T{need_no}", c.member_id, c.reward_minor or 0, c.currency or "",
+    for c in rows:
+        who = f"V{c.venture_number}" if c.payer == "venture" else "the foundation"
+        out.append(Payable(c.id, f"T{c.need_number}", c.member_id, c.reward_minor or 0, c.currency or "",
                            who))
     return out
 

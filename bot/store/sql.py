@@ -1,11 +1,11 @@
 """Prebuilt SQL: the statements of the aggregates read and written with SQLAlchemy Core.
 
-A need with its claims, votes, members and identities, the outbox and the event log are
+A need with its claims, members and identities, the outbox and the event log are
 read and written with these statements only (aggregates the ORM serves better, such as
-funding calls and ventures, use the unit of work's session). Each is built once, at
-import, with bind parameters: building a statement costs more than running it, and
-SQLAlchemy's compiled cache compiles each one once. They run with `Tx.execute`
-(`ctx.conn.execute` in a handler).
+proposals with their votes, funding calls and ventures, use the unit of work's session).
+Each is built once, at import, with bind parameters: building a statement costs more
+than running it, and SQLAlchemy's compiled cache compiles each one once. They run with
+`Tx.execute` (`ctx.conn.execute` in a handler).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState, ProposalState
@@ -26,12 +26,17 @@ from bot.store.models import (
     HandledMessage,
     IdentityRow,
     KeyValue,
+    LinkAttempt,
+    LinkCode,
     Member,
     Need,
+    NeedPayer,
     NeedSkill,
     OutboxDelivery,
     OutboxEntry,
+    Payment,
     Proposal,
+    Venture,
     Vote,
     Watch,
 )
@@ -116,6 +121,7 @@ E = Event.__table__
 LATEST_EVENTS_OF = (select(E).where(E.c.community == bindparam("c"), E.c.object == bindparam("o"))
                     .order_by(E.c.at.desc(), E.c.id.desc()).limit(bindparam("lim")))
 
+MEMBER_JOINED = select(M.c.created_at).where(M.c.id == bindparam("m"))
 MEMBER_NAME = select(Member.__table__.c.display_name).where(Member.__table__.c.id == bindparam("m"))
 # Every member may vote (contributor is everyone's role); linked identities count once.
 MEMBERS_WHO_MAY_VOTE = select(func.count()).where(Member.__table__.c.community == bindparam("c"),
@@ -132,18 +138,11 @@ OPEN_NEEDS_WITH_SKILLS_PAGE = (
                         NeedSkill.__table__.c.skill.in_(bindparam("skills", expanding=True)))))
     .order_by(*_BOARD_ORDER).limit(bindparam("lim")).offset(bindparam("off")))
 
-PROPOSAL_BY_NUMBER_LOCKED = (select(P).where(P.c.community == bindparam("c"), P.c.number == bindparam("n"))
-                             .with_for_update())
-VOTE_OF_MEMBER = select(V.c.position).where(V.c.proposal_id == bindparam("p"),
-                                            V.c.member_id == bindparam("m"))
-VOTE_INSERT = insert(V)
-VOTE_UPDATE = update(V).where(V.c.proposal_id == bindparam("_p"), V.c.member_id == bindparam("_m"))
 # An outcome's review date has come: remind once.
 PROPOSAL_REVIEWED = (update(P).where(P.c.id == bindparam("_id"), P.c.reviewed.is_(False),
                                      P.c.review_at <= bindparam("_now"))
                      .values(reviewed=True)
                      .returning(P.c.number, P.c.text, P.c.statement, P.c.outcome, P.c.review_at))
-TALLY = select(V.c.position, func.count()).where(V.c.proposal_id == bindparam("p")).group_by(V.c.position)
 
 KV = KeyValue.__table__
 KV_GET = select(KV.c.value).where(KV.c.key == bindparam("k"))
@@ -179,6 +178,36 @@ MEMBER_INSERT = insert(Member.__table__).returning(Member.__table__.c.id)
 IDENTITY_INSERT = insert(IdentityRow.__table__)
 IDENTITY_RENAME = update(IdentityRow.__table__).where(IdentityRow.__table__.c.id == bindparam("_id"))
 MEMBER_RENAME = update(Member.__table__).where(Member.__table__.c.id == bindparam("_id"))
+
+ID = IdentityRow.__table__
+# The member an identity on a platform belongs to (`ctx.find_member`), the live members.
+MEMBER_OF_IDENTITY = (select(M).select_from(M.join(ID, ID.c.member_id == M.c.id))
+                      .where(ID.c.community == bindparam("c"), ID.c.platform == bindparam("p"),
+                             ID.c.user_id == bindparam("u")).limit(1))
+LIVE_MEMBERS = select(M).where(M.c.community == bindparam("c"), M.c.merged_into.is_(None))
+MEMBER_BY_ID = select(M).where(M.c.id == bindparam("_id"))
+
+# Linking identities (bot.service.identity): codes, failed attempts, moving an identity.
+LC, LA = LinkCode.__table__, LinkAttempt.__table__
+IDENTITY = select(ID).where(ID.c.community == bindparam("c"), ID.c.platform == bindparam("p"),
+                           ID.c.user_id == bindparam("u"))
+IDENTITY_BY_ID = select(ID).where(ID.c.id == bindparam("_id"))
+IDENTITIES_OF_MEMBER = select(ID).where(ID.c.member_id == bindparam("m")).order_by(ID.c.id)
+IDENTITY_OF_MEMBER_ON = select(ID.c.id).where(ID.c.member_id == bindparam("m"),
+                                              ID.c.platform == bindparam("p"))
+USER_IDS_OF_MEMBER_ON = select(ID.c.user_id).where(ID.c.member_id == bindparam("m"),
+                                                 ID.c.platform == bindparam("p"))
+IDENTITY_MOVE = update(ID).where(ID.c.id == bindparam("_id")).values(member_id=bindparam("m"))
+MEMBER_MERGE = update(M).where(M.c.id == bindparam("_id")).values(merged_into=bindparam("into"))
+LINK_CODE_INSERT = insert(LC)
+LINK_CODE_LOCKED = select(LC).where(LC.c.code_hash == bindparam("h")).with_for_update()
+LINK_CODE_USED = update(LC).where(LC.c.code_hash == bindparam("h")).values(used=True)
+LINK_CODES_DROP_OF_IDENTITY = delete(LC).where(LC.c.identity_id == bindparam("i"))
+LINK_CODES_DROP_OF_MEMBER = delete(LC).where(LC.c.member_id == bindparam("m"))
+LINK_ATTEMPT_INSERT = insert(LA)
+LINK_ATTEMPTS_SINCE = select(func.count()).select_from(LA).where(
+    LA.c.community == bindparam("c"), LA.c.platform == bindparam("p"), LA.c.user_id == bindparam("u"),
+    LA.c.at > bindparam("since"))
 
 
 # --- Deadlines (bot.service.deadlines): a catch-up fires hundreds of these in a row ---
@@ -270,3 +299,80 @@ def take_delivery(dialect: str) -> Any:
         _TAKE_DELIVERY[dialect] = (module.insert(DELIVERIES).on_conflict_do_nothing()
                                    .returning(DELIVERIES.c.outbox_id))
     return _TAKE_DELIVERY[dialect]
+
+
+# --- Needs and claims read for members and adapters (mine, digest, ledger, payables, spam, queries) ---
+
+CT = Contribution.__table__
+MY_PENDING_CLAIMS = (select(C.c.state, C.c.expires_at, N.c.number, N.c.title)
+                     .select_from(C.join(N, N.c.id == C.c.need_id))
+                     .where(C.c.member_id == bindparam("m"), C.c.state.in_(PENDING))
+                     .order_by(C.c.expires_at))
+MY_OPEN_OFFERS = (select(N).where(N.c.community == bindparam("c"), N.c.offered_by == bindparam("m"),
+                                  N.c.state == NeedState.OPEN)
+                  .order_by(N.c.number).limit(10))
+_OPEN_NEEDS_FULL = (N.c.community == bindparam("c"), N.c.state == NeedState.OPEN,
+                    N.c.is_full == bindparam("full"))
+OPEN_NEEDS_COUNT = select(func.count()).select_from(N).where(*_OPEN_NEEDS_FULL)
+OPEN_NEEDS_BY_DUE = (select(N).where(*_OPEN_NEEDS_FULL).order_by(N.c.sort_due, N.c.number)
+                     .limit(bindparam("lim")))
+CLAIM_TIMES_SINCE = (select(C.c.claimed_at).where(C.c.member_id == bindparam("m"),
+                                                  C.c.claimed_at > bindparam("since"))
+                     .order_by(C.c.claimed_at))
+PENDING_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
+    C.c.member_id == bindparam("m"), C.c.state.in_(PENDING))
+# The ledger's contributions: all of a community's, those of needs with #skills, a member's.
+_LEDGER = {
+    "all": select(CT.c.id).where(CT.c.community == bindparam("c")),
+    "skills": select(CT.c.id).where(CT.c.community == bindparam("c"), CT.c.need_id.in_(
+        select(NeedSkill.__table__.c.need_id).where(
+            NeedSkill.__table__.c.skill.in_(bindparam("skills", expanding=True))))),
+    "member": select(CT.c.id).where(CT.c.community == bindparam("c"), CT.c.member_id == bindparam("m")),
+}
+LEDGER_TOTALS = {scope: select(CT.c.member_id, CT.c.currency, func.coalesce(func.sum(CT.c.reward_minor), 0),
+                               func.count())
+                 .where(CT.c.id.in_(ids)).group_by(CT.c.member_id, CT.c.currency)
+                 for scope, ids in _LEDGER.items()}
+LEDGER_RECENT = {scope: select(CT.c.at, CT.c.member_id, CT.c.reward_minor, CT.c.currency, CT.c.approved_by,
+                               N.c.number, N.c.title)
+                 .select_from(CT.join(N, N.c.id == CT.c.need_id))
+                 .where(CT.c.id.in_(ids)).order_by(CT.c.id.desc()).limit(10)
+                 for scope, ids in _LEDGER.items()}
+# A member's history among needs, claims, contributions and the event log: anything
+# recorded with the member's id (bot.service.identity checks the ORM aggregates' own).
+HAS_HISTORY = select(or_(*(exists().where(col == bindparam("m"))
+                           for col in (C.c.member_id, CT.c.member_id, CT.c.approved_by, N.c.offered_by,
+                                       E.c.actor_id))))
+# Approved rewards not yet paid, oldest first (a need of a funding call is the foundation's).
+_NP, _PAY, _VEN = NeedPayer.__table__, Payment.__table__, Venture.__table__
+PAYABLES = (select(CT.c.id, CT.c.member_id, CT.c.reward_minor, CT.c.currency, N.c.number.label("need_number"),
+                   _NP.c.payer, _VEN.c.number.label("venture_number"))
+            .select_from(CT.join(N, N.c.id == CT.c.need_id)
+                         .outerjoin(_NP, _NP.c.need_id == N.c.id)
+                         .outerjoin(_VEN, _VEN.c.id == _NP.c.venture_id)
+                         .outerjoin(_PAY, _PAY.c.contribution_id == CT.c.id))
+            .where(CT.c.community == bindparam("c"), CT.c.reward_minor > 0, _PAY.c.contribution_id.is_(None),
+                   _NP.c.payer.is_not(None) | N.c.call_id.is_not(None))
+            .order_by(CT.c.id))
+PAYABLES_OF_NEED = PAYABLES.where(CT.c.need_id == bindparam("need"))
+# Open needs and pending claims per community (an adapter's figures).
+OPEN_NEEDS_PER_COMMUNITY = (select(N.c.community, func.count()).where(N.c.state == NeedState.OPEN)
+                            .group_by(N.c.community))
+PENDING_CLAIMS_PER_COMMUNITY = (select(N.c.community, func.count())
+                                .select_from(C.join(N, N.c.id == C.c.need_id))
+                                .where(C.c.state.in_(PENDING)).group_by(N.c.community))
+OUTBOX_BACKLOG = select(func.count(OUTBOX.c.id)).where(OUTBOX.c.id > bindparam("low"), OUTBOX.c.id.not_in(
+    select(DELIVERIES.c.outbox_id).where(DELIVERIES.c.platform == bindparam("p"))))
+# Open needs for a member typing a ref: the newest, by the number's first digits, by title.
+_SUGGEST_NEEDS = (select(N.c.number, N.c.title)
+                  .where(N.c.community == bindparam("c"), N.c.state == NeedState.OPEN))
+SUGGEST_NEEDS = _SUGGEST_NEEDS.order_by(N.c.number.desc()).limit(bindparam("lim"))
+SUGGEST_NEEDS_BY_NUMBER = (_SUGGEST_NEEDS.where(cast(N.c.number, String).like(bindparam("prefix")))
+                           .order_by(N.c.number.desc()).limit(bindparam("lim")))
+SUGGEST_NEEDS_BY_TITLE = (_SUGGEST_NEEDS.where(func.lower(N.c.title).contains(bindparam("words"), escape="/"))
+                          .order_by(N.c.number.desc()).limit(bindparam("lim")))
+
+
+def like_escaped(text: str) -> str:
+    """`text` for a LIKE pattern escaped with `/` (as `SUGGEST_NEEDS_BY_TITLE` declares)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
