@@ -61,7 +61,7 @@ class Core(Commands, DeadlineRunner, Sending, Queries):
         self.command_observer: Callable[[InboundMessage, list[Outbound], float], None] | None = None
         self._ensure_communities()
         with self.unit() as tx:
-            deadlines.init_digests(tx.session, settings, clock.now())
+            deadlines.init_digests(tx, settings, clock.now())
 
     def unit(self) -> Tx:
         """A unit of work on this core's database: the one way to open a transaction.

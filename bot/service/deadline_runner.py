@@ -45,10 +45,9 @@ class DeadlineRunner:
         now = self.clock.now()
         until = until or now
         with self.unit() as tx:
-            s = tx.session
             items: list[deadlines.Due] = []
             for c in self.settings.communities:
-                items.extend(deadlines.due_items(s, c, until, limit, now=min(now, until)))
+                items.extend(deadlines.due_items(tx, c, until, limit, now=min(now, until)))
         items.sort()
         return items[:limit] if limit else items
 

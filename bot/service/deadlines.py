@@ -18,9 +18,8 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from bot.chat.render import esc, when
 from bot.config import Community, Settings
@@ -34,7 +33,8 @@ from bot.service.decisions import remind_review
 from bot.service.funding import close_call
 from bot.service.proposals import close_proposal
 from bot.store import sql
-from bot.store.models import Claim, FundingCall, KeyValue, Need, Proposal
+from bot.store.models import Claim, FundingCall, Need, Proposal
+from bot.store.tx import Tx
 
 KINDS = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release",
          "proposal_nudge", "proposal_close", "proposal_review",
@@ -132,16 +132,16 @@ _ID_COLUMN = {"claim_reminder": Claim.id, "claim_expiry": Claim.id,
               "call_close": FundingCall.id, "need_due": Need.id}
 
 
-def _run(session: Session, kind: str, community: Community, stmt: Select) -> list[Due]:  # type: ignore[type-arg]
+def _run(tx: Tx, kind: str, community: Community, stmt: Select) -> list[Due]:  # type: ignore[type-arg]
     offset = _offset(kind, community)
-    return [Due(at - offset, kind, oid, community.id) for oid, at in session.execute(stmt)]
+    return [Due(at - offset, kind, oid, community.id) for oid, at in tx.execute(stmt)]
 
 
-def _digest_due(session: Session, community: Community, now: datetime, until: datetime) -> Due | None:
-    row = session.get(KeyValue, digest_key(community.id))
-    if row is None:
+def _digest_due(tx: Tx, community: Community, now: datetime, until: datetime) -> Due | None:
+    value = tx.execute(sql.KV_GET, {"k": digest_key(community.id)}).scalar()
+    if value is None:
         return None
-    last = datetime.fromisoformat(row.value)
+    last = datetime.fromisoformat(value)
     expr = community.policies.digest_cron
     at = cron.next_after(expr, last)
     if at is not None and at <= now:
@@ -152,12 +152,12 @@ def _digest_due(session: Session, community: Community, now: datetime, until: da
     return Due(at, "digest", 0, community.id)
 
 
-def due_items(session: Session, community: Community, until: datetime, limit: int | None = None,
+def due_items(tx: Tx, community: Community, until: datetime, limit: int | None = None,
               now: datetime | None = None) -> list[Due]:
     """Deadlines of a community still pending at `now` that fall at or before `until`.
 
     Args:
-        session: a database session.
+        tx: the unit of work to read in.
         community: the community.
         until: the end of the range (`now` for "what is due now").
         limit: at most this many, the earliest (each kind reads at most `limit` rows, so a
@@ -174,28 +174,28 @@ def due_items(session: Session, community: Community, until: datetime, limit: in
         stmt = _select(kind, community, now, until)
         if stmt is None:
             continue
-        out.extend(_run(session, kind, community, stmt.limit(limit) if limit else stmt))
-    d = _digest_due(session, community, now, until)
+        out.extend(_run(tx, kind, community, stmt.limit(limit) if limit else stmt))
+    d = _digest_due(tx, community, now, until)
     if d is not None:
         out.append(d)
     out.sort()
     return out[:limit] if limit else out
 
 
-def current(session: Session, community: Community, kind: str, obj_id: int,
+def current(tx: Tx, community: Community, kind: str, obj_id: int,
             now: datetime) -> Due | None:
     """One deadline as the database has it now (its time may have moved), or None when it
     is no longer pending (done, cancelled, renewed past it, closed early…)."""
     if kind == "digest":
-        return _digest_due(session, community, now, FAR)
+        return _digest_due(tx, community, now, FAR)
     stmt = _select(kind, community, now, FAR)
     if stmt is None:
         return None
-    items = _run(session, kind, community, stmt.where(_ID_COLUMN[kind] == obj_id))
+    items = _run(tx, kind, community, stmt.where(_ID_COLUMN[kind] == obj_id))
     return items[0] if items else None
 
 
-def for_refs(session: Session, community: Community, refs: Iterable[str], now: datetime,
+def for_refs(tx: Tx, community: Community, refs: Iterable[str], now: datetime,
              until: datetime) -> ObjectDeadlines:
     """The pending deadlines of some objects (`T12`, `P3`, `F1`, `digest`), for re-arming
     after they changed.
@@ -212,7 +212,7 @@ def for_refs(session: Session, community: Community, refs: Iterable[str], now: d
     for r in refs:
         if r == digest.REF:
             keys.add(("digest", 0))
-            d = _digest_due(session, community, now, until)
+            d = _digest_due(tx, community, now, until)
             if d:
                 items.append(d)
             continue
@@ -221,40 +221,40 @@ def for_refs(session: Session, community: Community, refs: Iterable[str], now: d
             {"T": need_nums, "P": prop_nums, "F": call_nums}[m.group(1)].add(int(m.group(2)))
     cid = community.id
     if need_nums:
-        need_ids = list(session.scalars(select(Need.id).where(Need.community == cid,
-                                                              Need.number.in_(need_nums))))
-        claim_ids = list(session.scalars(select(Claim.id).where(Claim.need_id.in_(need_ids))))
+        need_ids = list(tx.execute(select(Need.id).where(Need.community == cid,
+                                                         Need.number.in_(need_nums))).scalars())
+        claim_ids = list(tx.execute(select(Claim.id).where(Claim.need_id.in_(need_ids))).scalars())
         keys |= {("need_due", i) for i in need_ids}
         claim_kinds = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release")
         keys |= {(k, i) for i in claim_ids for k in claim_kinds}
         for kind in claim_kinds:
             stmt = _select(kind, community, now, until)
             if stmt is not None and need_ids:
-                items += _run(session, kind, community, stmt.where(Claim.need_id.in_(need_ids)))
+                items += _run(tx, kind, community, stmt.where(Claim.need_id.in_(need_ids)))
         stmt = _select("need_due", community, now, until)
         if stmt is not None and need_ids:
-            items += _run(session, "need_due", community, stmt.where(Need.id.in_(need_ids)))
+            items += _run(tx, "need_due", community, stmt.where(Need.id.in_(need_ids)))
     if prop_nums:
-        prop_ids = list(session.scalars(select(Proposal.id).where(Proposal.community == cid,
-                                                                  Proposal.number.in_(prop_nums))))
+        prop_ids = list(tx.execute(select(Proposal.id).where(Proposal.community == cid,
+                                                             Proposal.number.in_(prop_nums))).scalars())
         prop_kinds = ("proposal_nudge", "proposal_close", "proposal_review")
         keys |= {(k, i) for i in prop_ids for k in prop_kinds}
         for kind in prop_kinds:
             stmt = _select(kind, community, now, until)
             if stmt is not None and prop_ids:
-                items += _run(session, kind, community, stmt.where(Proposal.id.in_(prop_ids)))
+                items += _run(tx, kind, community, stmt.where(Proposal.id.in_(prop_ids)))
     if call_nums:
-        call_ids = list(session.scalars(select(FundingCall.id).where(
-            FundingCall.community == cid, FundingCall.number.in_(call_nums))))
+        call_ids = list(tx.execute(select(FundingCall.id).where(
+            FundingCall.community == cid, FundingCall.number.in_(call_nums))).scalars())
         keys |= {("call_close", i) for i in call_ids}
         stmt = _select("call_close", community, now, until)
         if stmt is not None and call_ids:
-            items += _run(session, "call_close", community, stmt.where(FundingCall.id.in_(call_ids)))
+            items += _run(tx, "call_close", community, stmt.where(FundingCall.id.in_(call_ids)))
     items.sort()
     return ObjectDeadlines(tuple(items), frozenset(DeadlineKey(k, i) for k, i in keys))
 
 
-def init_digests(session: Session, settings: Settings, now: datetime) -> None:
+def init_digests(tx: Tx, settings: Settings, now: datetime) -> None:
     """Start each community's digest schedule from `now` on its first start.
 
     Without this row a brand-new bot would post "last Monday's" digest at once; with it,
@@ -262,11 +262,11 @@ def init_digests(session: Session, settings: Settings, now: datetime) -> None:
     """
     for c in settings.communities:
         key = digest_key(c.id)
-        if session.get(KeyValue, key) is not None:
+        if tx.execute(sql.KV_GET, {"k": key}).first() is not None:
             continue
         try:
-            with session.begin_nested():
-                session.add(KeyValue(key=key, value=now.replace(microsecond=0).isoformat()))
+            with tx.connection.begin_nested():
+                tx.execute(sql.KV_INSERT, {"key": key, "value": now.replace(microsecond=0).isoformat()})
         except IntegrityError:
             pass  # another process started at the same moment and wrote it
 
@@ -384,8 +384,7 @@ def _digest(ctx: Ctx, item: Due, late: bool) -> bool:
     at = item.at.replace(microsecond=0).isoformat()
     # One row per community holds the last instant posted: across processes only one
     # moves it forward, so each cron instant is posted once.
-    res = ctx.session.execute(update(KeyValue).where(
-        KeyValue.key == digest_key(ctx.cid), KeyValue.value < at).values(value=at))
+    res = ctx.conn.execute(sql.KV_ADVANCE, {"k": digest_key(ctx.cid), "v": at})
     if res.rowcount != 1:
         return False
     digest.post(ctx, at=item.at, late=late)

@@ -54,8 +54,8 @@ def build(ctx: Ctx) -> str:
     out = _Budget(MAX_REPLY - footer_room)
     title = esc(ctx.community.name or cid)
     out.add(f"**Digest of {title}** — {now:%Y-%m-%d}")
-    last = s.scalar(select(func.max(Event.at)).where(Event.community == cid,
-                                                     Event.kind == "digest.posted"))
+    last = ctx.conn.execute(select(func.max(Event.at)).where(
+        Event.community == cid, Event.kind == "digest.posted")).scalar()
     for line in books.digest_lines(ctx, last or now - timedelta(days=7)):
         out.add(line)
 

@@ -310,9 +310,9 @@ def mine(ctx: CommandCtx) -> Reply:
         lines.append("Proposals waiting for your vote:")
         lines.extend(f"- **P{pr.number}** {esc(pr.text)} ({left(pr.closes_at, ctx.now)}) — "
                      f"`{ctx.cmd(f'vote P{pr.number} agree')}`" for pr in todo)
-    earned = ctx.session.execute(select(Contribution.currency, func.sum(Contribution.reward_minor),
-                                        func.count()).where(Contribution.member_id == me)
-                                 .group_by(Contribution.currency)).all()
+    earned = ctx.conn.execute(select(Contribution.currency, func.sum(Contribution.reward_minor),
+                                     func.count()).where(Contribution.member_id == me)
+                              .group_by(Contribution.currency)).all()
     if earned:
         parts = [money(total, cur) if cur else f"{n} without reward" for cur, total, n in earned]
         lines.append("Your ledger: " + ", ".join(parts))

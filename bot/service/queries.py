@@ -144,8 +144,7 @@ class Queries:
         """One deadline as the database has it now (its time may have moved), or None when
         it is no longer pending (see `deadlines.current`)."""
         with self.unit() as tx:
-            s = tx.session
-            return deadlines.current(s, self.settings.community(community), kind, obj_id,
+            return deadlines.current(tx, self.settings.community(community), kind, obj_id,
                                      self.clock.now())
 
     @retrying
@@ -153,8 +152,7 @@ class Queries:
         """The deadlines of some objects up to `until`, for re-arming after they changed
         (see `deadlines.for_refs`)."""
         with self.unit() as tx:
-            s = tx.session
-            return deadlines.for_refs(s, self.settings.community(community), refs,
+            return deadlines.for_refs(tx, self.settings.community(community), refs,
                                       self.clock.now(), until)
 
     def ping(self) -> None:

@@ -79,8 +79,8 @@ def log(ctx: CommandCtx) -> Reply:
         stmt = stmt.where(Event.object == obj)
         scope = f" of {obj}"
     # By the time each change happened (a deadline applied late sits at its own time).
-    rows = ctx.session.scalars(stmt.order_by(Event.at.desc(), Event.id.desc()).limit(PAGE + 1)
-                               .offset((page - 1) * PAGE)).all()
+    rows = ctx.conn.execute(stmt.order_by(Event.at.desc(), Event.id.desc()).limit(PAGE + 1)
+                            .offset((page - 1) * PAGE)).all()
     if not rows:
         return Reply(f"No events{scope}{' on page ' + str(page) if page > 1 else ''}.")
     lines = [f"Log{scope}, newest first (page {page}):"]

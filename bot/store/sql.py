@@ -148,6 +148,10 @@ KV = KeyValue.__table__
 KV_GET = select(KV.c.value).where(KV.c.key == bindparam("k"))
 KV_UPDATE = update(KV).where(KV.c.key == bindparam("k")).values(value=bindparam("v"))
 KV_INSERT = insert(KV)
+# Moves a kv value forward only (ISO times compare as text): of two processes posting the
+# same digest instant, one changes the row.
+KV_ADVANCE = (update(KV).where(KV.c.key == bindparam("k"), KV.c.value < bindparam("v"))
+              .values(value=bindparam("v")))
 
 
 # --- The log a command writes (bot.service.context) ---
