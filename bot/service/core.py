@@ -52,7 +52,7 @@ class Core(Commands, DeadlineRunner, Sending, Queries):
         self.engine = engine
         self.clock = clock
         self.prefix = settings.prefix
-        self.outbox = Outbox(engine, clock)
+        self.outbox = Outbox(self.unit, clock)
         # Called after each commit with (community, changed object refs), from whatever
         # thread ran the command or deadline; the scheduler uses it to re-arm jobs at once.
         self.change_listeners: list[Callable[[str, frozenset[str]], None]] = []

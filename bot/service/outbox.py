@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from sqlalchemy import Engine
-
 from bot.clock import Clock
 from bot.ports import Choice, CommunityId, MemberId, Outbound
 from bot.store import sql
@@ -56,19 +54,19 @@ class Outbox:
     """The outbox of one process.
 
     Args:
-        engine: the database.
+        unit: opens a unit of work on the database (`Core.unit`).
         clock: the core's clock (leases and backoffs are in its time).
     """
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
-        self.engine = engine
+    def __init__(self, unit: Callable[[], Tx], clock: Clock) -> None:
+        self.unit = unit
         self.clock = clock
         # How long a taken entry is this process's to send before another may take it.
         self.lease = OUTBOX_LEASE
 
     def begin(self, platform: str) -> None:
         """On a platform's first start, skip announcements made before it existed."""
-        with Tx(self.engine) as tx:
+        with self.unit() as tx:
             key = f"outbox:{platform}"
             if tx.execute(sql.KV_GET, {"k": key}).first() is None:
                 top = tx.execute(sql.OUTBOX_TOP).scalar() or 0
@@ -87,7 +85,7 @@ class Outbox:
         The pumps ask every couple of seconds, so an empty outbox costs three small queries.
         """
         key = f"outbox:{platform}"
-        with Tx(self.engine) as tx:
+        with self.unit() as tx:
             now = self.clock.now()
             lease = now + self.lease
             out: list[Outbound] = []
@@ -102,7 +100,7 @@ class Outbox:
                                                      "lim": max(limit - len(out), 0)}).all()
             if not rows:
                 return out
-            take = sql.take_delivery(self.engine.dialect.name)
+            take = sql.take_delivery(tx.connection.dialect.name)
             for row in rows:
                 # A row another process inserted first is skipped: it took that entry.
                 if tx.execute(take, {"outbox_id": row.id, "platform": platform, "at": now,
@@ -119,7 +117,7 @@ class Outbox:
     def sent(self, platform: str, outbox_ids: list[int]) -> None:
         """The platform accepted these entries: they are never taken again."""
         if outbox_ids:
-            with Tx(self.engine) as tx:
+            with self.unit() as tx:
                 tx.execute(sql.OUTBOX_SENT, {"p": platform, "ids": list(outbox_ids)})
 
     def failed(self, platform: str, outbox_id: int, error: str) -> bool:
@@ -128,7 +126,7 @@ class Outbox:
         Returns:
             True when the entry will be tried again.
         """
-        with Tx(self.engine) as tx:
+        with self.unit() as tx:
             attempts = tx.execute(sql.OUTBOX_ATTEMPTS, {"o": outbox_id, "p": platform}).scalar()
             if attempts is None:
                 return False  # sent meanwhile, or given up already
