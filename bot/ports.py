@@ -227,10 +227,33 @@ class Figures:
     counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
+FAR = datetime(9000, 1, 1)
+"""A time after every deadline (`due(until=FAR)` lists all pending ones), near enough that
+adding a reminder offset never overflows `datetime`."""
+
 ChangeListener = Callable[[str, frozenset[str]], None]
 """Told after each commit: (community, refs of the objects that changed)."""
-CommandObserver = Callable[[InboundMessage, list[Outbound], float], None]
-"""Told after each command: (message, replies, seconds it took)."""
+@dataclass(frozen=True)
+class CommandRun:
+    """How one handled message went, for observers such as the metrics.
+
+    Attributes:
+        message: the message as it arrived.
+        replies: what the core answered (empty when it was not a command).
+        command: the command's name, aliases resolved (`needs` for `!tasks`), or `unknown`.
+        outcome: `ok`, `refused` (the member is told why) or `error` (our fault).
+        seconds: how long the core took.
+    """
+
+    message: InboundMessage
+    replies: tuple[Outbound, ...]
+    command: str
+    outcome: Literal["ok", "refused", "error"]
+    seconds: float
+
+
+CommandObserver = Callable[[CommandRun], None]
+"""Told after each handled message how it went."""
 
 
 class CorePort(Protocol):

@@ -47,9 +47,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.clock import utcnow
-from bot.ports import Due, ObjectDeadlines
+from bot.ports import FAR, Due, ObjectDeadlines
 from bot.runtime import Runtime
-from bot.service.deadlines import FAR
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from bot.chat.parser import ALIASES
-from bot.ports import CorePort, InboundMessage, Outbound
-from bot.service.core import HANDLERS, INTERNAL_ERROR
-from bot.service.deadlines import FAR
+from bot.ports import FAR, CommandRun, CorePort
 
 # Latency buckets for a command: a SQLite command takes about 1 ms, a slow one a second.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -41,8 +38,6 @@ class Metrics:
         # A command's first use adds its keys; a scrape reads copies.
         self.counts: dict[tuple[str, str], int] = {}
         self.latency: dict[str, list[float]] = {}
-        self._names = {**{n: n for n in HANDLERS}, **ALIASES}
-        self._prefix = core.prefix
 
     def install(self) -> None:
         """Start counting the core's commands."""
@@ -53,15 +48,11 @@ class Metrics:
         if self.core.command_observer == self.observe:
             self.core.command_observer = None
 
-    def observe(self, msg: InboundMessage, replies: list[Outbound], seconds: float) -> None:
+    def observe(self, run: CommandRun) -> None:
         """Count one handled command (called by the core after each command)."""
-        if not replies:
+        if not run.replies:
             return  # not a command
-        word = msg.text[len(self._prefix):].split(None, 1)[0].lower() if msg.text.startswith(
-            self._prefix) and len(msg.text) > len(self._prefix) else ""
-        name = self._names.get(word, "unknown")
-        text = replies[0].text
-        outcome = "error" if text == INTERNAL_ERROR else "refused" if text.startswith("✗") else "ok"
+        name, outcome, seconds = run.command, run.outcome, run.seconds
         key = (name, outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
         hist = self.latency.get(name)

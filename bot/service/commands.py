@@ -16,14 +16,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.chat.parser import Parsed, ParseError, parse, usage
+from bot.chat.parser import ALIASES, Parsed, ParseError, parse, usage
 from bot.chat.render import MAX_REPLY, clip
 from bot.chat.text import clean, clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.domain.vocabulary import GRANTED_ROLES, Role
 from bot.logs import COMMAND
-from bot.ports import InboundMessage, Outbound
+from bot.ports import CommandObserver, CommandRun, InboundMessage, Outbound
 from bot.service import (
     activity,
     books,
@@ -90,7 +90,7 @@ class Commands:
     unit: Callable[[], Tx]
     clock: Clock
     prefix: str
-    command_observer: Callable[[InboundMessage, list[Outbound], float], None] | None
+    command_observer: CommandObserver | None
     _link: Callable[[str, str, str | None], str]
     _changed: Callable[[str, set[str]], None]
 
@@ -107,8 +107,18 @@ class Commands:
         finally:
             COMMAND.reset(token)
         if self.command_observer is not None:
-            self.command_observer(msg, out, time.perf_counter() - t0)
+            self.command_observer(self._run_record(msg, out, time.perf_counter() - t0))
         return out
+
+    def _run_record(self, msg: InboundMessage, out: list[Outbound], seconds: float) -> CommandRun:
+        """How a message went, named and classified here, where its replies are written."""
+        text = msg.text
+        word = (text[len(self.prefix):].split(None, 1)[0].lower()
+                if text.startswith(self.prefix) and len(text) > len(self.prefix) else "")
+        command = word if word in HANDLERS else ALIASES.get(word, "unknown")
+        first = out[0].text if out else ""
+        outcome = "error" if first == INTERNAL_ERROR else "refused" if first.startswith("✗") else "ok"
+        return CommandRun(msg, tuple(out), command, outcome, seconds)
 
     def _handle(self, msg: InboundMessage) -> list[Outbound]:
         """Parse and run one command (see `handle`).

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from bot.chat.render import with_page_link
 from bot.clock import Clock
 from bot.config import Settings
-from bot.ports import InboundMessage, Outbound
+from bot.ports import CommandObserver
 from bot.service import deadlines
 from bot.service.commands import HANDLERS, INTERNAL_ERROR, SECRET_REPLAYED, Commands
 from bot.service.deadline_runner import FIRE_GROUP, DeadlineRunner
@@ -56,9 +56,9 @@ class Core(Commands, DeadlineRunner, Sending, Queries):
         # Called after each commit with (community, changed object refs), from whatever
         # thread ran the command or deadline; the scheduler uses it to re-arm jobs at once.
         self.change_listeners: list[Callable[[str, frozenset[str]], None]] = []
-        # Called after each command with (message, replies, seconds it took), from the
+        # Told after each command how it went (a `CommandRun`), from the
         # thread that ran it; the metrics of `adapters/http` count commands with it.
-        self.command_observer: Callable[[InboundMessage, list[Outbound], float], None] | None = None
+        self.command_observer: CommandObserver | None = None
         self._ensure_communities()
         with self.unit() as tx:
             deadlines.init_digests(tx, settings, clock.now())

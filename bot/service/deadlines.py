@@ -25,7 +25,7 @@ from bot.chat.render import esc, when
 from bot.config import Community, Settings
 from bot.domain import cron
 from bot.domain.vocabulary import CallState, ClaimState, NeedState, ProposalState
-from bot.ports import DeadlineKey, Due, ObjectDeadlines
+from bot.ports import FAR, DeadlineKey, Due, ObjectDeadlines
 from bot.service import digest
 from bot.service.activity import LAST_ACTIVE, idle_release, idle_remind
 from bot.service.context import Ctx
@@ -42,9 +42,6 @@ KINDS = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_re
 NUDGE_BEFORE = timedelta(hours=24)
 NEED_DUE_BEFORE = timedelta(days=2)
 LATE_AFTER = timedelta(minutes=5)
-# Far enough for "the next deadline, whenever it is", near enough that adding a reminder
-# offset never overflows datetime.
-FAR = datetime(9000, 1, 1)
 _REF = re.compile(r"^([TPF])(\d{1,9})$", re.ASCII)
 
 
