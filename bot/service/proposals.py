@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from bot.chat.render import clip, echo, esc, left, quote, when
 from bot.domain.rules import (
@@ -81,8 +81,7 @@ def tally(ctx: Ctx, p: Proposal) -> Tally:
 
 
 def _counts(ctx: Ctx, p: Proposal) -> dict[str, int]:
-    return dict(ctx.session.execute(select(Vote.position, func.count()).where(Vote.proposal_id == p.id)
-                                    .group_by(Vote.position)).all())
+    return dict(ctx.session.execute(sql.VOTE_COUNTS, {"p": p.id}).all())
 
 
 def rule_of(ctx: Ctx, p: Proposal) -> str:

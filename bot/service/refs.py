@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import TypeVar
 
-from sqlalchemy import select
-
 from bot.chat.render import echo
 from bot.service.context import Ctx
 from bot.store import sql
@@ -36,12 +34,9 @@ def load(ctx: Ctx, token: str | None, letter: str, *, lock: bool = False):  # ty
     Locking the row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite transactions already
     hold the write lock) serialises concurrent commands on the same object.
     """
-    model = _KINDS[letter][0]
     number = parse_ref(ctx, token, letter)
-    stmt = select(model).where(model.community == ctx.cid, model.number == number)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return _found(ctx, ctx.session.scalars(stmt).first(), letter, number)
+    stmt = sql.LOAD_BY_NUMBER[_KINDS[letter][0], lock]
+    return _found(ctx, ctx.session.scalars(stmt, {"c": ctx.cid, "n": number}).first(), letter, number)
 
 
 def load_row(ctx: Ctx, token: str | None, letter: str, stmt):  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from bot.store.models import (
     CommunityRow,
     Contribution,
     Event,
+    FundingCall,
     HandledMessage,
     IdentityRow,
     KeyValue,
@@ -35,6 +36,7 @@ from bot.store.models import (
     OutboxDelivery,
     OutboxEntry,
     Payment,
+    Pitch,
     Proposal,
     Venture,
     Vote,
@@ -380,3 +382,18 @@ SUGGEST_NEEDS_BY_TITLE = (_SUGGEST_NEEDS.where(func.lower(N.c.title).contains(bi
 def like_escaped(text: str) -> str:
     """`text` for a LIKE pattern escaped with `/` (as `SUGGEST_NEEDS_BY_TITLE` declares)."""
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+# ORM loads of the aggregates the session serves (proposals, calls, pitches, needs for
+# cards), by community and number; `lock` adds `FOR UPDATE` and refreshes an object the
+# session already holds. Built once: building a statement costs about as much as running it.
+def _load(model, lock: bool):  # type: ignore[no-untyped-def]
+    stmt = select(model).where(model.community == bindparam("c"), model.number == bindparam("n"))
+    return stmt.with_for_update().execution_options(populate_existing=True) if lock else stmt
+
+
+LOAD_BY_NUMBER = {(model, lock): _load(model, lock)
+                  for model in (Need, Proposal, FundingCall, Pitch) for lock in (False, True)}
+# A proposal's counts per position (the latest vote of each member), through the session.
+VOTE_COUNTS = (select(Vote.position, func.count()).where(Vote.proposal_id == bindparam("p"))
+               .group_by(Vote.position))
