@@ -378,15 +378,9 @@ def _svg(svg: bytes) -> web.Response:
 
 async def pitch_redirect(request: web.Request) -> web.Response:
     """A pitch lives on its call's page."""
-    from sqlalchemy import select
-
-    from bot.store.models import FundingCall, Pitch
-
     cid = _community(request)
     n = int(request.match_info["n"])
-    call = await _read(request.app, lambda conn: conn.execute(
-        select(FundingCall.number).join(Pitch, Pitch.call_id == FundingCall.id)
-        .where(Pitch.community == cid, Pitch.number == n)).scalar())
+    call = await _read(request.app, board.call_of_pitch, cid, n)
     if call is None:
         raise Gone(404, f"B{n} does not exist — see the funding calls.")
     raise web.HTTPFound(f"/c/{cid}/F{call}#B{n}")

@@ -322,6 +322,12 @@ def _call(row: Any) -> dict[str, Any]:
             "closed_at": row.closed_at}
 
 
+def call_of_pitch(conn: Connection, community: str, number: int) -> int | None:
+    """The number of the funding call pitch `B<number>` belongs to, or None."""
+    return conn.execute(select(FC.number).join(Pitch.__table__, PI.call_id == FC.id)
+                        .where(PI.community == community, PI.number == number)).scalar()
+
+
 def call(conn: Connection, community: str, number: int) -> dict[str, Any] | None:
     """A funding call: pitches with points and what they would get now (or got), and the
     capped allocation step by step."""

@@ -206,3 +206,14 @@ def test_the_ledger_and_the_log_download_as_the_exports_write_them(site):
     assert any(e["phrase"] == "alice offered T1: Fix the login crash — 50 EUR" for e in events), events[:3]
     assert not any(e["kind"].startswith("watch.") for e in events)
     assert site.served.get("/c/hidden/log.csv")[0] == 404
+
+
+def test_a_pitch_link_leads_to_its_call(site):
+    import urllib.request
+
+    with urllib.request.urlopen(site.served.url + "/c/demo/B1", timeout=10) as r:
+        assert r.status == 200
+        assert re.search(r"/c/demo/F\d+#B1$", r.url), r.url
+        assert 'id="B1"' in r.read().decode()
+    status, _headers, body = site.served.get("/c/demo/B99")
+    assert status == 404 and "B99 does not exist" in body
