@@ -114,9 +114,6 @@ COMMANDS: dict[str, Spec] = {
 ALIASES = {"tasks": "needs", "need": "task", "unclaim": "release", "funding": "calls",
            "proposal_list": "proposals", "commands": "help"}
 
-MAX_TITLE = 200
-MAX_TEXT = 2000
-
 _OPTION_RE = re.compile(r"^([a-z]+):(.+)$", re.IGNORECASE | re.ASCII)
 _SKILL_RE = re.compile(r"^#([\w][\w.+-]{0,47})$")
 

@@ -197,7 +197,6 @@ def consent_outcome(tally: Tally, quorum: int | None) -> Outcome:
 # --- decision types (SPEC.md section 6) -------------------------------------------------
 
 DECISION_TYPES = ("consent", "significant", "quorum", "emergency", "advice")
-DEFAULT_DECISION = "consent"
 # Default durations, in hours, of each type.
 DECISION_HOURS = {"consent": 72, "significant": 7 * 24, "quorum": 7 * 24, "emergency": 24,
                   "advice": 72}

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -86,7 +85,6 @@ class Commands:
     """The entry point for commands; `Core` sets the attributes and methods it uses."""
 
     settings: Settings
-    engine: Engine
     unit: Callable[[], Tx]
     clock: Clock
     prefix: str

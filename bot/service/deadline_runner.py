@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -34,7 +33,6 @@ class DeadlineRunner:
     """The entry point for deadlines; `Core` sets the attributes and methods it uses."""
 
     settings: Settings
-    engine: Engine
     clock: Clock
     prefix: str
     unit: Callable[[], Tx]

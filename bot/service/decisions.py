@@ -20,8 +20,6 @@ from bot.service.refs import load
 from bot.store import sql
 from bot.store.models import Proposal
 
-_DECIDED = (Outcome.PASSED, Outcome.NOT_PASSED)
-
 
 def decide(ctx: CommandCtx) -> Reply:
     """`!decide P3 passed|not passed <statement>`: a decision maker decides an advice proposal."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, func, select, text
+from sqlalchemy import String, cast, func, select, text
 
 from bot.chat.text import clean_line, is_clean_id
 from bot.clock import Clock
@@ -34,7 +34,6 @@ class Queries:
     """Read-mostly methods adapters call; `Core` sets the attributes they use."""
 
     settings: Settings
-    engine: Engine
     clock: Clock
     prefix: str
 
