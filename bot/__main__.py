@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from bot.cli_serve import plugin, serve, serve_board
@@ -46,6 +47,19 @@ def _require_env(settings: Settings, path: str) -> None:
         raise ConfigError(f"{path}: {missing[0]}"
                           + (f" (and {len(missing) - 1} more: commons-bot check-config {path})"
                              if len(missing) > 1 else ""))
+
+
+def _utc_time(option: str, value: str) -> datetime:
+    """The naive UTC time an option gives (`2026-12-01`, `2026-12-01T18:00`, with or without
+    an offset or `Z`), or a CliError saying how to write it."""
+    try:
+        when = datetime.fromisoformat(value.rstrip("Zz"))
+    except ValueError:
+        raise CliError(f"{option} {value[:30]!r} is not a date — write it like 2026-12-01 or "
+                       "2026-12-01T18:00 (UTC)", code=2) from None
+    if when.tzinfo is not None:
+        when = (when - when.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    return when
 
 
 def _logging(args: argparse.Namespace, level: str) -> None:
@@ -97,13 +111,18 @@ def cmd_console(args: argparse.Namespace) -> int:
     from bot.bootstrap import build_core, fresh_start
     from bot.clock import ManualClock
 
+    start = _utc_time("--clock", args.clock) if args.clock else None
+    if start and not args.fresh:
+        # A record's clock only moves forward: a start time is for a new record.
+        raise CliError("--clock sets the clock of a new record, so it goes with --fresh "
+                       "(commons-bot console --fresh --clock 2026-12-05T12:00)", code=2)
     settings = _load(args.config)
     _logging(args, "WARNING")
     if args.fresh:
         print(fresh_start(settings), file=sys.stderr)
     from bot.runtime import Runtime
 
-    runtime = Runtime(build_core(settings, ManualClock()))
+    runtime = Runtime(build_core(settings, ManualClock(start)))
     console = plugin("console")(runtime, settings)
     asyncio.run(console.start())
     try:
@@ -122,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not platforms:
         _logging(args, settings.log_level)
         log.info("no Matrix or Discord set up in %s; starting the console", args.config)
-        return cmd_console(argparse.Namespace(**{**vars(args), "fresh": False}))
+        return cmd_console(argparse.Namespace(**{**vars(args), "fresh": False, "clock": None}))
     _require_env(settings, args.config)
     _logging(args, settings.log_level)
     core = build_core(settings)
@@ -283,22 +302,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Stream one export (events, ledger, needs, proposals, calls, books) as CSV or JSON Lines."""
-    from datetime import datetime
-
     from sqlalchemy.exc import DBAPIError
 
     from bot.store.reading import reading_engine
     from bot.views.export import write_export
 
-    since = None
-    if args.since:
-        try:
-            since = datetime.fromisoformat(args.since.rstrip("Zz"))
-        except ValueError:
-            raise CliError(f"--since {args.since[:30]!r} is not a date — write it like 2026-12-01 or "
-                           "2026-12-01T18:00 (UTC)", code=2) from None
-        if since.tzinfo is not None:
-            since = (since - since.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    since = _utc_time("--since", args.since) if args.since else None
     settings = _load(args.config)
     ids = _communities(settings, args)
     if len(ids) > 1:
@@ -357,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _register(sub, "console", cmd_console, "play the whole loop in a terminal (SQLite + console)")
     p.add_argument("--fresh", action="store_true",
                    help="start over: empty the database (a SQLite file is kept aside as FILE.old)")
+    p.add_argument("--clock", metavar="WHEN", default=None,
+                   help="with --fresh: start the clock at this UTC time (like 2026-12-05T12:00) "
+                        "instead of now, so a scripted session reads the same on any day")
     _register(sub, "run", cmd_run, "run the Matrix and/or Discord adapters from the config")
     _register(sub, "web", cmd_web, "serve the public board (read-only) of every public community")
     _register(sub, "scheduler", cmd_scheduler, "run only the deadline scheduler (no chat platform)")

@@ -21,8 +21,9 @@ from bot.ports import CommunityId, CorePort, InboundMessage, Outbound, Platform
 from bot.runtime import Runtime
 
 PLATFORM = Platform("console")
-# Where `/time` leaves the console's clock, so a restart on the same database goes on from
-# there instead of jumping back to the wall clock (deadlines would then seem not yet due).
+# Where the console's clock stands (after `/time`, or from `--clock`), so a restart on the same
+# database goes on from there instead of jumping back to the wall clock (deadlines would then
+# seem not yet due).
 CLOCK_KEY = "console:clock"
 HELP = ("Console: /as NAME switches member, /time +3d moves the clock, /who lists members, "
         "/quit leaves. Commands start with {prefix} — try {prefix}help")
@@ -69,7 +70,7 @@ class ConsoleAdapter:
         self._names: dict[int, str] = {}
 
     async def start(self) -> None:
-        """Begin the console's outbox and go on from where `/time` left the clock."""
+        """Begin the console's outbox and go on from where its clock stood (see `CLOCK_KEY`)."""
         await self.runtime.call(self._open)
 
     def _open(self) -> None:
@@ -77,6 +78,10 @@ class ConsoleAdapter:
         moved = self.core.kv_get(CLOCK_KEY)
         if moved and datetime.fromisoformat(moved) > self.clock.now():
             self.clock.set(datetime.fromisoformat(moved))
+        else:
+            # Kept from the start, not only after `/time`: a clock started ahead of the wall
+            # clock (`console --fresh --clock`) must not fall back to it on the next start.
+            self.core.kv_set(CLOCK_KEY, self.clock.now().isoformat())
 
     async def stop(self) -> None:
         """Nothing to let go of: the terminal stays the user's."""

@@ -1,5 +1,5 @@
-"""The README tour twice (`console --fresh`, `make reset`), and the console's moved clock
-kept across restarts of the same database."""
+"""The README tour twice (`console --fresh`, `make reset`), and the console's clock, moved or
+set at a fresh start, kept across restarts of the same database."""
 
 from __future__ import annotations
 
@@ -33,6 +33,30 @@ def test_the_moved_clock_is_kept_across_restarts(tmp_path):
     later = run_console(tmp_path, "/time\n")
     assert f"(it is {now} UTC)" in later.stdout
     assert datetime.strptime(now, "%Y-%m-%d %H:%M") >= datetime.utcnow() + timedelta(days=3, minutes=-5)
+
+
+def test_a_clock_set_at_the_start_is_kept_and_goes_only_with_fresh(tmp_path):
+    # Far ahead of the wall clock, so a restart that fell back to it would show.
+    started = run_console(tmp_path, "/time\n!offer Fix the login crash\n", "--fresh", "--clock",
+                          "2999-01-05T12:00")
+    assert started.returncode == 0, started.stderr
+    assert "(it is 2999-01-05 12:00 UTC)" in started.stdout
+    later = run_console(tmp_path, "/time\n")
+    assert "(it is 2999-01-05 12:00 UTC)" in later.stdout
+
+    alone = run_console(tmp_path, "/time\n", "--clock", "2999-01-05T12:00")
+    assert alone.returncode == 2 and alone.stdout == ""
+    assert alone.stderr.strip().endswith(
+        "--clock sets the clock of a new record, so it goes with --fresh "
+        "(commons-bot console --fresh --clock 2026-12-05T12:00)")
+    bad = run_console(tmp_path, "/time\n", "--fresh", "--clock", "next saturday")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().endswith(
+        "--clock 'next saturday' is not a date — write it like 2026-12-01 or 2026-12-01T18:00 (UTC)")
+    # Refused before anything moved: the record and its clock are where they were.
+    assert not (tmp_path / "commons.sqlite3.old").exists()
+    kept = run_console(tmp_path, "/time\n!needs\n")
+    assert "(it is 2999-01-05 12:00 UTC)" in kept.stdout and "Fix the login crash" in kept.stdout
 
 
 def test_fresh_refuses_postgresql_in_one_line(tmp_path):
