@@ -14,7 +14,7 @@ from bot.domain.vocabulary import HOLDING, CallState, NeedState, ProposalState
 from bot.ports import Card
 from bot.service.context import Ctx
 from bot.store import sql
-from bot.store.models import FundingCall, Proposal
+from bot.store.models import FundingCall
 from bot.store.tx import Tx
 
 _REF = re.compile(r"^([TPF])(\d+)$", re.ASCII)
@@ -59,8 +59,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
                     fields=tuple(fields), choices=need_choices(ctx, n),
                     closed=n.state != NeedState.OPEN, kind="need", subject=_plain(n.title), state=n.state)
     if letter == "P":
-        p = session.scalars(select(Proposal).where(Proposal.community == community.id,
-                                                   Proposal.number == number)).first()
+        p = ctx.conn.execute(sql.PROPOSAL_BY_NUMBER, {"c": community.id, "n": number}).first()
         if p is None:
             return None
         t = proposals.tally(ctx, p)

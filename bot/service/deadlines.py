@@ -339,8 +339,7 @@ def _proposal_nudge(ctx: Ctx, item: Due, late: bool) -> bool:
 
 
 def _proposal_close(ctx: Ctx, item: Due, late: bool) -> bool:
-    p = ctx.session.scalars(select(Proposal).where(Proposal.id == item.obj_id).with_for_update()
-                            .execution_options(populate_existing=True)).first()
+    p = ctx.conn.execute(sql.PROPOSAL_BY_ID_LOCKED, {"_id": item.obj_id}).first()
     if p is None or p.state != ProposalState.OPEN or p.closes_at > ctx.now:
         return False
     return close_proposal(ctx, p, late=late) is not None

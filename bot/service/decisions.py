@@ -8,23 +8,27 @@ community is reminded, once (the `proposal_review` deadline in `bot.service.dead
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
 from bot.chat.render import clip, esc, when
 from bot.domain.rules import RuleError, decision_rule, parse_when
 from bot.domain.vocabulary import Outcome, ProposalState, Role
 from bot.service import held
 from bot.service.context import CommandCtx, Ctx, Reply
-from bot.service.proposals import close_proposal, counts_of, deciders_named, deciders_of, ref, tally
-from bot.service.refs import load
+from bot.service.proposals import (
+    close_proposal,
+    counts_of,
+    deciders_named,
+    deciders_of,
+    proposal_row,
+    ref,
+    tally,
+)
 from bot.store import sql
-from bot.store.models import Proposal
 
 
 def decide(ctx: CommandCtx) -> Reply:
     """`!decide P3 passed|not passed <statement>`: a decision maker decides an advice proposal."""
     pa = ctx.parsed
-    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
+    p = proposal_row(ctx, pa.words[0] if pa.words else None, lock=True)
     r = ref(p)
     how = ctx.cmd(f"decide {r} passed|not passed <statement>")
     if p.decision != "advice":
@@ -52,13 +56,12 @@ def decide(ctx: CommandCtx) -> Reply:
     if p.state == ProposalState.OPEN:
         # The deadline passed while no scheduler ran: end the advice period first.
         close_proposal(ctx, p)
-    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id,
-                                                     Proposal.state == ProposalState.DECIDING)
-                              .values(state=ProposalState.CLOSED, outcome=outcome, closed_at=ctx.now,
-                                      statement=clip(statement, 2000)))
-    if res.rowcount != 1:
+    decided = ctx.conn.execute(sql.PROPOSAL_DECIDE, {
+        "_id": p.id, "_from": ProposalState.DECIDING, "_outcome": outcome, "_now": ctx.now,
+        "_statement": clip(statement, 2000)}).first()
+    if decided is None:
         raise ctx.refuse(f"{r} was decided a moment ago — see {ctx.cmd('proposal ' + r)}")
-    p.state, p.outcome, p.statement = ProposalState.CLOSED, outcome, statement
+    p = decided
     t = tally(ctx, p)
     ctx.event("proposal.decided", r, outcome=outcome, statement=statement, counts=t.__dict__)
     ctx.announce(f"{r} decided: {outcome} by {ctx.name_of(ctx.member.id)} — {esc(p.text)}\n"
@@ -72,7 +75,7 @@ def decide(ctx: CommandCtx) -> Reply:
 def outcome(ctx: CommandCtx) -> Reply:
     """`!outcome P3 <statement> [review:90d]`: the author or a maintainer states the outcome."""
     pa = ctx.parsed
-    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
+    p = proposal_row(ctx, pa.words[0] if pa.words else None, lock=True)
     r = ref(p)
     if p.author_id != ctx.member.id and Role.MAINTAINER not in ctx.roles:
         raise ctx.refuse(f"only the author of {r} or a maintainer can state its outcome")
@@ -88,7 +91,8 @@ def outcome(ctx: CommandCtx) -> Reply:
             review_at = parse_when(pa.options["review"], ctx.now)
         except RuleError as exc:
             raise ctx.refuse(f"review: {exc}") from None
-    p.statement, p.review_at, p.reviewed = clip(statement, 2000), review_at, False
+    ctx.conn.execute(sql.PROPOSAL_OUTCOME, {"_id": p.id, "_statement": clip(statement, 2000),
+                                            "_review": review_at})
     ctx.event("proposal.outcome", r, statement=statement,
               review=review_at.isoformat() if review_at else None)
     review = f"\nReview on {when(review_at)}." if review_at else ""

@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import Row, func, select
 
 from bot.chat.render import MAX_REPLY, TRUNCATED, clip, esc, left, money, when
-from bot.domain.vocabulary import CallState, ProposalState
+from bot.domain.vocabulary import CallState
 from bot.service import books
 from bot.service.context import Ctx, Pending
 from bot.service.need_text import need_line
 from bot.service.need_text import ref as need_ref
 from bot.service.proposals import counts_shown
 from bot.store import sql
-from bot.store.models import Event, FundingCall, Pitch, Proposal
+from bot.store.models import Event, FundingCall, Pitch
 
 REF = "digest"
 # More rows than fit in MAX_REPLY characters; reading more would only be cut away.
@@ -61,8 +61,7 @@ def build(ctx: Ctx) -> str:
 
     n_free = ctx.conn.execute(sql.OPEN_NEEDS_COUNT, {"c": cid, "full": False}).scalar() or 0
     n_full = ctx.conn.execute(sql.OPEN_NEEDS_COUNT, {"c": cid, "full": True}).scalar() or 0
-    n_props = s.scalar(select(func.count()).select_from(Proposal).where(
-        Proposal.community == cid, Proposal.state == ProposalState.OPEN)) or 0
+    n_props = ctx.conn.execute(sql.OPEN_PROPOSALS_COUNT, {"c": cid}).scalar() or 0
     n_calls = s.scalar(select(func.count()).select_from(FundingCall).where(
         FundingCall.community == cid, FundingCall.state == CallState.OPEN)) or 0
     if not (n_free or n_full or n_props or n_calls):
@@ -91,9 +90,7 @@ def build(ctx: Ctx) -> str:
         out.add(f"**Being worked on** ({n_full}, no free slot): {refs}")
     if n_props and not out.full:
         out.add(f"**Open proposals** ({n_props}) — vote with `{ctx.cmd('vote P… agree')}`")
-        for p in s.scalars(select(Proposal).where(Proposal.community == cid,
-                                                  Proposal.state == ProposalState.OPEN)
-                           .order_by(Proposal.closes_at, Proposal.number).limit(ROWS // 4)):
+        for p in ctx.conn.execute(sql.OPEN_PROPOSALS, {"c": cid, "lim": ROWS // 4, "off": 0}):
             if not out.add(f"- **P{p.number}** {esc(p.text)} — {counts_shown(ctx, p)} — "
                            f"{left(p.closes_at, now)}"):
                 break

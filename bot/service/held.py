@@ -14,30 +14,30 @@ from bot.chat.render import esc, money, when
 from bot.domain.vocabulary import CallState, NeedState, ProposalState
 from bot.service.context import CommandCtx, Ctx
 from bot.service.need_text import need_choices, need_line, notify_watchers
-from bot.service.refs import load
+from bot.service.refs import load_row
 from bot.store import sql
-from bot.store.models import FundingCall, Proposal
+from bot.store.models import FundingCall
 
 
-def condition(ctx: CommandCtx) -> Proposal | None:
+def condition(ctx: CommandCtx) -> sql.ProposalRow | None:
     """The proposal an `if:P3` option names, which must still be undecided; None without it."""
     pa = ctx.parsed
     token = pa.options.get("if")
     if token is None:
         return None
-    p = load(ctx, token, "P", lock=True)
+    p = load_row(ctx, token, "P", sql.PROPOSAL_BY_NUMBER_LOCKED)
     if p.state == ProposalState.CLOSED:
         raise ctx.refuse(f"P{p.number} is already closed ({p.outcome}) — if: names an open proposal; "
                          f"without if: it starts at once")
     return p
 
 
-def held_phrase(p: Proposal) -> str:
+def held_phrase(p: sql.ProposalRow) -> str:
     """`held until P3 passes (cancelled if it does not)`."""
     return f"held until P{p.number} passes (cancelled if it does not)"
 
 
-def held_lines(ctx: Ctx, p: Proposal) -> list[str]:
+def held_lines(ctx: Ctx, p: sql.ProposalRow) -> list[str]:
     """What a proposal holds, one line each, for `!proposal` and its card."""
     lines = []
     for n in ctx.conn.execute(sql.NEEDS_HELD_BY, {"p": p.id}):
@@ -50,7 +50,7 @@ def held_lines(ctx: Ctx, p: Proposal) -> list[str]:
     return lines
 
 
-def settle(ctx: Ctx, p: Proposal, passed: bool, late: bool = False) -> None:
+def settle(ctx: Ctx, p: sql.ProposalRow, passed: bool, late: bool = False) -> None:
     """Open what the proposal held if it passed; cancel it otherwise (SQL-guarded: once).
 
     `late`: the proposal closed at its deadline while the bot was down; the events are

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.chat.phrases import phrase
 from bot.chat.render import clip, echo, esc, left, money, quote, when
 from bot.domain.rules import RuleError, count, parse_money, parse_when
-from bot.domain.vocabulary import PENDING, ClaimState, NeedState, ProposalState, Role
+from bot.domain.vocabulary import PENDING, ClaimState, NeedState, Role
 from bot.service import approvals, held, spam, ventures
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.need_records import (
@@ -23,8 +23,6 @@ from bot.service.paging import PAGE, page_number
 from bot.store import sql
 from bot.store.models import (
     Contribution,
-    Proposal,
-    Vote,
     Watch,
 )
 
@@ -302,10 +300,7 @@ def mine(ctx: CommandCtx) -> Reply:
     if offers:
         lines.append("Your open offers:")
         lines.extend("- " + need_line(n) for n in offers)
-    voted = select(Vote.proposal_id).where(Vote.member_id == me)
-    todo = ctx.session.scalars(select(Proposal).where(
-        Proposal.community == ctx.cid, Proposal.state == ProposalState.OPEN, Proposal.id.not_in(voted))
-        .order_by(Proposal.closes_at).limit(10)).all()
+    todo = ctx.conn.execute(sql.PROPOSALS_TO_VOTE, {"c": ctx.cid, "m": me}).all()
     if todo:
         lines.append("Proposals waiting for your vote:")
         lines.extend(f"- **P{pr.number}** {esc(pr.text)} ({left(pr.closes_at, ctx.now)}) — "

@@ -8,8 +8,9 @@ makers (`bot.service.decisions`).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row
 
 from bot.chat.render import clip, echo, esc, left, quote, when
 from bot.domain.rules import (
@@ -26,17 +27,21 @@ from bot.ports import Choice
 from bot.service import held
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.paging import PAGE, page_number
-from bot.service.refs import load, next_number
+from bot.service.refs import load_row, next_number
 from bot.store import sql
-from bot.store.models import Member, Proposal, Vote
 
 
-def ref(p: Proposal) -> str:
+def proposal_row(ctx: Ctx, token: str | None, *, lock: bool) -> sql.ProposalRow:
+    """The proposal a `P3` argument names; refuses with how to find one."""
+    return load_row(ctx, token, "P", sql.PROPOSAL_BY_NUMBER_LOCKED if lock else sql.PROPOSAL_BY_NUMBER)
+
+
+def ref(p: sql.ProposalRow) -> str:
     """`P3`."""
     return f"P{p.number}"
 
 
-def choices(ctx: Ctx, p: Proposal) -> tuple[Choice, ...]:
+def choices(ctx: Ctx, p: sql.ProposalRow) -> tuple[Choice, ...]:
     """The four positions, as actions."""
     if p.state != ProposalState.OPEN:
         return ()
@@ -49,12 +54,12 @@ def choices(ctx: Ctx, p: Proposal) -> tuple[Choice, ...]:
     )
 
 
-def sealed(p: Proposal) -> bool:
+def sealed(p: sql.ProposalRow) -> bool:
     """Whether its counts and positions are withheld now (hidden or secret, still open)."""
     return bool(p.hidden or p.anonymous) and p.state == ProposalState.OPEN
 
 
-def counts_shown(ctx: Ctx, p: Proposal) -> str:
+def counts_shown(ctx: Ctx, p: sql.ProposalRow) -> str:
     """The counts as anyone may see them now: `1 agree, …`, or how many voted while sealed."""
     if sealed(p):
         n = sum(_counts(ctx, p).values())
@@ -62,7 +67,7 @@ def counts_shown(ctx: Ctx, p: Proposal) -> str:
     return str(tally(ctx, p))
 
 
-def ballot_words(p: Proposal) -> str:
+def ballot_words(p: sql.ProposalRow) -> str:
     """How a hidden or secret proposal is voted on, for its announcement and card."""
     if p.anonymous:
         return ("Secret ballot: only the counts and the reasons, without names, are ever published. "
@@ -74,17 +79,17 @@ def ballot_words(p: Proposal) -> str:
     return ""
 
 
-def tally(ctx: Ctx, p: Proposal) -> Tally:
+def tally(ctx: Ctx, p: sql.ProposalRow) -> Tally:
     """Counts of the latest vote of each member."""
     counts = _counts(ctx, p)
     return Tally(**{k: counts.get(k, 0) for k in POSITIONS})
 
 
-def _counts(ctx: Ctx, p: Proposal) -> dict[str, int]:
-    return dict(ctx.session.execute(sql.VOTE_COUNTS, {"p": p.id}).all())
+def _counts(ctx: Ctx, p: sql.ProposalRow) -> dict[str, int]:
+    return dict(ctx.conn.execute(sql.VOTE_COUNTS, {"p": p.id}).all())
 
 
-def rule_of(ctx: Ctx, p: Proposal) -> str:
+def rule_of(ctx: Ctx, p: sql.ProposalRow) -> str:
     """The proposal's rule in plain words, naming an advice proposal's decision makers."""
     rule = decision_rule(p.decision, p.quorum)
     if p.decision == "advice":
@@ -92,12 +97,12 @@ def rule_of(ctx: Ctx, p: Proposal) -> str:
     return rule
 
 
-def deciders_of(p: Proposal) -> list[int]:
+def deciders_of(p: sql.ProposalRow) -> list[int]:
     """Member ids of an advice proposal's decision makers."""
     return [int(x) for x in p.deciders.split()]
 
 
-def deciders_named(ctx: Ctx, p: Proposal) -> str:
+def deciders_named(ctx: Ctx, p: sql.ProposalRow) -> str:
     """`alice, bob`."""
     return ", ".join(ctx.name_of(m) for m in deciders_of(p))
 
@@ -173,13 +178,11 @@ def propose(ctx: CommandCtx) -> Reply:
         if raw not in ("yes", "no"):
             raise ctx.refuse(f"{key}:{echo(raw, 10)} — write {key}:yes or leave it out")
         flags[key] = raw == "yes"
-    p = Proposal(community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
-                 hidden=flags["hidden"], anonymous=flags["anonymous"],
-                 description=clip(pa.description, 2000), author_id=ctx.member.id,
-                 closes_at=closes, quorum=quorum, state=ProposalState.OPEN, nudged=False, created_at=ctx.now,
-                 decision=kind, deciders=deciders)
-    ctx.session.add(p)
-    ctx.session.flush()
+    p = ctx.conn.execute(sql.PROPOSAL_INSERT, dict(
+        community=ctx.cid, number=next_number(ctx, "next_proposal"), text=text,
+        hidden=flags["hidden"], anonymous=flags["anonymous"], description=clip(pa.description, 2000),
+        author_id=ctx.member.id, closes_at=closes, quorum=quorum, state=ProposalState.OPEN,
+        nudged=False, created_at=ctx.now, decision=kind, deciders=deciders)).one()
     r = ref(p)
     ctx.event("proposal.opened", r, text=text, closes=closes.isoformat(), quorum=quorum,
               decision=kind, deciders=deciders_of(p), hidden=p.hidden, anonymous=p.anonymous)
@@ -204,7 +207,7 @@ def vote(ctx: CommandCtx) -> Reply:
     """`!vote P3 agree|abstain|disagree|block [reason]`."""
     pa = ctx.parsed
     # The proposal's row lock orders concurrent votes against its closing.
-    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
+    p = proposal_row(ctx, pa.words[0] if pa.words else None, lock=True)
     r = ref(p)
     if len(pa.words) < 2 or pa.words[1].lower() not in POSITIONS:
         raise ctx.refuse(f"say agree, abstain, disagree or block, like {ctx.cmd(f'vote {r} agree')}")
@@ -216,12 +219,9 @@ def vote(ctx: CommandCtx) -> Reply:
         raise ctx.refuse(f"a reason is required to {position} — write "
                          f"{ctx.cmd(f'vote {r} {position} <your reason>')}")
     me = ctx.member.id
-    v = ctx.session.get(Vote, (p.id, me))
-    changed = v is not None
-    if v is None:
-        v = Vote(proposal_id=p.id, member_id=me)
-        ctx.session.add(v)
-    v.position, v.reason, v.at = position, clip(reason, 1000), ctx.now
+    cast = {"p": p.id, "m": me, "_position": position, "_reason": clip(reason, 1000), "_at": ctx.now}
+    changed = ctx.conn.execute(sql.VOTE_POSITION, cast).first() is not None
+    ctx.conn.execute(sql.VOTE_CHANGE if changed else sql.VOTE_CAST, cast)
     if p.hidden or p.anonymous:
         # The log is public: a sealed vote records that it was cast, not what it was; the
         # counts (and, for a hidden vote, the positions) enter the log at close.
@@ -239,9 +239,8 @@ def proposals(ctx: CommandCtx) -> Reply:
     """`!proposals`: open proposals with counts and time left."""
     pa = ctx.parsed
     page = page_number(ctx, pa.options.get("page"))
-    rows = ctx.session.scalars(select(Proposal).where(
-        Proposal.community == ctx.cid, Proposal.state == ProposalState.OPEN).order_by(Proposal.closes_at)
-        .limit(PAGE + 1).offset((page - 1) * PAGE)).all()
+    rows = ctx.conn.execute(sql.OPEN_PROPOSALS, {"c": ctx.cid, "lim": PAGE + 1,
+                                                 "off": (page - 1) * PAGE}).all()
     if not rows:
         return Reply(f"No open proposals — open one with `{ctx.cmd('propose <text>')}`")
     lines = [f"Open proposals (page {page}):"]
@@ -256,7 +255,7 @@ def proposals(ctx: CommandCtx) -> Reply:
 def proposal(ctx: CommandCtx) -> Reply:
     """`!proposal P3`: counts, every vote with its reason, who has not voted."""
     pa = ctx.parsed
-    p = load(ctx, pa.words[0] if pa.words else None, "P")
+    p = proposal_row(ctx, pa.words[0] if pa.words else None, lock=False)
     r = ref(p)
     lines = [f"**{r}** {esc(p.text)} — by {ctx.name_of(p.author_id)}",
              f"Status: {status_of(ctx, p)}",
@@ -272,7 +271,7 @@ def proposal(ctx: CommandCtx) -> Reply:
     holds = held.held_lines(ctx, p)
     if holds:
         lines.append("Opens if it passes: " + "; ".join(holds))
-    votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
+    votes = ctx.conn.execute(sql.VOTES_OF, {"p": p.id}).all()
     mine = next((v for v in votes if v.member_id == ctx.member.id), None)
     if mine is not None and (sealed(p) or p.anonymous):
         lines.append(f"Your vote (only you see it): {mine.position}"
@@ -286,9 +285,8 @@ def proposal(ctx: CommandCtx) -> Reply:
         lines.append(f"- … and {len(votes) - 40} more votes")
     if p.state == ProposalState.OPEN:
         voted = {v.member_id for v in votes}
-        missing = [m.display_name for m in ctx.session.scalars(select(Member).where(
-            Member.community == ctx.cid, Member.merged_into.is_(None)).order_by(Member.id))
-            if m.id not in voted]
+        missing = [m.display_name for m in ctx.conn.execute(sql.LIVE_MEMBERS, {"c": ctx.cid})
+                   if m.id not in voted]
         if missing:
             shown = ", ".join(esc(n) for n in missing[:30])
             more = f" and {len(missing) - 30} more" if len(missing) > 30 else ""
@@ -297,7 +295,7 @@ def proposal(ctx: CommandCtx) -> Reply:
         sealed(p) or p.anonymous))
 
 
-def status_of(ctx: Ctx, p: Proposal) -> str:
+def status_of(ctx: Ctx, p: sql.ProposalRow) -> str:
     """`open, 2 days left (closes …)`, `closed …: passed` or an advice proposal's waiting."""
     if p.state == ProposalState.OPEN:
         return f"open, {left(p.closes_at, ctx.now)} (closes {when(p.closes_at)})"
@@ -310,7 +308,7 @@ def status_of(ctx: Ctx, p: Proposal) -> str:
 def close(ctx: CommandCtx) -> Reply:
     """`!close P3`: the author or a maintainer closes early."""
     pa = ctx.parsed
-    p = load(ctx, pa.words[0] if pa.words else None, "P", lock=True)
+    p = proposal_row(ctx, pa.words[0] if pa.words else None, lock=True)
     r = ref(p)
     if p.author_id != ctx.member.id and Role.MAINTAINER not in ctx.roles:
         raise ctx.refuse(f"only the author of {r} or a maintainer can close it early")
@@ -325,7 +323,7 @@ def close(ctx: CommandCtx) -> Reply:
     return Reply(f"{r} closed: {outcome}.", ref=r)
 
 
-def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = False) -> str | None:
+def close_proposal(ctx: Ctx, p: sql.ProposalRow, *, early: bool = False, late: bool = False) -> str | None:
     """Close a proposal with its outcome, announce it; None if it was already closed.
 
     The `UPDATE … WHERE state = 'open'` is the guard: when two processes fire the same
@@ -336,12 +334,11 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
         return _end_advice(ctx, p, t, early=early, late=late)
     voters = eligible(ctx) if p.decision == "quorum" else 0
     outcome = decision_outcome(p.decision, t, p.quorum, voters)
-    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id,
-                                                     Proposal.state == ProposalState.OPEN)
-                              .values(state=ProposalState.CLOSED, outcome=outcome, closed_at=ctx.now))
-    if res.rowcount != 1:
+    closed = ctx.conn.execute(sql.PROPOSAL_CLOSE, {"_id": p.id, "_from": ProposalState.OPEN,
+                                                   "_outcome": outcome, "_now": ctx.now}).first()
+    if closed is None:
         return None
-    p.state, p.outcome, p.closed_at = ProposalState.CLOSED, outcome, ctx.now
+    p = closed
     r = ref(p)
     ctx.deadline_event("proposal.closed", r, p.closes_at, late, outcome=outcome,
                        counts=t.__dict__, quorum=p.quorum, early=early, decision=p.decision,
@@ -354,13 +351,13 @@ def close_proposal(ctx: Ctx, p: Proposal, *, early: bool = False, late: bool = F
     return outcome
 
 
-def revealed(ctx: Ctx, p: Proposal) -> dict[str, object]:
+def revealed(ctx: Ctx, p: sql.ProposalRow) -> dict[str, object]:
     """What a sealed proposal's closing event publishes: a hidden vote's positions with
     names; a secret ballot's reasons without names. Nothing for an open vote (its votes
     are in the log already)."""
     if not (p.hidden or p.anonymous):
         return {}
-    votes = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id).order_by(Vote.at)).all()
+    votes = ctx.conn.execute(sql.VOTES_OF, {"p": p.id}).all()
     if p.anonymous:
         return {"reasons": [{"position": v.position, "reason": v.reason}
                             for v in secret_order(votes) if v.reason]}
@@ -368,7 +365,7 @@ def revealed(ctx: Ctx, p: Proposal) -> dict[str, object]:
                       for v in votes]}
 
 
-def secret_order(votes: list[Vote]) -> list[Vote]:
+def secret_order(votes: list[Row[Any]]) -> list[Row[Any]]:
     """A secret ballot's votes in an order that says nothing of who cast them or when."""
     return sorted(votes, key=lambda v: (POSITIONS.index(v.position), v.reason))
 
@@ -378,13 +375,12 @@ def counts_of(t: Tally) -> str:
     return ", ".join(f"{getattr(t, k)} {k}" for k in POSITIONS if getattr(t, k)) or "no votes"
 
 
-def _announce_closing(ctx: Ctx, p: Proposal, text: str, late: bool) -> None:
+def _announce_closing(ctx: Ctx, p: sql.ProposalRow, text: str, late: bool) -> None:
     """Announce the end of voting with every reason given."""
     r = ref(p)
     if late:
         text = f"(late: was due {when(p.closes_at)}) " + text
-    reasons = ctx.session.scalars(select(Vote).where(Vote.proposal_id == p.id, Vote.reason != "")
-                                  .order_by(Vote.at)).all()
+    reasons = ctx.conn.execute(sql.VOTES_WITH_REASONS, {"p": p.id}).all()
     for v in (secret_order(list(reasons)) if p.anonymous else reasons)[:20]:
         who = "" if p.anonymous else f"{ctx.name_of(v.member_id)} "
         text += f"\n- {who}({v.position}): {esc(clip(v.reason, 200))}"
@@ -392,14 +388,12 @@ def _announce_closing(ctx: Ctx, p: Proposal, text: str, late: bool) -> None:
     ctx.updated(r)
 
 
-def _end_advice(ctx: Ctx, p: Proposal, t: Tally, *, early: bool, late: bool) -> str | None:
+def _end_advice(ctx: Ctx, p: sql.ProposalRow, t: Tally, *, early: bool, late: bool) -> str | None:
     """The advice period is over: voting stops and the decision makers are asked to decide."""
-    res = ctx.session.execute(update(Proposal).where(Proposal.id == p.id,
-                                                     Proposal.state == ProposalState.OPEN)
-                              .values(state=ProposalState.DECIDING))
-    if res.rowcount != 1:
+    advised = ctx.conn.execute(sql.PROPOSAL_ADVISED, {"_id": p.id, "_from": ProposalState.OPEN}).first()
+    if advised is None:
         return None
-    p.state = ProposalState.DECIDING
+    p = advised
     r = ref(p)
     ctx.deadline_event("proposal.advised", r, p.closes_at, late, counts=t.__dict__, early=early,
                        **revealed(ctx, p))

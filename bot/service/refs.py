@@ -9,17 +9,20 @@ from typing import TypeVar
 from bot.chat.render import echo
 from bot.service.context import Ctx
 from bot.store import sql
-from bot.store.models import FundingCall, Need, Pitch, Proposal
+from bot.store.models import FundingCall, Pitch
 
 _REF_RE = re.compile(r"^([TPFB])?#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
-_KINDS = {"T": (Need, "need", "needs"), "P": (Proposal, "proposal", "proposals"),
-          "F": (FundingCall, "funding call", "calls"), "B": (Pitch, "pitch", "calls")}
-M = TypeVar("M", Need, Proposal, FundingCall, Pitch)
+# Each letter: what it names, and the command that lists them.
+_KINDS = {"T": ("need", "needs"), "P": ("proposal", "proposals"),
+          "F": ("funding call", "calls"), "B": ("pitch", "calls")}
+# Calls and pitches are read as ORM objects (`load`); needs and proposals as rows (`load_row`).
+_MODELS = {"F": FundingCall, "B": Pitch}
+M = TypeVar("M", FundingCall, Pitch)
 
 
 def parse_ref(ctx: Ctx, token: str | None, letter: str) -> int:
     """The number in `T12` / `12` for the expected kind, or a refusal saying how to write it."""
-    what = _KINDS[letter][1]
+    what = _KINDS[letter][0]
     if not token:
         raise ctx.refuse(f"which {what}? give its id like {letter}12")
     m = _REF_RE.match(token.strip())
@@ -35,7 +38,7 @@ def load(ctx: Ctx, token: str | None, letter: str, *, lock: bool = False):  # ty
     hold the write lock) serialises concurrent commands on the same object.
     """
     number = parse_ref(ctx, token, letter)
-    stmt = sql.LOAD_BY_NUMBER[_KINDS[letter][0], lock]
+    stmt = sql.LOAD_BY_NUMBER[_MODELS[letter], lock]
     return _found(ctx, ctx.session.scalars(stmt, {"c": ctx.cid, "n": number}).first(), letter, number)
 
 
@@ -47,7 +50,7 @@ def load_row(ctx: Ctx, token: str | None, letter: str, stmt):  # type: ignore[no
 
 def _found(ctx: Ctx, obj, letter: str, number: int):  # type: ignore[no-untyped-def]
     if obj is None:
-        raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(_KINDS[letter][2])}")
+        raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(_KINDS[letter][1])}")
     return obj
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Row, String, bindparam, cast, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState, ProposalState
@@ -190,7 +190,8 @@ ID = IdentityRow.__table__
 MEMBER_OF_IDENTITY = (select(M).select_from(M.join(ID, ID.c.member_id == M.c.id))
                       .where(ID.c.community == bindparam("c"), ID.c.platform == bindparam("p"),
                              ID.c.user_id == bindparam("u")).limit(1))
-LIVE_MEMBERS = select(M).where(M.c.community == bindparam("c"), M.c.merged_into.is_(None))
+LIVE_MEMBERS = (select(M).where(M.c.community == bindparam("c"), M.c.merged_into.is_(None))
+                .order_by(M.c.id))
 MEMBER_BY_ID = select(M).where(M.c.id == bindparam("_id"))
 
 # Linking identities (bot.service.identity): codes, failed attempts, moving an identity.
@@ -393,7 +394,55 @@ def _load(model, lock: bool):  # type: ignore[no-untyped-def]
 
 
 LOAD_BY_NUMBER = {(model, lock): _load(model, lock)
-                  for model in (Need, Proposal, FundingCall, Pitch) for lock in (False, True)}
-# A proposal's counts per position (the latest vote of each member), through the session.
-VOTE_COUNTS = (select(Vote.position, func.count()).where(Vote.proposal_id == bindparam("p"))
-               .group_by(Vote.position))
+                  for model in (FundingCall, Pitch) for lock in (False, True)}
+
+
+# --- Proposals with their votes (bot.service.proposals, decisions, held) ---
+# Statements, as needs and claims are: `!vote` is the busiest command of governance, and
+# through the ORM (a session, the proposal and the vote loaded as objects, a flush) it took
+# 4.0 ms on the bench machine against 1.7 ms this way (`bench/core.py`, 2026-11-30).
+
+# A proposal as stored: the row these statements give (every column of `proposals`).
+ProposalRow = Row[Any]
+PROPOSAL_INSERT = insert(P).returning(*P.c)
+PROPOSAL_BY_NUMBER = select(P).where(P.c.community == bindparam("c"), P.c.number == bindparam("n"))
+PROPOSAL_BY_NUMBER_LOCKED = PROPOSAL_BY_NUMBER.with_for_update()
+PROPOSAL_BY_ID_LOCKED = select(P).where(P.c.id == bindparam("_id")).with_for_update()
+OPEN_PROPOSALS = (select(P).where(P.c.community == bindparam("c"), P.c.state == ProposalState.OPEN)
+                  .order_by(P.c.closes_at, P.c.number).limit(bindparam("lim")).offset(bindparam("off")))
+OPEN_PROPOSALS_COUNT = select(func.count()).where(P.c.community == bindparam("c"),
+                                                  P.c.state == ProposalState.OPEN)
+# Open proposals a member has not voted on yet (`!mine`).
+PROPOSALS_TO_VOTE = (select(P).where(P.c.community == bindparam("c"), P.c.state == ProposalState.OPEN,
+                                     P.c.id.not_in(select(V.c.proposal_id)
+                                                   .where(V.c.member_id == bindparam("m"))))
+                     .order_by(P.c.closes_at).limit(10))
+# Each state change is guarded by the state it leaves, so that two processes closing the same
+# proposal change it once; the row comes back as it now is.
+_PROPOSAL_IN = (P.c.id == bindparam("_id"), P.c.state == bindparam("_from"))
+PROPOSAL_CLOSE = (update(P).where(*_PROPOSAL_IN)
+                  .values(state=ProposalState.CLOSED, outcome=bindparam("_outcome"),
+                          closed_at=bindparam("_now"))
+                  .returning(*P.c))
+PROPOSAL_DECIDE = (update(P).where(*_PROPOSAL_IN)
+                   .values(state=ProposalState.CLOSED, outcome=bindparam("_outcome"),
+                           closed_at=bindparam("_now"), statement=bindparam("_statement"))
+                   .returning(*P.c))
+PROPOSAL_ADVISED = update(P).where(*_PROPOSAL_IN).values(state=ProposalState.DECIDING).returning(*P.c)
+PROPOSAL_OUTCOME = (update(P).where(P.c.id == bindparam("_id"))
+                    .values(statement=bindparam("_statement"), review_at=bindparam("_review"),
+                            reviewed=False)
+                    .returning(*P.c))
+# A member's vote: one row per member and proposal, changed in place when they vote again.
+_THIS_VOTE = (V.c.proposal_id == bindparam("p"), V.c.member_id == bindparam("m"))
+VOTE_POSITION = select(V.c.position).where(*_THIS_VOTE)
+VOTE_CAST = insert(V).values(proposal_id=bindparam("p"), member_id=bindparam("m"),
+                             position=bindparam("_position"), reason=bindparam("_reason"),
+                             at=bindparam("_at"))
+VOTE_CHANGE = (update(V).where(*_THIS_VOTE)
+               .values(position=bindparam("_position"), reason=bindparam("_reason"), at=bindparam("_at")))
+# A proposal's counts per position (the latest vote of each member).
+VOTE_COUNTS = (select(V.c.position, func.count()).where(V.c.proposal_id == bindparam("p"))
+               .group_by(V.c.position))
+VOTES_OF = select(V).where(V.c.proposal_id == bindparam("p")).order_by(V.c.at)
+VOTES_WITH_REASONS = VOTES_OF.where(V.c.reason != "")
