@@ -21,8 +21,10 @@ from bot.service.refs import load_row
 from bot.store import sql
 from bot.store.models import Claim
 
-# Commands whose first word names a need: the claimant's activity on its claim.
-ACTIVITY = frozenset({"task", "claim", "renew", "submit", "log", "pin", "unpin"})
+# Commands whose first word names a need: the claimant's activity on its claim. `!claim` is
+# not one: a new claim's activity is its `claimed_at` (see LAST_ACTIVE), so touching it would
+# write the same time again.
+ACTIVITY = frozenset({"task", "renew", "submit", "log", "pin", "unpin"})
 _NEED_REF = re.compile(r"^[Tt]?#?(\d{1,9})$")
 # When a claim was last active: its last command, or when it was made.
 LAST_ACTIVE = func.coalesce(Claim.last_activity_at, Claim.claimed_at)

@@ -44,6 +44,14 @@ from bot.store.models import (
 )
 from bot.store.tx import Tx
 
+
+def _one_of(column, values):  # type: ignore[no-untyped-def]
+    """`column IN (…)` for a fixed set of values, written as equalities: SQLAlchemy expands an
+    `IN` list again at every execution (about 40 µs of a claim's statement on the bench
+    machine), while equalities are compiled once with the statement."""
+    return or_(*(column == v for v in values))
+
+
 N = Need.__table__
 C = Claim.__table__
 P = Proposal.__table__
@@ -78,7 +86,7 @@ APPROVAL_INSERT = insert(Approval.__table__)
 CLAIM_BY_ID = select(C).where(C.c.id == bindparam("_id"))
 # Activity on a claim: any command of its claimant naming its need (see bot.service.activity).
 CLAIM_TOUCH = (update(C).where(
-    C.c.member_id == bindparam("m"), C.c.state.in_(PENDING),
+    C.c.member_id == bindparam("m"), _one_of(C.c.state, PENDING),
     C.c.need_id == select(N.c.id).where(N.c.community == bindparam("c"),
                                         N.c.number == bindparam("n")).scalar_subquery())
     .values(last_activity_at=bindparam("now"), idle_reminded=False))
@@ -101,7 +109,7 @@ CREDITED_TO_NEED = select(func.coalesce(func.sum(Contribution.__table__.c.reward
 
 # Slot accounting, the one place it is written: a need's `taken` is the number of its
 # claims that hold a slot, and it is full when they fill its slots.
-_HELD_SLOTS = (select(func.count()).where(C.c.need_id == N.c.id, C.c.state.in_(HOLDING))
+_HELD_SLOTS = (select(func.count()).where(C.c.need_id == N.c.id, _one_of(C.c.state, HOLDING))
                .scalar_subquery())
 NEED_RECOUNT = (update(N).where(N.c.id == bindparam("_id"))
                 .values(taken=_HELD_SLOTS, is_full=N.c.slots <= _HELD_SLOTS).returning(N.c.taken))
@@ -251,7 +259,7 @@ NEED_DUE_SOON = (update(N).where(N.c.id == bindparam("_id"), N.c.state == NeedSt
                  .values(due_reminded=True)
                  .returning(N.c.number, N.c.title, N.c.due_at, N.c.created_at, N.c.offered_by))
 CLAIMANTS_PENDING = select(C.c.member_id).where(C.c.need_id == bindparam("_id"),
-                                                C.c.state.in_(PENDING))
+                                                _one_of(C.c.state, PENDING))
 
 
 # --- The outbox (bot.service.outbox) ---
@@ -313,7 +321,7 @@ def take_delivery(dialect: str) -> Any:
 CT = Contribution.__table__
 MY_PENDING_CLAIMS = (select(C.c.state, C.c.expires_at, N.c.number, N.c.title)
                      .select_from(C.join(N, N.c.id == C.c.need_id))
-                     .where(C.c.member_id == bindparam("m"), C.c.state.in_(PENDING))
+                     .where(C.c.member_id == bindparam("m"), _one_of(C.c.state, PENDING))
                      .order_by(C.c.expires_at))
 MY_OPEN_OFFERS = (select(N).where(N.c.community == bindparam("c"), N.c.offered_by == bindparam("m"),
                                   N.c.state == NeedState.OPEN)
@@ -327,7 +335,7 @@ CLAIM_TIMES_SINCE = (select(C.c.claimed_at).where(C.c.member_id == bindparam("m"
                                                   C.c.claimed_at > bindparam("since"))
                      .order_by(C.c.claimed_at))
 PENDING_CLAIMS_OF_MEMBER = select(func.count()).select_from(C).where(
-    C.c.member_id == bindparam("m"), C.c.state.in_(PENDING))
+    C.c.member_id == bindparam("m"), _one_of(C.c.state, PENDING))
 # The ledger's contributions: all of a community's, those of needs with #skills, a member's.
 _LEDGER = {
     "all": select(CT.c.id).where(CT.c.community == bindparam("c")),
@@ -367,7 +375,7 @@ OPEN_NEEDS_PER_COMMUNITY = (select(N.c.community, func.count()).where(N.c.state 
                             .group_by(N.c.community))
 PENDING_CLAIMS_PER_COMMUNITY = (select(N.c.community, func.count())
                                 .select_from(C.join(N, N.c.id == C.c.need_id))
-                                .where(C.c.state.in_(PENDING)).group_by(N.c.community))
+                                .where(_one_of(C.c.state, PENDING)).group_by(N.c.community))
 OUTBOX_BACKLOG = select(func.count(OUTBOX.c.id)).where(OUTBOX.c.id > bindparam("low"), OUTBOX.c.id.not_in(
     select(DELIVERIES.c.outbox_id).where(DELIVERIES.c.platform == bindparam("p"))))
 # Open needs for a member typing a ref: the newest, by the number's first digits, by title.

@@ -5,7 +5,7 @@ Every statement runs through SQLAlchemy. Prebuilt Core statements (`bot.store.sq
 the other statement modules of `bot.store`) run with `Tx.execute`, which is
 `Connection.execute`: SQLAlchemy compiles each module-level statement once (its compiled
 cache) and covers many-row inserts with `insertmanyvalues`. Aggregates the ORM serves
-better (proposals' outcomes, calls and pitches, ventures, books) use `Tx.session`, joined
+better (calls with their pitches and backings, ventures, the books) use `Tx.session`, joined
 to the same transaction. Pending ORM changes are flushed before any statement runs, so
 a statement always sees what the ORM wrote earlier in the same unit.
 """
