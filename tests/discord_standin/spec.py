@@ -1,7 +1,7 @@
 """Discord's own OpenAPI specification as the oracle for what the stand-in accepts and answers.
 
-`../shared/discord-api-spec/openapi.json` (beside the repository's clone; its README says
-where it comes from) is Discord's published description of its HTTP API. Every request
+`tests/specs/discord/openapi.json` (`tests/specs/README.md` says where it comes from, its
+version and licence) is Discord's published description of its HTTP API. Every request
 body the stand-in receives is validated against the operation's request schema, and the
 stand-in's own answers against the response schema (Draft 2020-12, `$ref`s resolved
 through a `referencing` registry holding the whole document).
@@ -26,7 +26,7 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "discord-api-spec"
+SPEC_DIR = Path(__file__).resolve().parents[1] / "specs" / "discord"
 SPEC_FILE = SPEC_DIR / "openapi.json"
 _URI = "urn:discord-openapi"
 
@@ -35,7 +35,7 @@ TOTALS = {"requests": 0, "responses": 0, "reported": 0}
 
 
 class SpecMissing(RuntimeError):
-    """The specification is not where CI puts it."""
+    """The specification file is missing from `tests/specs/discord/`."""
 
 
 def available() -> bool:
