@@ -80,7 +80,7 @@ def fund(ctx: CommandCtx) -> Reply:
         if allowance is None:
             raise ctx.refuse(f"points:{echo(pt, 10)} is not an allowance — write points:100")
         points = allowance
-    cond = held.condition(ctx)
+    cond = held.condition(ctx, closes, "closes", "call")
     call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
                        description=clip(pa.description, 2000), budget_minor=budget.minor,
                        currency=budget.currency, points=points, closes_at=closes,
@@ -301,12 +301,15 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
 
     Guarded by `UPDATE … WHERE state = 'open'`, so it happens once across processes.
     """
+    # After downtime the call closed at its deadline: `!books period:` counts its allocation
+    # in the month the log dates it.
+    closed_at = c.closes_at if late else ctx.now
     res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
                                                         FundingCall.state == CallState.OPEN)
-                              .values(state=CallState.CLOSED, closed_at=ctx.now))
+                              .values(state=CallState.CLOSED, closed_at=closed_at))
     if res.rowcount != 1:
         return False
-    c.state, c.closed_at = CallState.CLOSED, ctx.now
+    c.state, c.closed_at = CallState.CLOSED, closed_at
     rows, rest = allocation(ctx, c)
     c.unallocated_minor = rest
     r = ref(c)
@@ -345,7 +348,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.state, p.funded_minor = PitchState.UNFUNDED, 0
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
     lines.append(f"Unallocated: {money(rest, c.currency)}")
-    books.settle(ctx, c, r, rest)
+    books.settle(ctx, c, r, rest, late)
     ctx.announce("\n".join(lines), ref=r, late=late)
     ctx.updated(r)
     return True

@@ -222,3 +222,29 @@ def test_the_books_audit_reproduces_every_balance_and_finds_tampering(pool_chat)
     diffs = audit(chat.core.engine, "demo").differences
     assert diffs == ["books: the commons fund is 11001 in the database, the log gives 11000",
                      "books: S1 is [2000, 2000, 0, 'recorded'] in the database, not what the log says"]
+
+
+def test_calls_opened_and_closed_after_downtime_are_booked_at_their_deadlines(pool_chat):
+    chat = pool_chat
+    chat.say("fundco", "!receive 400EUR from:@bob")
+    chat.say("bob", "!propose Fund the docs closes:1d")
+    chat.say("bob", "!vote P1 agree")
+    chat.say("fundco", "!fund Docs budget:100EUR closes:2d if:P1")
+    chat.say("fundco", "!fund Guide budget:50EUR closes:3d")
+    chat.say("carol", "!pitch F2 Guide ask:30EUR")
+    chat.say("bob", "!back B1 5")
+    chat.clock.advance(timedelta(days=40))  # down over the turn of the month
+    assert chat.core.process_due() + chat.core.process_due() == 3 + 1
+    late = "(late: was due 2026-12-0{} 12:00 UTC)"
+    f1 = chat.say("dave", "!log F1")
+    assert ("- 2026-12-02 12:00 UTC [bot] F1 reserved 100 EUR of the commons fund until it closes "
+            + late.format(2)) in f1
+    assert ("- 2026-12-03 12:00 UTC [bot] F1 took 0 EUR from the commons fund; 100 EUR of its "
+            "reservation is available again " + late.format(3)) in f1
+    assert ("- 2026-12-04 12:00 UTC [bot] F2 took 30 EUR from the commons fund; 20 EUR of its "
+            "reservation is available again " + late.format(4)) in chat.say("dave", "!log F2")
+    assert "Closed 2026-12-04 12:00 UTC" in chat.say("dave", "!call F2")
+    assert "Closed 2026-12-03 12:00 UTC" in chat.say("dave", "!call F1")
+    # The books count the allocation in the month the log dates it.
+    assert "allocated to funded needs 30 EUR" in chat.say("dave", "!books period:2026-12")
+    assert "allocated to funded needs 0 EUR" in chat.say("dave", "!books period:2027-01")
