@@ -210,12 +210,11 @@ def reserve(ctx: Ctx, call: FundingCall, r: str, at: datetime | None = None,
 def settle(ctx: Ctx, call: FundingCall, r: str, unallocated: int, late: bool = False) -> None:
     """At close: what was allocated leaves the commons fund, the rest is available again.
 
-    Only with `pool: true`, like `reserve`: a community that keeps no pool never reads its
-    tables (`pool` is meant to stay as a community set it while calls are open). `late`:
-    closed at its deadline after downtime; the event is dated at that deadline.
+    Whatever `pool` says now: a call that reserved its budget when it opened settles it
+    when it closes, even if the community has set `pool: false` since (its reservation
+    would otherwise hold that part of the commons fund for ever). `late`: closed at its
+    deadline after downtime; the event is dated at that deadline.
     """
-    if not ctx.policies.pool:
-        return
     held = ctx.session.get(CallReservation, call.id, with_for_update=True)
     if held is None or held.state != ReservationState.HELD:
         return

@@ -19,6 +19,7 @@ from bot.domain.rules import (
 )
 from bot.domain.vocabulary import CallState, ClaimState, PitchState, Role
 from bot.service import books, held
+from bot.service.call_records import restore_budget
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.need_records import create_need
 from bot.service.need_text import ref as need_ref
@@ -310,6 +311,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
     if res.rowcount != 1:
         return False
     c.state, c.closed_at = CallState.CLOSED, closed_at
+    row_budget = restore_budget(ctx, c)
     rows, rest = allocation(ctx, c)
     c.unallocated_minor = rest
     r = ref(c)
@@ -320,7 +322,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
                        points={pref(p): pts for p, pts, _ in rows},
                        steps=_steps(c, rows),
                        allocation={pref(p): share for p, _, share in rows},
-                       unallocated_minor=rest)
+                       unallocated_minor=rest, **row_budget)
     lines = [f"{r} closed: {esc(c.title)} — budget {money(c.budget_minor, c.currency)}"]
     if late:
         lines[0] = f"(late: was due {when(c.closes_at)}) " + lines[0]

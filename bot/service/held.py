@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from bot.chat.render import esc, money, when
 from bot.domain.vocabulary import CallState, NeedState, ProposalState
+from bot.service.call_records import restore_budget
 from bot.service.context import CommandCtx, Ctx
 from bot.service.need_text import need_choices, need_line, notify_watchers
 from bot.service.refs import load_row
@@ -108,6 +109,7 @@ def settle(ctx: Ctx, p: sql.ProposalRow, passed: bool, late: bool = False) -> No
                                  .order_by(FundingCall.number).with_for_update()).all():
         f = f"F{c.number}"
         call_passed, why = passed, reason
+        row_budget = restore_budget(ctx, c) if passed else {}
         if passed and c.closes_at <= at:
             # An advice proposal is decided when its decision makers say so, which may be
             # after the call's own closing time: it would open already closed.
@@ -131,7 +133,8 @@ def settle(ctx: Ctx, p: sql.ProposalRow, passed: bool, late: bool = False) -> No
         if call_passed:
             ctx.deadline_event("call.opened", f, p.closes_at, late, title=c.title,
                                budget_minor=c.budget_minor, currency=c.currency,
-                               closes=c.closes_at.isoformat(), points=c.points, held_by=r)
+                               closes=c.closes_at.isoformat(), points=c.points, held_by=r,
+                               **row_budget)
             ctx.announce(f"{r} passed, so funding call **{f}** is open: {esc(c.title)} — budget "
                          f"{money(c.budget_minor, c.currency)}, closes {when(c.closes_at)}. Pitch "
                          f"with `{ctx.cmd(f'pitch {f} <title> ask:…')}`", ref=f)
