@@ -139,6 +139,6 @@ def settle(ctx: Ctx, p: sql.ProposalRow, passed: bool, late: bool = False) -> No
                          f"{money(c.budget_minor, c.currency)}, closes {when(c.closes_at)}. Pitch "
                          f"with `{ctx.cmd(f'pitch {f} <title> ask:…')}`", ref=f)
         else:
-            ctx.deadline_event("call.cancelled", f, p.closes_at, late, reason=why)
+            ctx.deadline_event("call.cancelled", f, p.closes_at, late, reason=why, **row_budget)
             ctx.announce(f"{f} ({esc(c.title)}) is cancelled: {why}.", ref=f)
         ctx.updated(f)

@@ -273,6 +273,7 @@ class Replay:
     def _call_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         if o in self.calls:
             self.calls[o].state = CallState.CANCELLED
+            self._row_budget(o, d, "was cancelled; it was proposed with {}, and kept that")
 
     def _pitch_added(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         self.pitches[o] = _Pitch(call=str(d.get("call")), ask=_minor(d, "ask", "ask")[0] or 0)

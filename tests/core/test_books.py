@@ -350,3 +350,14 @@ def test_a_held_call_opens_with_the_budget_it_was_proposed_with(pool_chat):
     assert audit(chat.core.engine, "demo").differences == [
         "log: F1's row held a budget of 140 EUR when it opened; it was proposed with 100 EUR, "
         "and opened with that"]
+    # Cancelled when its proposal passes (the pool cannot hold it): the log keeps it too.
+    chat.say("bob", "!propose Fund the site")
+    chat.say("fundco", "!fund Site budget:100EUR closes:30d if:P2")
+    with chat.core.engine.begin() as conn:
+        conn.execute(text("UPDATE funding_calls SET budget_minor = 9000 WHERE number = 2"))
+    chat.say("fundco", "!fund Logo budget:100EUR closes:30d")
+    chat.say("carol", "!vote P2 agree")
+    chat.say("bob", "!close P2")
+    assert "Cancelled" in chat.say("dave", "!call F2")
+    assert ("log: F2's row held a budget of 90 EUR when it was cancelled; it was proposed with "
+            "100 EUR, and kept that") in audit(chat.core.engine, "demo").differences
