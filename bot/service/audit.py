@@ -6,7 +6,7 @@ changes were applied), to an empty state through the same domain rules the bot u
 (`bot.domain.rules.allocation_steps`, `decision_outcome`, `Tally`), then compares what it
 derived with what the database holds: ledger totals per member and currency, every claim's
 state, slots taken and need states, votes, tallies and outcomes, backings, every
-allocation and unallocated remainder, and the books (every fund balance, receipt, spend
+allocation, budget and unallocated remainder, and the books (every fund balance, receipt, spend
 and reservation: `bot.service.books_audit`). The log is also checked against itself: an
 outcome or allocation an event recorded must be what the rules give.
 """
@@ -190,14 +190,15 @@ def _funding(conn: Connection, cid: str, state: Replay, cmp: _Compare) -> None:
             cmp.check(r, "never pitched", "present")
             continue
         cmp.check(f"{r} points", sum(p for _, p in got.backings.values()), int(points.get(number) or 0))
-    for row in conn.execute(select(f.c.number, f.c.state, f.c.unallocated_minor, f.c.currency)
-                            .where(f.c.community == cid)):
+    for row in conn.execute(select(f.c.number, f.c.state, f.c.unallocated_minor, f.c.currency,
+                                   f.c.budget_minor).where(f.c.community == cid)):
         r = f"F{row.number}"
         call = state.calls.get(r)
         if call is None:
             cmp.check(r, "never opened", "present")
             continue
         cmp.check(f"{r} state", call.state, row.state)
+        cmp.check(f"{r} budget", money(call.budget, call.currency), money(row.budget_minor, row.currency))
         if call.amounts is None:
             continue
         cur = call.currency

@@ -10,7 +10,7 @@ other, and the second sees what the first left.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -183,8 +183,13 @@ def reverse(ctx: CommandCtx) -> Reply:
 # --- funding calls paid from the commons fund --------------------------------------------
 
 
-def reserve(ctx: Ctx, call: FundingCall, r: str) -> None:
-    """With `pool: true`: hold a new call's budget from the commons fund, or refuse."""
+def reserve(ctx: Ctx, call: FundingCall, r: str, at: datetime | None = None,
+            late: bool = False) -> None:
+    """With `pool: true`: hold a new call's budget from the commons fund, or refuse.
+
+    `at`, `late`: a held call opened by its proposal's deadline after downtime is reserved
+    at that deadline, and its event says so (see `Ctx.deadline_event`).
+    """
     if not ctx.policies.pool:
         return
     p = pool(ctx, lock=True)
@@ -198,18 +203,18 @@ def reserve(ctx: Ctx, call: FundingCall, r: str) -> None:
     p.reserved_minor += call.budget_minor
     ctx.session.add(CallReservation(call_id=call.id, amount_minor=call.budget_minor,
                                     state=ReservationState.HELD))
-    ctx.event("pool.reserved", r, amount_minor=call.budget_minor, currency=cur,
-              amount=money(call.budget_minor, cur))
+    ctx.deadline_event("pool.reserved", r, at or ctx.now, late, amount_minor=call.budget_minor,
+                       currency=cur, amount=money(call.budget_minor, cur))
 
 
-def settle(ctx: Ctx, call: FundingCall, r: str, unallocated: int) -> None:
+def settle(ctx: Ctx, call: FundingCall, r: str, unallocated: int, late: bool = False) -> None:
     """At close: what was allocated leaves the commons fund, the rest is available again.
 
-    Only with `pool: true`, like `reserve`: a community that keeps no pool never reads its
-    tables (`pool` is meant to stay as a community set it while calls are open).
+    Whatever `pool` says now: a call that reserved its budget when it opened settles it
+    when it closes, even if the community has set `pool: false` since (its reservation
+    would otherwise hold that part of the commons fund for ever). `late`: closed at its
+    deadline after downtime; the event is dated at that deadline.
     """
-    if not ctx.policies.pool:
-        return
     held = ctx.session.get(CallReservation, call.id, with_for_update=True)
     if held is None or held.state != ReservationState.HELD:
         return
@@ -218,8 +223,9 @@ def settle(ctx: Ctx, call: FundingCall, r: str, unallocated: int) -> None:
     p.reserved_minor -= held.amount_minor
     p.commons_minor -= allocated
     held.state, held.allocated_minor = ReservationState.SETTLED, allocated
-    ctx.event("pool.settled", r, amount_minor=held.amount_minor, allocated_minor=allocated,
-              returned=money(unallocated, p.currency), currency=p.currency)
+    ctx.deadline_event("pool.settled", r, call.closes_at, late, amount_minor=held.amount_minor,
+                       allocated_minor=allocated, returned=money(unallocated, p.currency),
+                       currency=p.currency)
 
 
 # --- reading the books -------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The books' part of `commons-bot audit`: replay the pool's events and compare every fund
-balance, receipt, spend, reservation, revenue declaration and payment with the database.
+balance, receipt (with who gave it), spend, reservation, revenue declaration and payment
+with the database; a call that is no longer open must not still hold a reservation.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from bot.chat.render import money
 from bot.domain.books import BOOK_KINDS, Balances
 from bot.domain.rules import RuleError
-from bot.domain.vocabulary import EntryState, ReservationState
+from bot.domain.vocabulary import CallState, EntryState, ReservationState
 from bot.store.models import (
     CallReservation,
     Contribution,
@@ -48,6 +50,7 @@ def audit_books(conn: Connection, community: str,
     figures = 0
     b = Balances()
     entries: dict[str, list[Any]] = {}  # R1 -> [amount, operations, commons, state]
+    givers: dict[str, str] = {}  # R1 -> "V2" or "member 5"
     held: dict[str, list[Any]] = {}  # F1 -> [amount, state, allocated]
     revenue: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # V1 -> [declared, due]
     paid: dict[str, int] = defaultdict(int)
@@ -61,6 +64,8 @@ def audit_books(conn: Connection, community: str,
         if kind in ("receipt.recorded", "spend.recorded"):
             entries[obj] = [d["amount_minor"], d.get("operations_minor", d["amount_minor"]),
                             d.get("commons_minor", 0), EntryState.RECORDED]
+            if "venture" in d or "member" in d:  # older receipts did not name the giver
+                givers[obj] = _giver(d.get("venture"), d.get("member"))
         elif kind in ("receipt.reversed", "spend.reversed") and obj in entries:
             entries[obj][3] = EntryState.REVERSED
         elif kind == "pool.reserved":
@@ -83,14 +88,20 @@ def audit_books(conn: Connection, community: str,
             diffs.append(f"books: the {label} is {stored} in the database, the log gives {derived}")
 
     for kind, letter in (("receipt", "R"), ("spend", "S")):
-        for e in conn.execute(select(PoolEntry).where(PoolEntry.community == community,
-                                                      PoolEntry.kind == kind)):
+        for e in conn.execute(
+                select(PoolEntry, Venture.number.label("venture"))
+                .outerjoin(Venture, Venture.id == PoolEntry.venture_id)
+                .where(PoolEntry.community == community, PoolEntry.kind == kind)):
             ref = f"{letter}{e.number}"
             stored = [e.amount_minor, e.operations_minor, e.commons_minor, e.state]
-            if entries.pop(ref, None) == stored:
-                figures += 1
-            else:
+            same = entries.pop(ref, None) == stored
+            if not same:
                 diffs.append(f"books: {ref} is {stored} in the database, not what the log says")
+            giver = _giver(f"V{e.venture}" if e.venture is not None else None, e.from_member)
+            if ref in givers and givers[ref] != giver:
+                same = False
+                diffs.append(f"books: {ref} came from {givers[ref]} by the log, the database says {giver}")
+            figures += same
     diffs.extend(f"books: {ref} is in the log but not in the database" for ref in entries)
 
     for number, amount, state, allocated in conn.execute(
@@ -103,6 +114,14 @@ def audit_books(conn: Connection, community: str,
         else:
             diffs.append(f"books: F{number}'s reservation differs from the log")
     diffs.extend(f"books: {ref}'s reservation is in the log but not in the database" for ref in held)
+    for number, state, amount, currency in conn.execute(
+            select(FundingCall.number, FundingCall.state, CallReservation.amount_minor,
+                   FundingCall.currency)
+            .join(FundingCall, FundingCall.id == CallReservation.call_id)
+            .where(FundingCall.community == community, FundingCall.state != CallState.OPEN,
+                   CallReservation.state == ReservationState.HELD)):
+        diffs.append(f"books: F{number} is {state} but its reservation still holds "
+                     f"{money(amount, currency)} of the commons fund")
 
     for number, declared, due in conn.execute(
             select(Venture.number, func.sum(RevenueDeclaration.amount_minor),
@@ -124,3 +143,10 @@ def audit_books(conn: Connection, community: str,
     else:
         diffs.append(f"books: {stored_paid} payments in the database, the log records {sum(paid.values())}")
     return figures, diffs
+
+
+def _giver(venture: str | None, member: int | None) -> str:
+    """Who gave a receipt, as the audit words it: `V2`, `member 5`."""
+    if venture is not None:
+        return venture
+    return f"member {member}" if member is not None else "nobody"

@@ -19,6 +19,7 @@ from bot.domain.rules import (
 )
 from bot.domain.vocabulary import CallState, ClaimState, PitchState, Role
 from bot.service import books, held
+from bot.service.call_records import restore_budget
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.need_records import create_need
 from bot.service.need_text import ref as need_ref
@@ -80,7 +81,7 @@ def fund(ctx: CommandCtx) -> Reply:
         if allowance is None:
             raise ctx.refuse(f"points:{echo(pt, 10)} is not an allowance — write points:100")
         points = allowance
-    cond = held.condition(ctx)
+    cond = held.condition(ctx, closes, "closes", "call")
     call = FundingCall(community=ctx.cid, number=next_number(ctx, "next_call"), title=title,
                        description=clip(pa.description, 2000), budget_minor=budget.minor,
                        currency=budget.currency, points=points, closes_at=closes,
@@ -301,12 +302,16 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
 
     Guarded by `UPDATE … WHERE state = 'open'`, so it happens once across processes.
     """
+    # After downtime the call closed at its deadline: `!books period:` counts its allocation
+    # in the month the log dates it.
+    closed_at = c.closes_at if late else ctx.now
     res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
                                                         FundingCall.state == CallState.OPEN)
-                              .values(state=CallState.CLOSED, closed_at=ctx.now))
+                              .values(state=CallState.CLOSED, closed_at=closed_at))
     if res.rowcount != 1:
         return False
-    c.state, c.closed_at = CallState.CLOSED, ctx.now
+    c.state, c.closed_at = CallState.CLOSED, closed_at
+    row_budget = restore_budget(ctx, c)
     rows, rest = allocation(ctx, c)
     c.unallocated_minor = rest
     r = ref(c)
@@ -317,7 +322,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
                        points={pref(p): pts for p, pts, _ in rows},
                        steps=_steps(c, rows),
                        allocation={pref(p): share for p, _, share in rows},
-                       unallocated_minor=rest)
+                       unallocated_minor=rest, **row_budget)
     lines = [f"{r} closed: {esc(c.title)} — budget {money(c.budget_minor, c.currency)}"]
     if late:
         lines[0] = f"(late: was due {when(c.closes_at)}) " + lines[0]
@@ -345,7 +350,7 @@ def close_call(ctx: Ctx, c: FundingCall, *, early: bool = False, late: bool = Fa
             p.state, p.funded_minor = PitchState.UNFUNDED, 0
             lines.append(f"- {pref(p)} {esc(p.title)} ({pts} points): unfunded")
     lines.append(f"Unallocated: {money(rest, c.currency)}")
-    books.settle(ctx, c, r, rest)
+    books.settle(ctx, c, r, rest, late)
     ctx.announce("\n".join(lines), ref=r, late=late)
     ctx.updated(r)
     return True

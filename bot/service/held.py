@@ -8,10 +8,14 @@ passed and cancels it otherwise.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
+
 from sqlalchemy import select, update
 
 from bot.chat.render import esc, money, when
 from bot.domain.vocabulary import CallState, NeedState, ProposalState
+from bot.service.call_records import restore_budget
 from bot.service.context import CommandCtx, Ctx
 from bot.service.need_text import need_choices, need_line, notify_watchers
 from bot.service.refs import load_row
@@ -19,17 +23,34 @@ from bot.store import sql
 from bot.store.models import FundingCall
 
 
-def condition(ctx: CommandCtx) -> sql.ProposalRow | None:
-    """The proposal an `if:P3` option names, which must still be undecided; None without it."""
+def condition(ctx: CommandCtx, deadline: datetime | None = None, option: str = "closes",
+              what: str = "call") -> sql.ProposalRow | None:
+    """The proposal an `if:P3` option names, which must still be undecided; None without it.
+
+    `deadline` (the call's `closes:`, the need's `due:`) must fall after the proposal
+    closes: what it holds opens only then, and would otherwise open already past it.
+    """
     pa = ctx.parsed
     token = pa.options.get("if")
     if token is None:
         return None
     p = load_row(ctx, token, "P", sql.PROPOSAL_BY_NUMBER_LOCKED)
+    r = f"P{p.number}"
     if p.state == ProposalState.CLOSED:
-        raise ctx.refuse(f"P{p.number} is already closed ({p.outcome}) — if: names an open proposal; "
+        raise ctx.refuse(f"{r} is already closed ({p.outcome}) — if: names an open proposal; "
                          f"without if: it starts at once")
+    if deadline is not None and deadline <= p.closes_at:
+        verb = "close" if option == "closes" else "be due"
+        raise ctx.refuse(f"the {what} would {verb} on {when(deadline)}, before {r} closes on "
+                         f"{when(p.closes_at)}, and a {what} held by {r} opens only then — give "
+                         f"{option}: after that, like {option}:{_after(ctx.now, p.closes_at, deadline)}")
     return p
+
+
+def _after(now: datetime, closes: datetime, deadline: datetime) -> str:
+    """The deadline asked for, counted from the proposal's close instead of from now: `4d`."""
+    hours = math.ceil((closes - now + max(deadline - now, timedelta(hours=1))) / timedelta(hours=1))
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
 
 
 def held_phrase(p: sql.ProposalRow) -> str:
@@ -58,10 +79,12 @@ def settle(ctx: Ctx, p: sql.ProposalRow, passed: bool, late: bool = False) -> No
     """
     r = f"P{p.number}"
     reason = f"{r} did not pass ({p.outcome})"
+    # After downtime what the proposal held opens or ends when it closed, as its events say.
+    at = p.closes_at if late else ctx.now
     for n in ctx.conn.execute(sql.NEEDS_STILL_HELD_BY_LOCKED, {"p": p.id}).all():
         t = f"T{n.number}"
         values = ({"state": NeedState.OPEN} if passed
-                  else {"state": NeedState.CANCELLED, "closed_at": ctx.now, "close_reason": reason})
+                  else {"state": NeedState.CANCELLED, "closed_at": at, "close_reason": reason})
         if ctx.conn.execute(sql.NEED_UPDATE_HELD, {"_id": n.id, **values}).rowcount != 1:
             continue
         n = ctx.conn.execute(sql.NEED_BY_ID, {"_id": n.id}).one()
@@ -85,30 +108,37 @@ def settle(ctx: Ctx, p: sql.ProposalRow, passed: bool, late: bool = False) -> No
                                                            FundingCall.state == CallState.PROPOSED)
                                  .order_by(FundingCall.number).with_for_update()).all():
         f = f"F{c.number}"
-        call_passed = passed
-        if passed:
+        call_passed, why = passed, reason
+        row_budget = restore_budget(ctx, c) if passed else {}
+        if passed and c.closes_at <= at:
+            # An advice proposal is decided when its decision makers say so, which may be
+            # after the call's own closing time: it would open already closed.
+            call_passed, why = False, (f"{r} passed, but {f}'s closing time {when(c.closes_at)} "
+                                       f"had passed — open a new call with {ctx.cmd('fund')}")
+        elif passed:
             # With `pool: true` the budget is reserved when the call opens; a pool that
             # cannot hold it now cancels the call, saying why.
             try:
                 with ctx.session.begin_nested():
-                    books.reserve(ctx, c, f)
+                    books.reserve(ctx, c, f, at, late)
             except Refusal as exc:
-                call_passed, reason = False, f"{r} passed, but {exc.message}"
+                call_passed, why = False, f"{r} passed, but {exc.message}"
         res = ctx.session.execute(update(FundingCall).where(FundingCall.id == c.id,
                                                             FundingCall.state == CallState.PROPOSED)
                                   .values(state=CallState.OPEN if call_passed else CallState.CANCELLED,
-                                          closed_at=None if call_passed else ctx.now))
+                                          closed_at=None if call_passed else at))
         if res.rowcount != 1:
             continue
         ctx.session.refresh(c)
         if call_passed:
             ctx.deadline_event("call.opened", f, p.closes_at, late, title=c.title,
                                budget_minor=c.budget_minor, currency=c.currency,
-                               closes=c.closes_at.isoformat(), points=c.points, held_by=r)
+                               closes=c.closes_at.isoformat(), points=c.points, held_by=r,
+                               **row_budget)
             ctx.announce(f"{r} passed, so funding call **{f}** is open: {esc(c.title)} — budget "
                          f"{money(c.budget_minor, c.currency)}, closes {when(c.closes_at)}. Pitch "
                          f"with `{ctx.cmd(f'pitch {f} <title> ask:…')}`", ref=f)
         else:
-            ctx.deadline_event("call.cancelled", f, p.closes_at, late, reason=reason)
-            ctx.announce(f"{f} ({esc(c.title)}) is cancelled: {reason}.", ref=f)
+            ctx.deadline_event("call.cancelled", f, p.closes_at, late, reason=why, **row_budget)
+            ctx.announce(f"{f} ({esc(c.title)}) is cancelled: {why}.", ref=f)
         ctx.updated(f)

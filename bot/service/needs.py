@@ -55,7 +55,7 @@ def offer(ctx: CommandCtx) -> Reply:
     if slots is None:
         raise ctx.refuse(f"slots:{echo(slots_text, 10)} is not a number of people from 1 to {MAX_SLOTS}")
     payer = ventures.offer_payer(ctx, p.options.get("by"), reward is not None and reward.minor > 0)
-    cond = held.condition(ctx)
+    cond = held.condition(ctx, due_at, "due", "need")
     need = create_need(ctx, title=title, description=clip(p.description, 2000),
                        skills=p.skills, reward=(reward.minor, reward.currency) if reward else None,
                        slots=slots, due_at=due_at, offered_by=ctx.member.id,

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Text, cast, select
 
+from bot.chat.render import money
 from bot.domain.rules import (
     PitchStake,
     RuleError,
@@ -247,15 +248,32 @@ class Replay:
 
     def _call_opened(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         budget, currency = _minor(d, "budget", "budget")
+        proposed = self.calls.get(o)
+        if proposed is not None and proposed.budget != budget:
+            self.log_problems.append(f"log: {o} was proposed with a budget of "
+                                     f"{money(proposed.budget, proposed.currency)} but opened with "
+                                     f"{money(budget or 0, currency)}")
         self.calls[o] = _Call(budget=budget or 0, currency=currency or "")
+        self._row_budget(o, d, "opened; it was proposed with {}, and opened with that")
+
+    def _row_budget(self, o: str, d: dict[str, Any], what: str) -> None:
+        """A call's row found with another budget than the recorded one (see
+        `bot.service.funding.restore_budget`): the log keeps what it held."""
+        c = self.calls.get(o)
+        if c is not None and d.get("row_budget_minor") is not None:
+            row = money(int(d["row_budget_minor"]), c.currency)
+            self.log_problems.append(f"log: {o}'s row held a budget of {row} when it "
+                                     + what.format(money(c.budget, c.currency)))
 
     def _call_proposed(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
+        self.calls.pop(o, None)
         self._call_opened(seq, o, member, d)
         self.calls[o].state = CallState.PROPOSED
 
     def _call_cancelled(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         if o in self.calls:
             self.calls[o].state = CallState.CANCELLED
+            self._row_budget(o, d, "was cancelled; it was proposed with {}, and kept that")
 
     def _pitch_added(self, seq: int, o: str, member: int | None, d: dict[str, Any]) -> None:
         self.pitches[o] = _Pitch(call=str(d.get("call")), ask=_minor(d, "ask", "ask")[0] or 0)
@@ -284,6 +302,7 @@ class Replay:
         c.state = CallState.CLOSED
         c.amounts = {ref: result.amounts[s.pitch_id] for ref, s in stakes}
         c.unallocated = result.unallocated
+        self._row_budget(o, d, "closed; it was opened with {}, and the close allocated that")
         recorded = d.get("allocation")
         if recorded is not None and {k: int(v) for k, v in recorded.items()} != c.amounts:
             self.log_problems.append(f"log: {o} recorded the allocation {recorded}, its backings "

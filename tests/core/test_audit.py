@@ -81,6 +81,8 @@ TAMPER = {
              "P2 vote of dave (member 4): the log gives block, the database holds disagree"),
     "allocation": ("UPDATE pitches SET funded_minor = funded_minor - 100 WHERE number = 1",
                    "F1 allocation to B1: the log gives"),
+    "budget": ("UPDATE funding_calls SET budget_minor = budget_minor + 1 WHERE number = 1",
+               "F1 budget: the log gives 1000 EUR, the database holds 1000.01 EUR"),
 }
 
 

@@ -222,3 +222,142 @@ def test_the_books_audit_reproduces_every_balance_and_finds_tampering(pool_chat)
     diffs = audit(chat.core.engine, "demo").differences
     assert diffs == ["books: the commons fund is 11001 in the database, the log gives 11000",
                      "books: S1 is [2000, 2000, 0, 'recorded'] in the database, not what the log says"]
+
+
+def test_calls_opened_and_closed_after_downtime_are_booked_at_their_deadlines(pool_chat):
+    chat = pool_chat
+    chat.say("fundco", "!receive 400EUR from:@bob")
+    chat.say("bob", "!propose Fund the docs closes:1d")
+    chat.say("bob", "!vote P1 agree")
+    chat.say("fundco", "!fund Docs budget:100EUR closes:2d if:P1")
+    chat.say("fundco", "!fund Guide budget:50EUR closes:3d")
+    chat.say("carol", "!pitch F2 Guide ask:30EUR")
+    chat.say("bob", "!back B1 5")
+    chat.clock.advance(timedelta(days=40))  # down over the turn of the month
+    assert chat.core.process_due() + chat.core.process_due() == 3 + 1
+    late = "(late: was due 2026-12-0{} 12:00 UTC)"
+    f1 = chat.say("dave", "!log F1")
+    assert ("- 2026-12-02 12:00 UTC [bot] F1 reserved 100 EUR of the commons fund until it closes "
+            + late.format(2)) in f1
+    assert ("- 2026-12-03 12:00 UTC [bot] F1 took 0 EUR from the commons fund; 100 EUR of its "
+            "reservation is available again " + late.format(3)) in f1
+    assert ("- 2026-12-04 12:00 UTC [bot] F2 took 30 EUR from the commons fund; 20 EUR of its "
+            "reservation is available again " + late.format(4)) in chat.say("dave", "!log F2")
+    assert "Closed 2026-12-04 12:00 UTC" in chat.say("dave", "!call F2")
+    assert "Closed 2026-12-03 12:00 UTC" in chat.say("dave", "!call F1")
+    # The books count the allocation in the month the log dates it.
+    assert "allocated to funded needs 30 EUR" in chat.say("dave", "!books period:2026-12")
+    assert "allocated to funded needs 0 EUR" in chat.say("dave", "!books period:2027-01")
+
+
+def test_a_budget_changed_by_hand_is_reported_and_the_close_allocates_the_recorded_one(pool_chat):
+    from sqlalchemy import text
+
+    from bot.service.audit import audit
+
+    chat = pool_chat
+    chat.say("fundco", "!receive 400EUR from:@bob")
+    chat.say("fundco", "!fund Docs budget:100EUR closes:7d")
+    chat.say("carol", "!pitch F1 Guide ask:200EUR")
+    chat.say("bob", "!back B1 5")
+    with chat.core.engine.begin() as conn:
+        conn.execute(text("UPDATE funding_calls SET budget_minor = 14000"))
+    assert "F1 budget: the log gives 100 EUR, the database holds 140 EUR" in audit(
+        chat.core.engine, "demo").differences
+    chat.outbox()
+    chat.say("fundco", "!closecall F1")
+    [closed] = chat.announcements()
+    assert "B1 Guide (5 points): funded 100 EUR → need T1" in closed
+    assert "budget 100 EUR" in chat.say("dave", "!call F1")
+    assert "commons fund 100 EUR (reserved by open calls 0 EUR" in chat.say("dave", "!books")
+    # The close put the recorded budget back; the log keeps what the row held.
+    assert audit(chat.core.engine, "demo").differences == [
+        "log: F1's row held a budget of 140 EUR when it closed; it was opened with 100 EUR, "
+        "and the close allocated that"]
+
+
+def test_a_receipt_given_to_another_venture_by_hand_is_reported(pool_chat):
+    from sqlalchemy import text
+
+    from bot.service.audit import audit
+
+    chat = pool_chat
+    chat.say("bob", "!venture Acme pledge:10%")
+    chat.say("carol", "!venture Beta pledge:5%")
+    chat.say("fundco", "!receive 100EUR from:V1")
+    chat.say("fundco", "!receive 50EUR from:@carol")
+    assert audit(chat.core.engine, "demo").ok
+    with chat.core.engine.begin() as conn:
+        conn.execute(text("UPDATE pool_entries SET venture_id = (SELECT id FROM ventures "
+                          "WHERE number = 2) WHERE number = 1"))
+        conn.execute(text("UPDATE pool_entries SET from_member = NULL, venture_id = (SELECT id "
+                          "FROM ventures WHERE number = 1) WHERE number = 2"))
+    assert audit(chat.core.engine, "demo").differences == [
+        "books: R1 came from V1 by the log, the database says V2",
+        "books: R2 came from member 2 by the log, the database says V1"]
+
+
+def test_a_call_still_settles_its_reservation_after_the_pool_is_switched_off(pool_chat, db_url):
+    from bot.service.audit import audit
+    from bot.service.core import Core
+    from tests.conftest import make_settings
+
+    chat = pool_chat
+    chat.say("fundco", "!receive 200EUR from:@bob")
+    chat.say("fundco", "!fund Docs budget:100EUR closes:2d")
+    chat.say("carol", "!pitch F1 Guide ask:30EUR")
+    chat.say("bob", "!back B1 5")
+    # The community sets `pool: false` and restarts while F1 holds its reservation.
+    chat.core = Core(make_settings(db_url, pool=False), chat.core.engine, chat.clock)
+    chat.clock.advance(timedelta(days=2))
+    assert chat.core.process_due() == 1
+    assert "commons fund 70 EUR (reserved by open calls 0 EUR, available 70 EUR)" in chat.say(
+        "dave", "!books")
+    assert "F1 took 30 EUR from the commons fund; 70 EUR of its reservation is available again" \
+        in chat.say("dave", "!log F1")
+    assert audit(chat.core.engine, "demo").ok
+
+
+def test_a_closed_call_still_holding_its_reservation_is_reported(pool_chat):
+    from sqlalchemy import text
+
+    from bot.service.audit import audit
+
+    chat = pool_chat
+    chat.say("fundco", "!receive 200EUR from:@bob")
+    chat.say("fundco", "!fund Docs budget:100EUR closes:2d")
+    with chat.core.engine.begin() as conn:  # what a close without settling left behind
+        conn.execute(text("UPDATE funding_calls SET state = 'closed'"))
+    assert "books: F1 is closed but its reservation still holds 100 EUR of the commons fund" in audit(
+        chat.core.engine, "demo").differences
+
+
+def test_a_held_call_opens_with_the_budget_it_was_proposed_with(pool_chat):
+    from sqlalchemy import text
+
+    from bot.service.audit import audit
+
+    chat = pool_chat
+    chat.say("fundco", "!receive 400EUR from:@bob")
+    chat.say("bob", "!propose Fund the docs")
+    chat.say("fundco", "!fund Docs budget:100EUR closes:30d if:P1")
+    with chat.core.engine.begin() as conn:
+        conn.execute(text("UPDATE funding_calls SET budget_minor = 14000"))
+    chat.say("carol", "!vote P1 agree")
+    chat.say("bob", "!close P1")
+    assert "reserved by open calls 100 EUR" in chat.say("dave", "!books")
+    assert "budget 100 EUR" in chat.say("dave", "!call F1")
+    assert audit(chat.core.engine, "demo").differences == [
+        "log: F1's row held a budget of 140 EUR when it opened; it was proposed with 100 EUR, "
+        "and opened with that"]
+    # Cancelled when its proposal passes (the pool cannot hold it): the log keeps it too.
+    chat.say("bob", "!propose Fund the site")
+    chat.say("fundco", "!fund Site budget:100EUR closes:30d if:P2")
+    with chat.core.engine.begin() as conn:
+        conn.execute(text("UPDATE funding_calls SET budget_minor = 9000 WHERE number = 2"))
+    chat.say("fundco", "!fund Logo budget:100EUR closes:30d")
+    chat.say("carol", "!vote P2 agree")
+    chat.say("bob", "!close P2")
+    assert "Cancelled" in chat.say("dave", "!call F2")
+    assert ("log: F2's row held a budget of 90 EUR when it was cancelled; it was proposed with "
+            "100 EUR, and kept that") in audit(chat.core.engine, "demo").differences

@@ -53,3 +53,31 @@ def test_advice_decision_opens_held_need_and_bad_conditions_are_refused(chat):
     chat.say("bob", "!decide P1 passed we hire")
     assert "- **T1** Design review · 1 of 1 free" in chat.say("dave", "!needs")
     assert chat.say("bob", "!offer Y if:P1").startswith("✗ P1 is already closed (passed)")
+
+
+def test_a_deadline_before_the_proposal_closes_is_refused_saying_when_it_closes(chat):
+    chat.say("bob", "!propose Fund a docs sprint closes:3d")
+    assert chat.say("fundco", "!fund Docs sprint budget:100EUR closes:1d if:P1").startswith(
+        "✗ the call would close on 2026-12-02 12:00 UTC, before P1 closes on 2026-12-04 12:00 "
+        "UTC, and a call held by P1 opens only then — give closes: after that, like closes:4d")
+    assert chat.say("bob", "!offer Translate the guide due:2026-12-03 if:P1").startswith(
+        "✗ the need would be due on 2026-12-03, before P1 closes on 2026-12-04 12:00 UTC, and a "
+        "need held by P1 opens only then — give due: after that, like due:")
+    assert chat.say("dave", "!calls") == "No funding calls yet."
+    assert chat.say("fundco", "!fund Docs sprint budget:100EUR closes:4d if:P1").startswith(
+        "F1 is proposed")
+    assert chat.say("bob", "!offer Translate the guide due:5d if:P1").startswith("T1 is proposed")
+
+
+def test_a_call_whose_closing_time_passed_before_its_advice_proposal_was_decided_is_cancelled(chat):
+    chat.say("bob", "!propose Hire a designer type:advice deciders:@bob closes:1d")
+    chat.say("fundco", "!fund Design sprint budget:100EUR closes:2d if:P1")
+    chat.clock.advance(timedelta(days=3))  # the advice period and the call's time are over
+    chat.core.process_due()
+    chat.outbox()
+    chat.say("bob", "!decide P1 passed we hire")
+    room = chat.announcements()
+    assert ("F1 (Design sprint) is cancelled: P1 passed, but F1's closing time "
+            "2026-12-03 12:00 UTC had passed — open a new call with !fund.") in room
+    assert "Cancelled" in chat.say("dave", "!call F1")
+    assert chat.core.process_due() == 0
