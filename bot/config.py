@@ -39,7 +39,8 @@ DecisionName = Literal["consent", "significant", "quorum", "emergency", "advice"
 
 
 class Decision(_Model):
-    """One decision type a community uses (SPEC.md §6); its rule is fixed by its name."""
+    """One decision type a community uses (docs/behaviour.md, Decision types); its rule is
+    fixed by its name."""
 
     hours: int | None = Field(None, ge=1, le=24 * 365)
 
@@ -68,7 +69,7 @@ def _amount(v: str) -> str:
 
 
 class Policies(_Model):
-    """Rules a community chooses (SPEC.md §4 and §6)."""
+    """Rules a community chooses (docs/behaviour.md; each key in config/example.yaml)."""
 
     claim_days: int = Field(14, ge=1, le=365)
     max_active_claims: int = Field(3, ge=1, le=100)
@@ -80,9 +81,9 @@ class Policies(_Model):
     pitch_role: Role = Role.CONTRIBUTOR
     digest_cron: str = "0 9 * * mon"
     reminder_days: int = Field(2, ge=0, le=30)
-    # Decision types members may choose with `type:`; none listed: all five, with SPEC.md's
-    # durations. `consent` is always available (it is the default) and lasts
-    # `proposal_hours` unless given here.
+    # Decision types members may choose with `type:`; none listed: all five, with the default
+    # durations of docs/behaviour.md, Decision types. `consent` is always available (it is
+    # the default) and lasts `proposal_hours` unless given here.
     decisions: dict[DecisionName, Decision] = {}
     # Claims managed by activity: remind a claimant after this many days without a command
     # on the claim (0: off), release the claim after `claim_idle_release_days` (0: never).
@@ -122,7 +123,7 @@ class Policies(_Model):
         from bot.domain.rules import DECISION_TYPES
 
         return [k for k in DECISION_TYPES if self.decision_hours(k) is not None]
-    # The foundation's books (SPEC.md §5): with `pool: true` funding calls are paid from
+    # The foundation's books (docs/behaviour.md, The books): with `pool: true` funding calls are paid from
     # the commons fund; each receipt puts `operations_share` percent in the operations fund.
     pool: bool = False
     operations_share: int = Field(50, ge=0, le=100)
@@ -292,7 +293,7 @@ class Settings(_Model):
 
     database_url: str = DEFAULT_DATABASE_URL
     # Connections one process keeps open to PostgreSQL, and how many more it may open at a
-    # busy moment (README, "Database": their sum times the processes must stay under the
+    # busy moment (docs/database.md, Connections: their sum times the processes must stay under the
     # server's max_connections).
     database_pool_size: int = Field(5, ge=1, le=100)
     database_max_overflow: int = Field(5, ge=0, le=100)

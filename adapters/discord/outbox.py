@@ -108,7 +108,7 @@ class Outbox:
         """Log once that a channel is out of reach, and say what to grant."""
         if self.unpostable.get(channel_id) != why:
             log.warning("discord: cannot post in channel %s: missing %s — grant the bot these "
-                        "permissions there (see the README)", channel_id, why)
+                        "permissions there (see docs/discord.md, Set up)", channel_id, why)
         self.unpostable[channel_id] = why
 
     async def _post_once(self, community: Community, channel_id: int, message: Outbound) -> None:

@@ -298,7 +298,7 @@ def allowed_mentions(user_ids: Iterable[int] = ()) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- permissions and delivery
 
-# What the README tells admins to grant (84992): what posting cards needs.
+# What docs/discord.md (Set up) tells admins to grant (84992): what posting cards needs.
 NEEDED_PERMISSIONS = (("view_channel", "View Channel"), ("send_messages", "Send Messages"),
                       ("embed_links", "Embed Links"), ("read_message_history", "Read Message History"))
 # What Discord's 403 codes mean for a channel.

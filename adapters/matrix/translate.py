@@ -239,8 +239,8 @@ def poll_vote(ref: str, answers: Sequence[str], prefix: str) -> PollVote | None:
     """Map a poll response on proposal `ref` to a vote.
 
     ``agree`` and ``abstain`` vote at once. ``disagree`` and ``block`` need a reason
-    (SPEC §2), which a poll cannot carry: the bot asks for it. An empty or unknown
-    selection (MSC3381's "unvote") is None: consent votes are replaced, not withdrawn.
+    (docs/behaviour.md, Proposals and votes), which a poll cannot carry: the bot asks for
+    it. An empty or unknown selection (MSC3381's "unvote") is None: consent votes are replaced, not withdrawn.
     """
     if len(answers) != 1 or answers[0] not in POSITIONS:
         return None

@@ -228,7 +228,7 @@ def _settled(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, 
             f"reservation is available again")
 
 
-# The generative loop (SPEC.md §5): ventures and the foundation's books.
+# The generative loop (docs/behaviour.md, The books): ventures and the foundation's books.
 _BOOKS: dict[str, Callable[..., str]] = {
     "venture.registered": _sub("{actor} registered venture {o}: {name}, pledging {pledge}"),
     "venture.joined": _sub("{actor} added {member} to venture {o}"),

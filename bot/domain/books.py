@@ -1,5 +1,5 @@
-"""Pure rules of the foundation's books (SPEC.md §5): pledges, the split of a receipt, periods,
-and the pool's balances replayed from the events that moved them.
+"""Pure rules of the foundation's books (docs/behaviour.md, The books): pledges, the split
+of a receipt, periods, and the pool's balances replayed from the events that moved them.
 
 Amounts are integers in the currency's minor unit; nothing here rounds up.
 """

@@ -180,7 +180,8 @@ class Tally:
 
 
 def consent_outcome(tally: Tally, quorum: int | None) -> Outcome:
-    """The outcome of a proposal at close, by SPEC.md's rule in its order.
+    """The outcome of a proposal at close, by the consent rule in its order
+    (docs/behaviour.md, Decision types).
 
     Any block → blocked; fewer votes than the quorum → no quorum; more agree than
     disagree → passed; otherwise not passed.
@@ -194,7 +195,7 @@ def consent_outcome(tally: Tally, quorum: int | None) -> Outcome:
     return Outcome.NOT_PASSED
 
 
-# --- decision types (SPEC.md section 6) -------------------------------------------------
+# --- decision types (docs/behaviour.md, Decision types) -------------------------------
 
 DECISION_TYPES = ("consent", "significant", "quorum", "emergency", "advice")
 # Default durations, in hours, of each type.
@@ -219,7 +220,7 @@ def decision_rule(kind: str, quorum: int | None = None) -> str:
 
 def decision_outcome(kind: str, tally: Tally, quorum: int | None = None,
                      eligible: int = 0) -> str:
-    """The outcome of a proposal of decision type `kind` at close (SPEC.md section 6).
+    """The outcome of a proposal of decision type `kind` at close (docs/behaviour.md, Decision types).
 
     Args:
         kind: one of `DECISION_TYPES`; `advice` has no outcome from votes (see `decide`).
@@ -263,7 +264,7 @@ def decision_explained(kind: str, tally: Tally, outcome: str, quorum: int | None
     return f"{tally.agree} agree, {tally.disagree} disagree — {rule}"
 
 
-# --- approvals (SPEC.md section 6) --------------------------------------------------------
+# --- approvals (docs/behaviour.md, N-of-M approvals) ----------------------------------------
 
 
 def approvals_needed(reward: Money | None, rules: list[tuple[Money, int]]) -> int:

@@ -2,7 +2,8 @@
 
 Each is a `StrEnum`, so a member equals the string stored in the database, written to the
 event log and shown to members (`NeedState.OPEN == "open"`, `f"{NeedState.OPEN}"` is
-`open`): using them changes no stored value and no message. SPEC.md §1 lists the states.
+`open`): using them changes no stored value and no message. docs/behaviour.md, Objects
+and their states, lists them.
 """
 
 from __future__ import annotations

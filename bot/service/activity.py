@@ -1,4 +1,5 @@
-"""Claims managed by activity (SPEC.md §6): idle reminders and release, `!pin` / `!unpin`.
+"""Claims managed by activity (docs/behaviour.md, Claims managed by activity): idle
+reminders and release, `!pin` / `!unpin`.
 
 Activity is any command a claimant gives on their claim's need (`!task T12`, `!renew`,
 `!submit`, `!log T12` …): the core calls `touch` after each command. Members are people, not

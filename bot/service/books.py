@@ -1,5 +1,5 @@
-"""The foundation's books (SPEC.md §5): receipts, spends, reversals, `!books`, and the commons
-fund that pays funding calls when a community's policies say `pool: true`.
+"""The foundation's books (docs/behaviour.md, The books): receipts, spends, reversals,
+`!books`, and the commons fund that pays funding calls when a community's policies say `pool: true`.
 
 Every change locks the community's pool row first (`SELECT … FOR UPDATE`; SQLite's
 `BEGIN IMMEDIATE` already serialises writers), then checks the balance it draws on: two

@@ -1,6 +1,6 @@
 """Proposals: propose, vote, proposals, proposal, close — and closing at the deadline.
 
-Each proposal has a decision type (SPEC.md §6) whose rule `bot.domain.rules` states and
+Each proposal has a decision type (docs/behaviour.md, Decision types) whose rule `bot.domain.rules` states and
 applies; an `advice` proposal is not closed with an outcome but handed to its decision
 makers (`bot.service.decisions`).
 """

@@ -1,5 +1,5 @@
-"""Spam and newcomer policies (SPEC.md §6): `max_claims_per_day`, `new_member_days` with
-`new_member_max_claims`, `submit_requires_link`.
+"""Spam and newcomer policies (docs/behaviour.md, Spam and newcomers): `max_claims_per_day`,
+`new_member_days` with `new_member_max_claims`, `submit_requires_link`.
 
 Each refusal names the policy and says when the action will be allowed. The claim checks
 run after `Ctx.lock_member`, so two claims at once by one person (from two platforms) are

@@ -1,4 +1,4 @@
-"""Ventures (SPEC.md §5): register, membership, revenue, who pays a need, `!paid`.
+"""Ventures (docs/behaviour.md, The books): register, membership, revenue, who pays a need, `!paid`.
 
 A venture is generative when it gives back to the commons it lives on: `!ventures` and
 `!venture V2` set what it pledged beside what it declared and what the foundation received.

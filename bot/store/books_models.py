@@ -1,4 +1,4 @@
-"""The generative loop's tables (SPEC.md §5): ventures, their pledges and revenue, and the
+"""The generative loop's tables (docs/behaviour.md, The books): ventures, their pledges and revenue, and the
 foundation's books (pools, entries, reservations, payers, payments)."""
 
 from __future__ import annotations

@@ -196,7 +196,8 @@ class Proposal(Base):
     nudged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    # Decision type (SPEC.md §6); `advice` is decided by `deciders` (member ids, spaces).
+    # Decision type (docs/behaviour.md, Decision types); `advice` is decided by `deciders`
+    # (member ids, spaces).
     decision: Mapped[str] = mapped_column(String(16), default="consent", server_default="consent")
     deciders: Mapped[str] = mapped_column(String(300), default="", server_default="")
     # The outcome statement (`!outcome`, `!decide`) and when the community reviews it.

@@ -180,7 +180,8 @@ def _proposals(conn: Connection, cid: str, since: datetime | None, names: _Names
     if since is not None:
         stmt = stmt.where(p.c.created_at >= since)
     for r in _stream(conn, stmt):
-        # A hidden vote or secret ballot still open shows no counts (SPEC.md §6).
+        # A hidden vote or secret ballot still open shows no counts (docs/behaviour.md,
+        # Hidden votes and secret ballots).
         counts = (None, None, None, None) if r[13] else (r[6], r[7], r[8], r[9])
         yield (f"P{r[0]}", r[1], r[2], names(r[2]), r[3], r[4], r[5], *counts,
                _iso(r[10]), _iso(r[11]), _iso(r[12]))
@@ -223,7 +224,7 @@ _EXPORTS: dict[str, tuple[tuple[str, ...], Callable[..., Iterator[tuple]]]] = { 
     "needs": (NEED_COLUMNS, _needs),
     "proposals": (PROPOSAL_COLUMNS, _proposals),
     "calls": (CALL_COLUMNS, _calls),
-    # The foundation's receipts and spends (SPEC.md §5), with their reversals.
+    # The foundation's receipts and spends (docs/behaviour.md, The books), with their reversals.
     "books": (ENTRY_COLUMNS, lambda conn, cid, since, names: entries(conn, cid, since)),
 }
 

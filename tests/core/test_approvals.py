@@ -1,4 +1,4 @@
-"""N-of-M approvals and the offerer's limit (SPEC.md §6), as maintainers see them."""
+"""N-of-M approvals and the offerer's limit (docs/behaviour.md, N-of-M approvals), as maintainers see them."""
 
 import threading
 from datetime import timedelta

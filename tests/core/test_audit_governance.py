@@ -1,5 +1,6 @@
-"""The audit replays governance (SPEC.md §6) through the type-aware rules: decision types,
-advice decisions, hidden votes and secret ballots, held needs and calls, N-of-M approvals."""
+"""The audit replays governance (docs/behaviour.md, Decision types) through the type-aware
+rules: decision types, advice decisions, hidden votes and secret ballots, held needs and
+calls, N-of-M approvals."""
 
 from __future__ import annotations
 

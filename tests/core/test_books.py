@@ -1,4 +1,5 @@
-"""The generative loop (SPEC.md §5) through the core, as members and the foundation see it."""
+"""The generative loop (docs/behaviour.md, The books) through the core, as members and the
+foundation see it."""
 
 from __future__ import annotations
 

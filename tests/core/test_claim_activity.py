@@ -1,4 +1,5 @@
-"""Claims managed by activity and pinned claims (SPEC.md §6), fired on time and after downtime."""
+"""Claims managed by activity and pinned claims (docs/behaviour.md, Claims managed by
+activity), fired on time and after downtime."""
 
 from datetime import timedelta
 

@@ -1,4 +1,5 @@
-"""Decision types, advice decisions and outcome statements, as members see them (SPEC.md §6)."""
+"""Decision types, advice decisions and outcome statements, as members see them
+(docs/behaviour.md, Decision types)."""
 
 from datetime import timedelta
 

@@ -1,4 +1,5 @@
-"""Consent → work → money: `if:P3` needs and funding calls (SPEC.md §6), as members see them."""
+"""Consent → work → money: `if:P3` needs and funding calls (docs/behaviour.md, Held items),
+as members see them."""
 
 from datetime import timedelta
 

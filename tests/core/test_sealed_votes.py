@@ -1,5 +1,6 @@
-"""Hidden votes and secret ballots (SPEC.md §6): no other member learns a position early,
-and a secret ballot's names never, through any surface of the core."""
+"""Hidden votes and secret ballots (docs/behaviour.md, Hidden votes and secret ballots): no
+other member learns a position early, and a secret ballot's names never, through any
+surface of the core."""
 
 import csv
 import io

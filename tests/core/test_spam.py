@@ -1,4 +1,5 @@
-"""Spam and newcomer policies (SPEC.md §6): each refusal names the policy and when it allows."""
+"""Spam and newcomer policies (docs/behaviour.md, Spam and newcomers): each refusal names
+the policy and when it allows."""
 
 from datetime import timedelta
 

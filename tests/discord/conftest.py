@@ -168,7 +168,7 @@ def fields(embed: dict[str, Any]) -> dict[str, str]:
     return {f["name"]: f["value"] for f in embed.get("fields", [])}
 
 
-# The permissions the README tells admins to grant the bot (View Channels, Send Messages,
+# The permissions docs/discord.md (Set up) tells admins to grant the bot (View Channels, Send Messages,
 # Embed Links, Read Message History): the adapter is tested holding exactly these.
 README_PERMISSIONS = 84992
 

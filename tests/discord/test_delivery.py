@@ -1,6 +1,6 @@
 """Announcements, notices and card edits where Discord says no (issue 13, issue 9 item 6).
 
-The bot holds exactly the README's permissions; a channel overwrite can take them away
+The bot holds exactly the permissions of docs/discord.md (Set up); a channel overwrite can take them away
 (50001 Missing Access, 50013 Missing Permissions), a member can close their direct
 messages (50007), and a channel can be rate-limited (429 with ``retry_after``).
 """

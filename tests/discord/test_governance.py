@@ -1,4 +1,4 @@
-"""Governance slash commands (SPEC.md §6) become the text commands the core parses."""
+"""Governance slash commands (docs/behaviour.md, Decision types) become the text commands the core parses."""
 
 from adapters.discord import commands as cmds
 from bot.chat.parser import parse

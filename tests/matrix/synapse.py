@@ -1,7 +1,7 @@
 """A real Synapse homeserver on loopback, for tests and benchmarks.
 
-`SynapseServer` writes a hand-written ``homeserver.yaml`` into a temporary
-directory, starts ``python -m synapse.app.homeserver`` from the separate
+`SynapseServer` writes a hand-written ``homeserver.yaml`` (`tests.matrix.synapse_config`)
+into a temporary directory, starts ``python -m synapse.app.homeserver`` from the separate
 Synapse virtualenv (``SYNAPSE_PYTHON``, else ``<repo>/.venv-synapse/bin/python``)
 and talks to it only over ``http://127.0.0.1:<free port>``. It is plain
 asyncio + ``subprocess`` with no pytest in it, so ``bench/matrix_latency.py``
@@ -21,17 +21,6 @@ Facts learned while building it (Synapse 1.163.2, Python 3.11, 2 cores):
   ``--generate-missing-and-run`` mode), but an ed25519 signing key is nothing
   but 32 random bytes, so we write ``localhost.signing.key`` directly instead
   of paying another ~1 s interpreter start for ``--generate-keys``.
-- Every ``rc_*`` limiter in ``synapse/config/ratelimiting.py`` is raised (see
-  `RATE_LIMITS`). The defaults bite quickly in tests: ``rc_login.address``
-  allows a burst of 5 logins per IP (every test user logs in from
-  127.0.0.1), ``rc_message`` 10 messages, ``rc_room_creation`` 10 rooms.
-  ``rc_federation`` has its own shape (window/sleep/reject/concurrent) and
-  ``rc_remote_media_downloads`` is set through ``remote_media_download_*``.
-- ``caches.sync_response_cache_duration`` keeps its default (2 minutes):
-  Synapse answers a repeated ``/sync`` with the same parameters and ``since``
-  token from a cache for that long, so a retried request loses nothing. A
-  benchmark that syncs twice from the same token gets the same (stale)
-  answer; nio always moves on to ``next_batch``.
 - "Ready" needs two checks: an answer on the port, and that the answer comes
   from *our* process. A server left over from an earlier run could answer on
   the port while our new process dies on "Address already in use". So
@@ -55,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import base64
 import hashlib
 import hmac
 import os
@@ -68,72 +56,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import aiohttp
-import yaml
+
+from tests.matrix.synapse_config import HOST, NONCE_KEY, SERVER_NAME, write_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVER_NAME = "localhost"
-HOST = "127.0.0.1"
-
-# Far above anything a test or benchmark does; keyed like homeserver.yaml.
-_UNLIMITED = {"per_second": 100_000, "burst_count": 100_000}
-RATE_LIMITS: dict[str, Any] = {
-    "rc_message": _UNLIMITED,
-    "rc_registration": _UNLIMITED,
-    "rc_registration_token_validity": _UNLIMITED,
-    "rc_login": {
-        "address": _UNLIMITED,
-        "account": _UNLIMITED,
-        "failed_attempts": _UNLIMITED,
-    },
-    "rc_admin_redaction": _UNLIMITED,
-    "rc_joins": {"local": _UNLIMITED, "remote": _UNLIMITED},
-    "rc_joins_per_room": _UNLIMITED,
-    "rc_key_requests": _UNLIMITED,
-    "rc_3pid_validation": _UNLIMITED,
-    "rc_invites": {
-        "per_room": _UNLIMITED,
-        "per_user": _UNLIMITED,
-        "per_issuer": _UNLIMITED,
-    },
-    "rc_third_party_invite": _UNLIMITED,
-    "rc_media_create": _UNLIMITED,
-    "rc_presence": {"per_user": _UNLIMITED},
-    "rc_delayed_event_mgmt": _UNLIMITED,
-    "rc_room_creation": _UNLIMITED,
-    "rc_reports": _UNLIMITED,
-    "rc_user_directory": _UNLIMITED,
-    "rc_profile": _UNLIMITED,
-    # Federation is off (empty whitelist); raised anyway so no limiter is left at default.
-    "rc_federation": {
-        "window_size": 1000,
-        "sleep_limit": 100_000,
-        "sleep_delay": 1,
-        "reject_limit": 100_000,
-        "concurrent": 100_000,
-    },
-    # The `rc_remote_media_downloads` limiter is configured under these two names.
-    "remote_media_download_per_second": "1G",
-    "remote_media_download_burst_count": "10G",
-}
-
-_LOG_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {
-        "file": {
-            "class": "logging.FileHandler",
-            "formatter": "plain",
-            "filename": "",  # filled in per server
-        }
-    },
-    "root": {"level": "WARNING", "handlers": ["file"]},
-    "disable_existing_loggers": False,
-}
-
-_NONCE_KEY = "org.commons_bot.test_instance"
 
 # Children still running when the interpreter exits (a crashed test run, Ctrl-C in
 # a bench) would otherwise outlive us and hold their port.
@@ -420,51 +349,10 @@ class SynapseServer:
         return proc
 
     def _write_config(self) -> Path:
-        workdir = self.workdir
-        signing_key = workdir / f"{SERVER_NAME}.signing.key"
-        if not signing_key.exists():
-            # Synapse's key file is "<alg> <version> <unpadded base64 ed25519 seed>".
-            seed = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-            signing_key.write_text(f"ed25519 a_test {seed}\n")
-        log_config = dict(_LOG_CONFIG)
-        log_config["handlers"] = {"file": {**_LOG_CONFIG["handlers"]["file"], "filename": str(self.log_path)}}
-        (workdir / "log.yaml").write_text(yaml.safe_dump(log_config))
-
-        config: dict[str, Any] = {
-            "server_name": SERVER_NAME,
-            "public_baseurl": f"{self.base_url}/",
-            "pid_file": str(workdir / "homeserver.pid"),
-            "listeners": [
-                {
-                    "port": self.port,
-                    "bind_addresses": [HOST],
-                    "type": "http",
-                    "tls": False,
-                    "x_forwarded": False,
-                    "resources": [{"names": ["client"], "compress": False}],
-                }
-            ],
-            "database": {
-                "name": "sqlite3",
-                "args": {"database": str(workdir / "homeserver.db")},
-            },
-            "log_config": str(workdir / "log.yaml"),
-            "media_store_path": str(workdir / "media_store"),
-            "signing_key_path": str(signing_key),
-            "trusted_key_servers": [],
-            "federation_domain_whitelist": [],
-            "registration_shared_secret": self._shared_secret,
-            "macaroon_secret_key": self._macaroon_secret,
-            "form_secret": self._form_secret,
-            "report_stats": False,
-            "enable_registration": False,
-            "serve_client_wellknown": True,
-            "extra_well_known_client_content": {_NONCE_KEY: self._nonce},
-            **RATE_LIMITS,
-        }
-        path = workdir / "homeserver.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
+        return write_config(self.workdir, port=self.port, base_url=self.base_url,
+                            log_path=self.log_path, shared_secret=self._shared_secret,
+                            macaroon_secret=self._macaroon_secret, form_secret=self._form_secret,
+                            nonce=self._nonce)
 
     async def _wait_until_ready(self, deadline: float) -> None:
         assert self._proc is not None
@@ -491,7 +379,7 @@ class SynapseServer:
 
             async with http.get(f"{self.base_url}/.well-known/matrix/client") as resp:
                 well_known = await resp.json() if resp.status == 200 else {}
-        if well_known.get(_NONCE_KEY) != self._nonce or self._proc.poll() is not None:
+        if well_known.get(NONCE_KEY) != self._nonce or self._proc.poll() is not None:
             raise SynapseStartError(
                 f"something else answers on port {self.port}, not the Synapse just started\n{self._logs()}"
             )

@@ -1,5 +1,5 @@
 """Hidden votes and secret ballots on Matrix: no public poll (MSC3381 answers are public
-room events), and each vote is answered privately (SPEC.md §6)."""
+room events), and each vote is answered privately (docs/behaviour.md, Hidden votes and secret ballots)."""
 
 from __future__ import annotations
 

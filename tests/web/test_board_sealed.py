@@ -1,5 +1,5 @@
 """The board never shows a hidden vote's positions before close, nor a secret ballot's names
-(SPEC.md §6); it states each decision type's rule."""
+(docs/behaviour.md, Hidden votes and secret ballots); it states each decision type's rule."""
 
 from __future__ import annotations
 
