@@ -43,6 +43,9 @@ class InboundMessage:
         roles: roles the platform grants the sender (power levels, Discord roles); the
             core adds the ones the config lists.
         direct: whether it came from a direct-message room.
+        private: whether nobody but the sender and the bot saw its text: a direct chat
+            with the bot alone, a Discord slash command (its options are shown to nobody
+            else), the console. A link code is accepted only in a private message.
     """
 
     community: CommunityId
@@ -54,6 +57,7 @@ class InboundMessage:
     message_id: str | None = None
     roles: frozenset[str] = frozenset()
     direct: bool = False
+    private: bool = False
 
 
 @dataclass(frozen=True)

@@ -270,18 +270,24 @@ class Chat:
         self._n = 0
 
     def say(self, member: str, text: str, *, platform: str = "console", roles=(),  # type: ignore[no-untyped-def]
-            message_id: str | None = None) -> str:
+            message_id: str | None = None, private: bool | None = None) -> str:
         """Send `text` as `member`; return the single reply's text."""
-        replies = self.send(member, text, platform=platform, roles=roles, message_id=message_id)
+        replies = self.send(member, text, platform=platform, roles=roles, message_id=message_id,
+                            private=private)
         assert len(replies) == 1, replies
         return replies[0].text
 
     def send(self, member: str, text: str, *, platform: str = "console", roles=(),  # type: ignore[no-untyped-def]
-             message_id: str | None = None) -> list[Outbound]:
-        """Send `text` as `member`; return every reply."""
+             message_id: str | None = None, private: bool | None = None) -> list[Outbound]:
+        """Send `text` as `member`; return every reply.
+
+        `private`: sent where nobody else sees it (a direct chat, a Discord slash command);
+        by default only on the console, as the console adapter sends, and in a room elsewhere.
+        """
         msg = InboundMessage(community=CommunityId("demo"), platform=Platform(platform),
                              space="room", sender=member, sender_name=member, text=text,
-                             message_id=message_id, roles=frozenset(roles))
+                             message_id=message_id, roles=frozenset(roles),
+                             private=platform == "console" if private is None else private)
         return self.core.handle(msg)
 
     def outbox(self, platform: str = "console") -> list[Outbound]:

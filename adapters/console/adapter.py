@@ -108,9 +108,10 @@ class ConsoleAdapter:
             return True
         if stripped.startswith("/"):
             return self._console_command(stripped)
+        # One person's terminal: what is typed here is seen by nobody else.
         msg = InboundMessage(community=CommunityId(self.community.id), platform=PLATFORM,
                              space="console", sender=self.member, sender_name=self.member,
-                             text=clip(text.replace("\\n", "\n"), 20000))
+                             text=clip(text.replace("\\n", "\n"), 20000), private=True)
         replies = self.core.handle(msg)
         if not replies and not stripped.startswith(self.core.prefix):
             self.print(f"(not a command — commands start with {self.core.prefix}, "

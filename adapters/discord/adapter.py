@@ -233,7 +233,7 @@ class DiscordAdapter(Outbox):
                           user_id=interaction.user.id, name=interaction.user.display_name,
                           text=text, message_id=tr.interaction_message_id(interaction.id),
                           roles=self.roles_of(interaction.user, community),
-                          direct=interaction.guild_id is None)
+                          direct=interaction.guild_id is None, private=True)
 
     async def _refuse(self, interaction: discord.Interaction[Any], text: str) -> None:
         with contextlib.suppress(discord.HTTPException):
@@ -317,7 +317,8 @@ class DiscordAdapter(Outbox):
         msg = tr.inbound(community=community.id, channel_id=message.channel.id,
                          user_id=message.author.id, name=message.author.display_name,
                          text=message.content, message_id=f"m{message.id}",
-                         roles=self.roles_of(message.author, community), direct=guild_id is None)
+                         roles=self.roles_of(message.author, community), direct=guild_id is None,
+                         private=guild_id is None)
         replies = await self._run(msg)
         for r in replies:
             if r.private and guild_id is not None:

@@ -235,7 +235,7 @@ SLASH: tuple[Slash, ...] = (
         Opt("object", "only this need, proposal, call or pitch", render="ref", refs="TPFB"),
         _PAGE)),
     Slash(("whoami",), "whoami"),
-    Slash(("link",), "link", (Opt("code", "the code !link gave you on the other platform",
+    Slash(("link",), "link", (Opt("code", "the code !link gave you on the other platform, or confirm or deny",
                                   render="ref", max_length=20),)),
     Slash(("unlink",), "unlink", (Opt("platform", "matrix, discord or console", required=True,
                                       render="ref", max_length=16),)),

@@ -340,11 +340,14 @@ def platform_roles(member_roles: Iterable[tuple[int, str]],
 
 def inbound(*, community: str, channel_id: int, user_id: int, name: str, text: str,
             message_id: str | None, roles: frozenset[str] = frozenset(),
-            direct: bool = False) -> InboundMessage:
-    """The neutral message for a command from Discord."""
+            direct: bool = False, private: bool = False) -> InboundMessage:
+    """The neutral message for a command from Discord: `private` for an interaction (a
+    slash command's options, a button, a modal are seen by the bot alone) or a direct
+    message, not for a command typed in a channel."""
     return InboundMessage(community=CommunityId(community), platform=PLATFORM,
                           space=str(channel_id), sender=str(user_id), sender_name=name,
-                          text=text, message_id=message_id, roles=roles, direct=direct)
+                          text=text, message_id=message_id, roles=roles, direct=direct,
+                          private=private)
 
 
 def interaction_message_id(interaction_id: int) -> str:

@@ -70,9 +70,12 @@ class Commands(AdapterState):
         assert self.client is not None
         room = self.client.rooms.get(job.room_id)
         name = (room.user_name(sender) if room else None) or sender
+        # A direct chat someone else was invited to is not private (a link code sent there
+        # is seen by them).
+        alone = room is not None and set(room.users) <= {sender, self.user_id}
         msg = tr.inbound(text, event_id, sender, community=job.community, room_id=job.room_id,
                          sender_name=name, roles=self._roles(job.community, job.room_id, sender),
-                         direct=job.direct)
+                         direct=job.direct, private=job.direct and alone)
         replies = await self.runtime.handle(msg)
         for i, reply in enumerate(replies):
             if reply.private and not job.direct:

@@ -208,11 +208,14 @@ def roles_from_power(level: int, thresholds: Mapping[str, int]) -> frozenset[str
 
 def inbound(text: str, event_id: str, sender: str, *, community: str, room_id: str,
             sender_name: str, roles: frozenset[str] = frozenset(),
-            direct: bool = False) -> InboundMessage:
-    """The neutral message for a command; the event id makes it exactly-once in the core."""
+            direct: bool = False, private: bool = False) -> InboundMessage:
+    """The neutral message for a command; the event id makes it exactly-once in the core.
+
+    `private` when the room is a direct chat that only the sender and the bot are in.
+    """
     return InboundMessage(community=CommunityId(community), platform=PLATFORM, space=room_id,
                           sender=sender, sender_name=sender_name or sender, text=text,
-                          message_id=event_id, roles=roles, direct=direct)
+                          message_id=event_id, roles=roles, direct=direct, private=private)
 
 
 def normalise_reaction(key: str) -> str:

@@ -104,10 +104,12 @@ COMMANDS: dict[str, Spec] = {
                     skills=True),
     "log": _spec("log [T12 | P3 | F1] [page:N]", "the public event log, newest first", "page"),
     "whoami": _spec("whoami", "your member, linked identities and roles"),
-    "link": _spec("link [code]", "join your accounts on different platforms (the code comes "
-                  "privately, works once)"),
-    "unlink": _spec("unlink <platform>", "separate that platform's account from you; its record "
-                    "stays"),
+    "link": _spec("link [code | confirm | deny]",
+                  "join your accounts on different platforms: the code comes privately and works "
+                  "once, sent from the other account in a direct message only; then the account "
+                  "that asked for it confirms (or denies)"),
+    "unlink": _spec("unlink <platform>", "separate that platform's account from you, from that "
+                    "account or from your first one (which never leaves); its record stays"),
     "help": _spec("help [command]", "usage of every command, or of one"),
 }
 

@@ -173,15 +173,16 @@ class Commands:
                 activity.touch(ctx)
                 ctx.write_log()
             except Refusal as exc:
-                # A refused command changes nothing: undo whatever the handler began. Only
-                # the record that the message was answered is kept.
-                tx.rollback()
-                tx.begin()
-                # A member created by this very command was rolled back with it.
-                if tx.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
-                    self._member(tx, community, msg, now)
-                for stmt, params in ctx.kept:
-                    tx.execute(stmt, params)
+                if exc.keep:
+                    ctx.write_log()
+                else:
+                    # A refused command changes nothing: undo whatever the handler began.
+                    # Only the record that the message was answered is kept.
+                    tx.rollback()
+                    tx.begin()
+                    # A member created by this very command was rolled back with it.
+                    if tx.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
+                        self._member(tx, community, msg, now)
                 reply = Reply("✗ " + exc.message +
                               f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
                               private=True)

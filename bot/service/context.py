@@ -21,13 +21,17 @@ from bot.store.tx import Tx
 class Refusal(Exception):
     """A command that cannot be done; the message is the one line the member sees.
 
-    The transaction is rolled back, so a refused command changes nothing.
+    The transaction is rolled back, so a refused command changes nothing — unless `keep`:
+    then what the handler did before refusing is committed with the notices it queued (a
+    failed `!link` attempt, which is what limits guessing, and a link code burned because
+    it was refused), under the locks it took.
     """
 
-    def __init__(self, message: str, command: str | None = None) -> None:
+    def __init__(self, message: str, command: str | None = None, keep: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.command = command
+        self.keep = keep
 
 
 @dataclass
@@ -235,17 +239,11 @@ class CommandCtx(Ctx):
     member: Actor
     msg: InboundMessage
     parsed: Parsed
-    # Statements that stand even when the command is refused (see `keep`).
-    kept: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
-    def refuse(self, message: str) -> Refusal:
-        """A refusal for the current command (raise it); its reply shows the usage."""
-        return Refusal(message, self.parsed.name)
-
-    def keep(self, stmt: Any, params: dict[str, Any]) -> None:
-        """Run `stmt` even if the command is then refused (a failed `!link` attempt, which
-        is what rate-limits guessing); a refusal otherwise undoes everything."""
-        self.kept.append((stmt, params))
+    def refuse(self, message: str, *, keep: bool = False) -> Refusal:
+        """A refusal for the current command (raise it); its reply shows the usage. With
+        `keep`, what the handler did so far is committed (see `Refusal`)."""
+        return Refusal(message, self.parsed.name, keep)
 
     def lock_member(self) -> None:
         """Hold the acting member's row until commit, before checking a per-member limit.

@@ -18,7 +18,7 @@ from bot.domain.rules import (
     parse_when,
 )
 from bot.domain.vocabulary import CallState, ClaimState, PitchState, Role
-from bot.service import books, held
+from bot.service import books, held, identity
 from bot.service.call_records import restore_budget
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.need_records import create_need
@@ -162,11 +162,15 @@ def back(ctx: CommandCtx) -> Reply:
     if call.state != CallState.OPEN or call.closes_at <= ctx.now:
         raise ctx.refuse(f"{r} is closed; backing is over — see {ctx.cmd('call ' + r)}")
     ctx.lock_member()
+    # One allowance for the members that were one when the call opened (see `!unlink`).
+    others = identity.relatives(ctx, call.created_at)
     spent = ctx.session.scalar(select(func.coalesce(func.sum(Backing.points), 0)).where(
-        Backing.call_id == call.id, Backing.member_id == ctx.member.id,
-        Backing.pitch_id != p.id)) or 0
+        Backing.call_id == call.id, Backing.member_id.in_([ctx.member.id, *others]),
+        (Backing.member_id != ctx.member.id) | (Backing.pitch_id != p.id))) or 0
     if spent + points > call.points:
-        raise ctx.refuse(f"you have {call.points - spent} of {call.points} points left in {r} — "
+        shared = (f" (shared with {', '.join(ctx.name_of(o) for o in others)}: one member with this "
+                  f"account when {r} opened)" if others else "")
+        raise ctx.refuse(f"you have {call.points - spent} of {call.points} points left in {r}{shared} — "
                          f"back {pref(p)} with at most {call.points - spent}")
     existing = ctx.session.get(Backing, (p.id, ctx.member.id))
     if points == 0:

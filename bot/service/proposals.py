@@ -24,7 +24,7 @@ from bot.domain.rules import (
 )
 from bot.domain.vocabulary import POSITIONS, Outcome, Position, ProposalState, Role
 from bot.ports import Choice
-from bot.service import held
+from bot.service import held, identity
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.paging import PAGE, page_number
 from bot.service.refs import load_row, next_number
@@ -219,6 +219,11 @@ def vote(ctx: CommandCtx) -> Reply:
         raise ctx.refuse(f"a reason is required to {position} — write "
                          f"{ctx.cmd(f'vote {r} {position} <your reason>')}")
     me = ctx.member.id
+    others = identity.relatives(ctx, p.created_at)
+    voted = others and ctx.conn.execute(sql.VOTER_AMONG, {"p": p.id, "ms": others}).scalar()
+    if voted:
+        raise ctx.refuse(f"{ctx.name_of(voted)} voted on {r} already, and was one member with this "
+                         f"account when {r} opened: one person, one vote — see {ctx.cmd('proposal ' + r)}")
     cast = {"p": p.id, "m": me, "_position": position, "_reason": clip(reason, 1000), "_at": ctx.now}
     changed = ctx.conn.execute(sql.VOTE_POSITION, cast).first() is not None
     ctx.conn.execute(sql.VOTE_CHANGE if changed else sql.VOTE_CAST, cast)

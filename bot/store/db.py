@@ -105,7 +105,7 @@ def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
 
 
 # The newest migration; tests/core/test_config_store.py checks it against Alembic's own view.
-HEAD_REVISION = "0003_gov"
+HEAD_REVISION = "0004_link"
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -65,6 +65,12 @@ class Member(Base):
     # Set when this member's only identity joined another member by `!link` (it had no
     # history of its own, so nothing is left with it).
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    # Set on the member `!unlink` makes for the account it detaches: the member that account
+    # was detached from, or the one that member was itself detached from (the first of the
+    # chain). The members of one chain were one person for what was open before they split:
+    # a vote or a points allowance there counts once among them.
+    split_from: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True,
+                                                   index=True)
 
 
 class IdentityRow(Base):
@@ -78,6 +84,9 @@ class IdentityRow(Base):
     user_id: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(200))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # When it joined its member by `!link`; None for the member's first account, the one the
+    # member began with, which holds its record and name and is never unlinked.
+    linked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Need(Base):
@@ -370,15 +379,18 @@ class HandledMessage(Base):
 class LinkCode(Base):
     """A single-use code that proves control of one identity, to join another to its member.
 
-    Only a hash of the code is stored: the code itself exists in one private reply.
+    Only a hash of the code is stored: the code itself exists in one private reply. Sent
+    from another account, it waits (`joiner_id` set, `expires_at` moved on) until the
+    issuing account confirms; `used` once confirmed, denied or burned.
     """
 
     __tablename__ = "link_codes"
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
-    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+    joiner_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"), nullable=True)
 
 
 class LinkAttempt(Base):

@@ -206,23 +206,37 @@ MEMBER_BY_ID = select(M).where(M.c.id == bindparam("_id"))
 LC, LA = LinkCode.__table__, LinkAttempt.__table__
 IDENTITY = select(ID).where(ID.c.community == bindparam("c"), ID.c.platform == bindparam("p"),
                            ID.c.user_id == bindparam("u"))
+# The sender's identity, locked: its failed attempts are counted and written behind it.
+IDENTITY_LOCKED = IDENTITY.with_for_update()
 IDENTITY_BY_ID = select(ID).where(ID.c.id == bindparam("_id"))
 IDENTITIES_OF_MEMBER = select(ID).where(ID.c.member_id == bindparam("m")).order_by(ID.c.id)
 IDENTITY_OF_MEMBER_ON = select(ID.c.id).where(ID.c.member_id == bindparam("m"),
                                               ID.c.platform == bindparam("p"))
 USER_IDS_OF_MEMBER_ON = select(ID.c.user_id).where(ID.c.member_id == bindparam("m"),
                                                  ID.c.platform == bindparam("p"))
-IDENTITY_MOVE = update(ID).where(ID.c.id == bindparam("_id")).values(member_id=bindparam("m"))
+IDENTITY_MOVE = (update(ID).where(ID.c.id == bindparam("_id"))
+                 .values(member_id=bindparam("m"), linked_at=bindparam("linked_at")))
 MEMBER_MERGE = update(M).where(M.c.id == bindparam("_id")).values(merged_into=bindparam("into"))
 LINK_CODE_INSERT = insert(LC)
 LINK_CODE_LOCKED = select(LC).where(LC.c.code_hash == bindparam("h")).with_for_update()
 LINK_CODE_USED = update(LC).where(LC.c.code_hash == bindparam("h")).values(used=True)
+LINK_CODE_WAIT = (update(LC).where(LC.c.code_hash == bindparam("h"))
+                  .values(joiner_id=bindparam("j"), expires_at=bindparam("until")))
+# The live code an identity issued (asking again replaces it, so there is one at most).
+LINK_CODE_OF_ISSUER_LOCKED = (select(LC).where(LC.c.identity_id == bindparam("i"), LC.c.used.is_(False))
+                              .with_for_update())
 LINK_CODES_DROP_OF_IDENTITY = delete(LC).where(LC.c.identity_id == bindparam("i"))
 LINK_CODES_DROP_OF_MEMBER = delete(LC).where(LC.c.member_id == bindparam("m"))
 LINK_ATTEMPT_INSERT = insert(LA)
 LINK_ATTEMPTS_SINCE = select(func.count()).select_from(LA).where(
     LA.c.community == bindparam("c"), LA.c.platform == bindparam("p"), LA.c.user_id == bindparam("u"),
     LA.c.at > bindparam("since"))
+# A member and the members split from the same first one by `!unlink` (one row for most).
+_M2 = M.alias("me")
+_FIRST_OF_CHAIN = (select(func.coalesce(_M2.c.split_from, _M2.c.id)).where(_M2.c.id == bindparam("m"))
+                   .scalar_subquery())
+LINEAGE = select(M.c.id, M.c.split_from, M.c.created_at).where(
+    or_(M.c.id == _FIRST_OF_CHAIN, M.c.split_from == _FIRST_OF_CHAIN))
 
 
 # --- Deadlines (bot.service.deadlines): a catch-up fires hundreds of these in a row ---
@@ -453,4 +467,6 @@ VOTE_CHANGE = (update(V).where(*_THIS_VOTE)
 VOTE_COUNTS = (select(V.c.position, func.count()).where(V.c.proposal_id == bindparam("p"))
                .group_by(V.c.position))
 VOTES_OF = select(V).where(V.c.proposal_id == bindparam("p")).order_by(V.c.at)
+VOTER_AMONG = select(V.c.member_id).where(V.c.proposal_id == bindparam("p"),
+                                          V.c.member_id.in_(bindparam("ms", expanding=True))).limit(1)
 VOTES_WITH_REASONS = VOTES_OF.where(V.c.reason != "")

@@ -44,7 +44,8 @@ def test_activity_from_a_linked_identity_counts_and_release_fires_once_after_dow
     chat.say("bob", "!claim T1")
     chat.say("carol", "!claim T2")
     code = chat.send("bob", "!link")[0].text.split("code is ")[1].split(".")[0].strip("*` ")
-    chat.say("@bob:example.org", f"!link {code}", platform="matrix")
+    chat.say("@bob:example.org", f"!link {code}", platform="matrix", private=True)
+    assert chat.say("bob", "!link confirm").startswith("Linked")
     chat.clock.advance(timedelta(days=4))
     chat.say("@bob:example.org", "!renew T1", platform="matrix")  # bob, through Matrix
     chat.clock.advance(timedelta(days=4))  # the bot was down; carol's release was due on day 5

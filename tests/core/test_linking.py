@@ -10,14 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.store.models import Event, HandledMessage, LinkCode, OutboxEntry
-
-
-def _code(chat, member: str = "bob", platform: str = "console") -> str:  # type: ignore[no-untyped-def]
-    [reply] = chat.send(member, "!link", platform=platform)
-    assert reply.private and reply.kind == "reply", reply
-    found = re.search(r"link code is (\w+)\.", reply.text)
-    assert found, reply.text
-    return found.group(1)
+from tests.core.links import code_of as _code
+from tests.core.links import link
 
 
 def test_the_code_is_private_and_never_recorded_anywhere(chat, caplog):
@@ -28,7 +22,9 @@ def test_the_code_is_private_and_never_recorded_anywhere(chat, caplog):
     # Asked again (a redelivery after a crash): answered, but the code is not in the record.
     [again] = chat.send("bob", "!link", platform="matrix", message_id="$ask")
     assert again.private and code not in again.text and "answered already" in again.text
-    linked = chat.send("bob-d", f"!link {code}", platform="discord", message_id="d1")
+    waiting = chat.send("bob-d", f"!link {code}", platform="discord", message_id="d1", private=True)
+    assert waiting[0].private and waiting[0].text.startswith("Almost linked")
+    linked = chat.send("bob", "!link confirm", platform="matrix", message_id="$confirm")
     assert linked[0].private and linked[0].text.startswith("Linked")
     with chat.core.unit() as tx:
         s = tx.session
@@ -47,9 +43,8 @@ def test_link_joins_accounts_and_limits_count_the_person_once(chat):
         chat.say("alice", f"!offer Need {i}")
     chat.say("bob", "!claim T1")
     chat.say("bob", "!claim T2")
-    code = _code(chat)
-    assert chat.say("bob-d", f"!link {code}", platform="discord").startswith(
-        "Linked: this discord identity is now bob")
+    assert link(chat, "bob", "console", "bob-d", "discord").startswith(
+        "Linked: your discord account bob-d (bob-d) is now part of you, bob")
     # The same need twice, from the other platform: no second pending claim.
     assert chat.say("bob-d", "!claim T1", platform="discord").startswith("✗ you already hold a claim on T1")
     assert chat.say("bob-d", "!claim T3", platform="discord").startswith("You claimed T3")
@@ -85,49 +80,49 @@ def test_an_account_with_history_cannot_be_linked_and_nothing_moves(chat):
     assert "- bob 12.50 EUR (1 contribution)" in ledger and "approved by alice" in ledger
     assert "- bob: agree" in chat.say("carol", "!proposal P1")
     # The other way round works: bob's account with history stays, the fresh one joins it.
-    code = _code(chat, "bob", "console")
-    assert chat.say("bob-m", f"!link {code}", platform="matrix").startswith("Linked")
+    link(chat, "bob", "console", "bob-m", "matrix")
     assert "- bob 12.50 EUR (1 contribution)" in chat.say("carol", "!ledger")
     assert "Your ledger: 12.50 EUR" in chat.say("bob-m", "!mine", platform="matrix")
 
 
 def test_codes_are_single_use_expire_and_die_with_their_member(chat):
     code = _code(chat)
-    assert chat.say("bob-d", f"!link {code}", platform="discord").startswith("Linked")
-    assert chat.say("bob-m", f"!link {code}", platform="matrix").startswith(
+    assert chat.say("bob-d", f"!link {code}", platform="discord", private=True).startswith("Almost")
+    assert chat.say("bob", "!link confirm").startswith("Linked")
+    assert chat.say("bob-m", f"!link {code}", platform="matrix", private=True).startswith(
         "✗ that code is unknown, used or expired")
     # carol-d asks for a code, then joins carol: the code of the member she left is dead.
     dead = _code(chat, "carol-d", "discord")
-    assert chat.say("carol-d", f"!link {_code(chat, 'carol')}", platform="discord").startswith("Linked")
-    assert chat.say("mallory", f"!link {dead}", platform="matrix").startswith(
+    link(chat, "carol", "console", "carol-d", "discord")
+    assert chat.say("mallory", f"!link {dead}", platform="matrix", private=True).startswith(
         "✗ that code is unknown, used or expired")
     # A code of an account that was unlinked since is dead too.
     late = _code(chat, "bob-d", "discord")
     assert chat.say("bob", "!unlink discord").startswith("Unlinked")
-    assert chat.say("bob-m", f"!link {late}", platform="matrix").startswith(
+    assert chat.say("bob-m", f"!link {late}", platform="matrix", private=True).startswith(
         "✗ that code is unknown, used or expired")
     expiring = _code(chat, "dave")
     chat.clock.advance(timedelta(minutes=15))
-    assert chat.say("dave-d", f"!link {expiring}", platform="discord").startswith(
+    assert chat.say("dave-d", f"!link {expiring}", platform="discord", private=True).startswith(
         "✗ that code is unknown, used or expired")
 
 
 def test_redemption_attempts_are_rate_limited(chat):
     code = _code(chat)
     for i in range(5):
-        assert chat.say("eve", f"!link WRONG{i}", platform="discord").startswith(
+        assert chat.say("eve", f"!link WRONG{i}", platform="discord", private=True).startswith(
             "✗ that code is unknown, used or expired")
-    assert chat.say("eve", f"!link {code}", platform="discord").startswith("✗ too many wrong codes")
+    assert chat.say("eve", f"!link {code}", platform="discord", private=True).startswith(
+        "✗ too many wrong codes")
     assert "discord" not in chat.say("bob", "!whoami")
     chat.clock.advance(timedelta(minutes=16))
     code = _code(chat)
-    assert chat.say("eve", f"!link {code}", platform="discord").startswith("Linked")
+    assert chat.say("eve", f"!link {code}", platform="discord", private=True).startswith("Almost linked")
 
 
 def test_unlink_gives_the_account_back_and_the_record_stays(chat):
     chat.say("alice", "!offer Docs")
-    code = _code(chat)
-    chat.say("bob-d", f"!link {code}", platform="discord")
+    link(chat, "bob", "console", "bob-d", "discord")
     chat.say("bob-d", "!claim T1", platform="discord")
     chat.say("bob-d", "!submit T1 done", platform="discord")
     chat.say("alice", "!approve T1")

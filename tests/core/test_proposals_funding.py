@@ -119,10 +119,12 @@ def test_ledger_whoami_help_and_link(chat):
     assert "**Funding**" in chat.say("bob", "!help")
     code_reply = chat.say("bob", "!link")
     code = code_reply.split("code is ")[1].split(".")[0]
-    assert chat.say("bob-on-discord", "!link WRONG", platform="discord").startswith(
+    assert chat.say("bob-on-discord", "!link WRONG", platform="discord", private=True).startswith(
         "✗ that code is unknown, used or expired")
-    assert "Linked" in chat.say("bob-on-discord", f"!link {code}", platform="discord")
-    assert chat.say("x", f"!link {code}", platform="discord").startswith("✗ that code is unknown, used")
+    assert "Almost linked" in chat.say("bob-on-discord", f"!link {code}", platform="discord", private=True)
+    assert "Linked" in chat.say("bob", "!link confirm")
+    assert chat.say("x", f"!link {code}", platform="discord", private=True).startswith(
+        "✗ that code is unknown, used")
     who = chat.say("bob-on-discord", "!whoami", platform="discord")
     assert "You are bob" in who and "console: bob" in who and "discord: bob-on-discord" in who
 
@@ -131,7 +133,8 @@ def test_linked_identities_vote_once(chat):
     code = chat.say("bob", "!link").split("code is ")[1].split(".")[0]
     chat.say("alice", "!propose Linked")
     chat.say("bob", "!vote P1 agree")
-    assert chat.say("bob-d", f"!link {code}", platform="discord").startswith("Linked")
+    assert chat.say("bob-d", f"!link {code}", platform="discord", private=True).startswith("Almost")
+    assert chat.say("bob", "!link confirm").startswith("Linked")
     chat.clock.advance(timedelta(minutes=1))
     # The one person's latest vote counts, from whichever platform.
     chat.say("bob-d", "!vote P1 disagree changed my mind", platform="discord")
@@ -143,7 +146,7 @@ def test_linked_identities_vote_once(chat):
 def test_link_codes_expire_after_15_minutes(chat):
     code = chat.say("bob", "!link").split("code is ")[1].split(".")[0]
     chat.clock.advance(timedelta(minutes=16))
-    reply = chat.say("bob-d", f"!link {code}", platform="discord")
+    reply = chat.say("bob-d", f"!link {code}", platform="discord", private=True)
     assert reply.startswith("✗ that code is unknown, used or expired")
 
 

@@ -82,13 +82,15 @@ async def test_a_need_offered_in_matrix_is_claimed_on_discord_and_linked_votes_c
         await a.wait_bot(lambda ev: (getattr(ev, "body", "") or "").startswith("carol claimed T1"),
                          "the claim announced in Matrix")
 
-        # bob links his Discord identity to his Matrix one…
+        # bob links his Discord identity to his Matrix one: the code by /link (seen by the
+        # bot alone), then confirmed from Matrix…
         code = re.search(r"link code is (\w+)", await b.ask("!link"))
         assert code is not None
         linked = await standin.send_command("link", {"code": code.group(1)},
                                             channel_id=WORLD.channel_id, user_id=WORLD.bob_id)
         reply = (await linked.response(timeout=20)).data
-        assert reply["flags"] & EPHEMERAL and reply["content"].startswith("Linked: this discord identity")
+        assert reply["flags"] & EPHEMERAL and reply["content"].startswith("Almost linked")
+        assert (await b.ask("!link confirm")).startswith("Linked: your discord account")
 
         # …then votes from each platform: the Discord vote replaces the Matrix one.
         assert (await a.ask("!propose Adopt a code of conduct")).startswith("P1 is open")

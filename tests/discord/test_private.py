@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.config import Settings
+from bot.ports import CommunityId, InboundMessage, Platform
 from tests.conftest import sqlite_url
 from tests.discord.conftest import CHANNEL, WORLD, BotHarness, discord_settings
 
@@ -12,6 +15,12 @@ pytestmark = [pytest.mark.discord, pytest.mark.timeout(60)]
 
 EPHEMERAL = 64
 BOB, ALICE = WORLD.bob_id, WORLD.alice_id
+
+
+def _matrix_dm(sender: str, text: str) -> InboundMessage:
+    """A command from a Matrix direct chat, straight to the core the adapter runs on."""
+    return InboundMessage(community=CommunityId("demo"), platform=Platform("matrix"), space="!dm:x",
+                          sender=sender, sender_name=sender, text=text, direct=True, private=True)
 
 
 def everything_in(standin, channel: int) -> str:  # type: ignore[no-untyped-def]
@@ -22,6 +31,21 @@ async def test_a_slash_link_code_is_ephemeral(discord_bot: BotHarness) -> None:
     _, reply = await discord_bot.command(BOB, "link")
     assert reply.data["flags"] & EPHEMERAL and "Your link code is" in reply.data["content"]
     assert "link code" not in everything_in(discord_bot.standin, CHANNEL)
+
+
+async def test_a_slash_link_code_is_private_and_waits_for_the_issuing_account(
+        discord_bot: BotHarness) -> None:
+    """Issue 20: `/link CODE` is seen by the bot alone, so the code is taken; bob's Matrix
+    account, which issued it, confirms before anything joins."""
+    bot = discord_bot
+    [issued] = await bot.runtime.handle(_matrix_dm("@bob:example.org", "!link"))
+    code = re.search(r"link code is (\w+)\.", issued.text)
+    assert code, issued.text
+    _, reply = await bot.command(BOB, "link", {"code": code.group(1)})
+    assert reply.data["flags"] & EPHEMERAL
+    assert reply.data["content"].startswith("Almost linked: send `!link confirm` from your matrix account")
+    [done] = await bot.runtime.handle(_matrix_dm("@bob:example.org", "!link confirm"))
+    assert done.text.startswith(f"Linked: your discord account bob ({BOB}) is now part of you")
 
 
 async def test_slash_free_text_is_not_read_as_options(discord_bot: BotHarness) -> None:
@@ -53,6 +77,21 @@ class TestTypedCommands:
         await standin.send_message(CHANNEL, BOB, "!needs")
         await bot.posted("No open needs")
         assert "link code" not in everything_in(standin, CHANNEL)
+
+    async def test_a_link_code_typed_in_the_channel_dies_and_its_owner_is_told(
+            self, discord_bot: BotHarness) -> None:
+        """Issue 20: bob's code, typed by alice in the channel, is dead at once; bob hears of it
+        by direct message; nobody can send it from another platform afterwards."""
+        bot, standin = discord_bot, discord_bot.standin
+        _, reply = await bot.command(BOB, "link")
+        code = re.search(r"link code is (\w+)\.", reply.data["content"])
+        assert code, reply.data
+        await standin.send_message(CHANNEL, ALICE, f"!link {code.group(1)}")
+        await bot.posted("✗ a link code works only in a direct message", channel=standin.dm_channel_id(ALICE))
+        await bot.posted("Your link code was sent where others can read it",
+                         channel=standin.dm_channel_id(BOB))
+        [out] = await bot.runtime.handle(_matrix_dm("@carol:example.org", f"!link {code.group(1)}"))
+        assert out.text.startswith("✗ that code is unknown, used or expired")
 
     async def test_closed_direct_messages_get_a_pointer_without_the_code(
             self, discord_bot: BotHarness) -> None:
