@@ -21,6 +21,7 @@ from bot.config import parse_settings
 from bot.service.core import Core
 from bot.store.db import make_engine, upgrade
 from tests.conftest import IN_CI, START, TEST_CONFIG, Chat
+from tests.http_probe import LogWatch, watching_log
 
 CHROMIUM = os.environ.get("COMMONS_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).with_name("screenshots")
@@ -121,6 +122,13 @@ def site(db_url) -> Iterator[SimpleNamespace]:  # type: ignore[no-untyped-def]
     finally:
         served.close()
         core.engine.dispose()
+
+
+@pytest.fixture
+def board_log() -> Iterator[LogWatch]:
+    """Everything the board and aiohttp log during the test, down to DEBUG."""
+    with watching_log("adapters", "aiohttp") as watch:
+        yield watch
 
 
 @pytest.fixture(scope="module")
