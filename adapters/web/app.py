@@ -43,6 +43,8 @@ CACHE = web.AppKey("cache", PageCache)
 # Charts are served as images: no script ever runs in an <img>, and pygal styles inline.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 _SKILL = re.compile(r"^[\w-]{1,64}$")
+NO_FEEDS = ("This board has no feeds: they need its public address, which the admin sets as "
+            "web.base_url in the config (like https://commons.example.org).")
 # A community's pages; the id's pattern keeps `.json` out of it.
 C = "/c/{cid:[a-z0-9][a-z0-9_-]{0,31}}"
 Handler = Callable[[web.Request], Awaitable[tuple[str, dict[str, Any]]]]
@@ -111,10 +113,14 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
         return versions[filename]
 
     app[JINJA].globals["static"] = static_url
+    app[JINJA].globals["feeds"] = _base_url(settings) is not None
     # The board's listener (`guard.listen`) also secures what aiohttp answers by itself.
     protect(app)
     return app
 
+
+def _base_url(settings: Settings) -> str | None:
+    return settings.web.base_url if settings.web else None
 
 
 def watcher(app: web.Application) -> Watcher:
@@ -409,16 +415,22 @@ async def log_page(request: web.Request) -> tuple[str, dict[str, Any]]:
 
 
 async def feed(request: web.Request) -> web.Response:
-    """The community's Atom feed, or one skill's."""
+    """The community's Atom feed, or one skill's.
+
+    A feed is read elsewhere, so its links must be the board's public address: the
+    configured `web.base_url`, never the request's Host header (anyone can send any). A
+    board without one has no feeds and says so.
+    """
     from adapters.web.feeds import atom
 
     cid = _community(request)
     skill = request.match_info.get("skill")
     if skill is not None and not _SKILL.match(skill):
         raise Gone(404, "A skill is one word of letters, digits or '-', like python.")
+    base = _base_url(request.app[SETTINGS])
+    if base is None:
+        raise Gone(404, NO_FEEDS)
     items = await _read(request.app, board.feed, cid, skill=skill)
-    base = request.app[SETTINGS].web.base_url if request.app[SETTINGS].web else None
-    base = base or f"{request.scheme}://{request.host}"
     name = _name(request.app[SETTINGS], cid)
     page = f"{base}/c/{cid}/" + (f"?skill={skill}" if skill else "")
     body = atom(feed_id=f"{base}{request.path}", title=name + (f" · #{skill}" if skill else ""),

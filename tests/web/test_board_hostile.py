@@ -1,14 +1,18 @@
 """What a hostile visitor gets from the board: a 400 naming the parameter it got wrong, the
-security headers on every answer (aiohttp's own included), and a log it cannot flood."""
+security headers on every answer (aiohttp's own included), feeds that link only to the
+configured address, and a log it cannot flood."""
 
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
 from adapters.web.params import CURSOR
 from tests.http_probe import assert_secured, get, open_then_drop, raw
+from tests.web.conftest import BASE, Served, build_core, tour
 
+ATOM = "{http://www.w3.org/2005/Atom}"
 MEMBER = "A member is named as on the board"
 KIND = "A kind is an event kind like claim.approved"
 SINCE = "the number of the newest event a page showed"
@@ -111,4 +115,39 @@ def test_a_visitor_cannot_flood_the_log(site, board_log):
     assert board_log.count("aiohttp.server", "Got more than 8190 bytes") == n
     ours = [r for r in board_log.records if r.name.startswith(("aiohttp", "adapters"))]
     assert {r.levelname for r in ours} == {"DEBUG"}
+
+
+def test_feeds_link_only_to_the_configured_address(db_url, board_log):
+    """Without web.base_url a board has no feeds (and shows no link to them); with it, the
+    Host header a visitor sends never reaches a link."""
+    evil = {"Host": "evil.example"}
+    plain, chat = build_core(db_url)
+    tour(chat)
+    served = Served(plain.settings, None)
+    try:
+        for path in ("/c/demo/feed.atom", "/c/demo/skills/python/feed.atom"):
+            status, headers, body = served.get(path, headers=evil)
+            assert status == 404 and "the admin sets as web.base_url in the config" in body, body
+            assert "evil.example" not in body and headers["X-Content-Type-Options"] == "nosniff"
+        for path in ("/c/demo/", "/c/demo/?skill=python", "/c/demo/log"):
+            assert "feed.atom" not in served.get(path)[2], path
+    finally:
+        served.close()
+        plain.engine.dispose()
+    configured, _chat = build_core(db_url, base_url=BASE)
+    served = Served(configured.settings, None)
+    try:
+        assert '/c/demo/feed.atom">Feed</a>' in served.get("/c/demo/")[2]
+        for path in ("/c/demo/feed.atom", "/c/demo/skills/python/feed.atom"):
+            status, _, body = served.get(path, headers=evil)
+            assert status == 200 and "evil.example" not in body
+            root = ET.fromstring(body.encode())
+            iris = ([e.text for e in root.iter(ATOM + "id")]
+                    + [a.get("href") for a in root.iter(ATOM + "link")])
+            assert iris and all(i.startswith(BASE + "/c/demo/") for i in iris), iris
+        assert len(list(root.iter(ATOM + "entry"))) == 1  # T1, the one #python need
+    finally:
+        served.close()
+        configured.engine.dispose()
+    assert board_log.problems() == []
 
