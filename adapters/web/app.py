@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -42,7 +41,6 @@ JINJA = web.AppKey("jinja", jinja2.Environment)
 CACHE = web.AppKey("cache", PageCache)
 # Charts are served as images: no script ever runs in an <img>, and pygal styles inline.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
-_SKILL = re.compile(r"^[\w-]{1,64}$")
 NO_FEEDS = ("This board has no feeds: they need its public address, which the admin sets as "
             "web.base_url in the config (like https://commons.example.org).")
 # A community's pages; the id's pattern keeps `.json` out of it.
@@ -425,7 +423,7 @@ async def feed(request: web.Request) -> web.Response:
 
     cid = _community(request)
     skill = request.match_info.get("skill")
-    if skill is not None and not _SKILL.match(skill):
+    if skill is not None and not params.SKILL_WORD.fullmatch(skill):
         raise Gone(404, "A skill is one word of letters, digits or '-', like python.")
     base = _base_url(request.app[SETTINGS])
     if base is None:

@@ -22,7 +22,8 @@ from bot.views import board
 T = TypeVar("T")
 # C0 and C1 controls (NUL among them, which PostgreSQL refuses in text) and lone surrogates.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_SKILL = re.compile(r"[\w-]{1,64}")
+# A skill as the board names it, in `?skill=` and in a feed's address.
+SKILL_WORD = re.compile(r"[\w-]{1,64}")
 _OBJECT = re.compile(r"[TPFB][0-9]{1,9}|@[0-9]{1,12}|digest")
 _KIND = re.compile(r"[a-z][a-z_]*(\.[a-z_]*)?")
 CURSOR = "That page link is not one of ours — start again from the first page."
@@ -78,7 +79,7 @@ def _matching(pattern: re.Pattern[str], text: str) -> str:
 
 
 def _skill(text: str) -> str:
-    return _matching(_SKILL, text.lstrip("#").lower())
+    return _matching(SKILL_WORD, text.lstrip("#").lower())
 
 
 def _object(text: str) -> str:
