@@ -1,4 +1,5 @@
-"""Generated hostile input through `Core.handle` on SQLite and PostgreSQL: internal errors.
+"""Generated hostile input through `Core.handle` and the public board, on SQLite and
+PostgreSQL: internal errors.
 
 Each input is a command (any command, any option, any id) mixed with what broke the core
 before (issue 9): digits `int` refuses (`²`), other scripts' digits, lone surrogates, NUL
@@ -10,15 +11,27 @@ anything the core logs at ERROR, or an exception out of the core.
 
 Several workers split the inputs, each with its own database (a SQLite file, a PostgreSQL
 schema), so the figures are per input and honest; they are not a throughput benchmark.
+
+Then the board: a database filled by a few thousand such inputs is served by the real
+board (`WebBoard`, with a `base_url`) on loopback, and generated requests go to every page
+with hostile query parameters (the same odd digits and controls, cursors at and past the
+bounds of PostgreSQL's integer and bigint, 4,400 digits, raw percent-escapes, invalid
+UTF-8, a `Host` header of its own), with a live stream dropped now and then, and
+raw requests aiohttp itself refuses (an 8 KB request line, garbage). An internal error is
+a 5xx answer or anything logged at ERROR; a traceback is any record that carries one;
+every answer must carry the security headers and never the Host a visitor sent.
+
 Not part of `make test`: a full run takes many minutes.
 
 Run: .venv/bin/python bench/fuzz.py [--sqlite 1000000] [--pg 100000] [--workers 2]
+        [--web 20000]
 The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import multiprocessing
@@ -29,8 +42,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -196,57 +213,255 @@ def run(urls: list[str], total: int, seed: int, deadline: float) -> dict[str, in
     return out
 
 
+# --- the public board ------------------------------------------------------------------
+
+BASE_URL = "https://board.example.org"
+# A Host header no generated input writes (evil.example is among the words).
+VISITOR_HOST = "visitor-host.invalid"
+PAGES = ["/", "/c/demo/", "/c/demo/board.json", "/c/demo/needs/{group}", "/c/demo/needs/{group}.json",
+         "/c/demo/{ref}", "/c/demo/{ref}.json", "/c/demo/F1/chart.svg", "/c/demo/proposals",
+         "/c/demo/proposals.json", "/c/demo/calls", "/c/demo/calls.json", "/c/demo/ledger",
+         "/c/demo/ledger.json", "/c/demo/ledger/chart.svg", "/c/demo/log", "/c/demo/log.json",
+         "/c/demo/books", "/c/demo/feed.atom", "/c/demo/skills/{skill}/feed.atom", "/c/demo/live",
+         "/c/demo/log.csv", "/c/demo/ledger.jsonl", "/c/nowhere/", "/static/board.css"]
+GROUPS = ["free", "full", "submitted", "done", "cancelled", "Free", "nope"]
+PARAMS = ["after", "before", "open", "closed", "since", "skill", "object", "member", "kind", "x"]
+CURSORS = ["1", "20", "0", "00", "20261201T120000.1", "99991231T235959.2147483647",
+           "00010101T000000.0", str(2**31 - 1), str(2**31), str(2**63 - 1), str(2**63),
+           "999999999999", "9" * 4400, "-1", "1.5", "20261301T000000.1", "20261201T120000",
+           "20261201T120000.", ".1", "claim.", "need.offered", "@bob", "bob", "T1", "t1", "digest"]
+# Sent as they are: escapes that decode to controls, invalid UTF-8, separators.
+RAW = ["%00", "%ff", "%ed%a0%80", "%0d%0a", "%25", "%2F..%2F", "%", "%zz", "%C2%B2", "+", "&", "=",
+       ";DROP", "%1b%5b2J", "%c0%80"]
+SECURITY = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
+
+
+class WebGenerator(Generator):
+    """Requests to the board, from a seeded `random.Random`."""
+
+    def value(self) -> str:
+        r = self.r
+        k = r.random()
+        if k < 0.15:
+            return r.choice(RAW)
+        if k < 0.3:
+            v = "".join(chr(r.randrange(0x20, 0x2FFF) if r.random() < 0.9 else r.randrange(0, 0x110000))
+                        for _ in range(r.randrange(1, 300 if r.random() < 0.1 else 12)))
+        else:
+            v = r.choice(CURSORS + NUMBERS + REFS + WORDS + ODD)
+        if r.random() < 0.2:
+            v = self.odd(v)
+        return quote(v.encode("utf-8", "surrogatepass"), safe="")
+
+    def target(self) -> str:
+        r = self.r
+        path = r.choice(PAGES).format(group=r.choice(GROUPS), ref=quote(r.choice(REFS), safe=""),
+                                      skill=r.choice(["python", "docs", "py%C2%B2", "%00", "a" * 80, "%ff"]))
+        query = "&".join(f"{r.choice(PARAMS)}={self.value()}" for _ in range(r.randrange(0, 4)))
+        return path + ("?" + query if query else "")
+
+
+class _Counts(logging.Handler):
+    """Records at ERROR and above, and records that carry a traceback, at any level."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.errors = self.tracebacks = 0
+        self.samples: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        bad = False
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+            bad = True
+        if record.exc_info or record.exc_text:
+            self.tracebacks += 1
+            bad = True
+        if bad and len(self.samples) < 5:
+            self.samples.append(f"{record.levelname} {record.name}: {record.getMessage()[:200]}")
+
+
+async def _raw(port: int, data: bytes) -> tuple[int, str]:
+    """Send bytes as they are; the status and the head of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        answer = await reader.read()
+    finally:
+        writer.close()
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1")
+    return int(head.split(" ", 2)[1]), head
+
+
+async def _fuzz_board(port: int, count: int, seed: int, deadline: float,
+                      change: Callable[[int], object]) -> dict[str, int | list[str]]:
+    import aiohttp
+    from yarl import URL
+
+    gen = WebGenerator(seed)
+    out: dict[str, int | list[str]] = {"requests": 0, "server_errors": 0, "unsecured": 0, "host_leaks": 0}
+    samples: list[str] = []
+
+    def bad(what: str, target: str) -> None:
+        out[what] += 1  # type: ignore[operator]
+        if len(samples) < 5:
+            samples.append(f"{what}: {target[:200]}")
+
+    async with aiohttp.ClientSession() as http:
+        for n in range(count):
+            if n % 256 == 0 and time.time() > deadline:
+                break
+            if n % 50 == 49:  # the log grows: open live pages are written to, dropped ones noticed
+                await asyncio.to_thread(change, n)
+            if n % 100 == 99:  # what aiohttp answers by itself, on a socket of its own
+                probe = gen.r.choice([b"GET /c/demo/" + b"a" * 8200 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                                      b"\x16\x03\x01\x02 not HTTP\r\n\r\n",
+                                      b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 9000 + b"\r\n\r\n"])
+                status, head = await _raw(port, probe)
+                out["requests"] += 1  # type: ignore[operator]
+                if status >= 500:
+                    bad("server_errors", repr(probe[:60]))
+                if not all(f"\r\n{h}:" in head for h in SECURITY):
+                    bad("unsecured", repr(probe[:60]))
+                continue
+            target = gen.target()
+            evil = gen.r.random() < 0.1
+            method = gen.r.choice(["GET"] * 8 + ["HEAD", "POST"])
+            async with http.request(method, URL(f"http://127.0.0.1:{port}{target}", encoded=True),
+                                    headers={"Host": VISITOR_HOST} if evil else None,
+                                    allow_redirects=False) as resp:
+                if resp.content_type == "text/event-stream":
+                    body = b""
+                    resp.close()  # a live page closed: the board must notice quietly
+                else:
+                    body = await resp.read()
+            out["requests"] += 1  # type: ignore[operator]
+            if resp.status >= 500:
+                bad("server_errors", f"{method} {target}")
+            if not all(h in resp.headers for h in SECURITY):
+                bad("unsecured", f"{method} {target}")
+            if evil and VISITOR_HOST.encode() in body:
+                bad("host_leaks", target)
+    out["samples"] = samples
+    return out
+
+
+def board_worker(url: str, count: int, seed: int, deadline: float) -> dict[str, int | list[str]]:
+    """Fill a database through the core, serve it with the board, and fuzz the board."""
+    from adapters.web.server import WebBoard
+
+    clock = ManualClock(START)
+    core = _core(url, clock)
+    gen = Generator(seed)
+    for n in range(3000):  # needs, claims, proposals, calls: every page has something
+        core.handle(gen.message(n))
+    settings = parse_settings({"database_url": url, "communities": [{"id": "demo"}],
+                               "web": {"listen": "127.0.0.1:0", "base_url": BASE_URL}})
+    def offer(n: int) -> object:
+        return core.handle(InboundMessage(
+            community=CommunityId("demo"), platform=Platform("matrix"), space="!r:x", sender="alice",
+            sender_name="alice", text=f"!offer Fuzzed change {n}", message_id=None))
+
+    counts = _Counts()
+    root = logging.getLogger()
+    root.addHandler(counts)
+    levels = {name: logging.getLogger(name).level for name in ("adapters", "aiohttp", "bot")}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+    async def serve() -> dict[str, int | list[str]]:
+        board = WebBoard(SimpleNamespace(core=core), settings)
+        await board.start()
+        try:
+            assert board.port is not None
+            return await _fuzz_board(board.port, count, seed, deadline, offer)
+        finally:
+            await board.stop()
+
+    try:
+        res = asyncio.run(serve())
+    finally:
+        root.removeHandler(counts)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        core.engine.dispose()
+    res["log_errors"], res["tracebacks"] = counts.errors, counts.tracebacks
+    res["samples"] = [*res["samples"], *counts.samples][:5]  # type: ignore[misc]
+    return res
+
+
+@contextmanager
+def _databases(db: str, n: int) -> Iterator[list[str]]:
+    """`n` empty databases (SQLite files or PostgreSQL schemas), dropped afterwards."""
+    if db == "sqlite":
+        tmp = tempfile.mkdtemp(prefix="fuzz-")
+        try:
+            yield [f"sqlite:///{tmp}/fuzz{i}.sqlite3" for i in range(n)]
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    schemas = ["fuzz_" + uuid.uuid4().hex[:12] for _ in range(n)]
+    eng = create_engine(PG_URL)
+    with eng.begin() as c:
+        for schema in schemas:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield [f"{PG_URL}{sep}options=-csearch_path%3D{schema}" for schema in schemas]
+    finally:
+        with eng.begin() as c:
+            for schema in schemas:
+                c.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        eng.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sqlite", type=int, default=1_000_000, help="inputs on SQLite")
     ap.add_argument("--pg", type=int, default=100_000, help="inputs on PostgreSQL")
     ap.add_argument("--workers", type=int, default=2, help="processes, each with its own database")
+    ap.add_argument("--web", type=int, default=20_000, help="requests to the board, per database")
     ap.add_argument("--seed", type=int, default=9)
     ap.add_argument("--max-minutes", type=float, default=0,
                     help="stop each database's run after this long (0: no limit) and report what ran")
     a = ap.parse_args()
     figures: dict[str, object] = {}
     for db, total in (("sqlite", a.sqlite), ("pg", a.pg)):
-        if total <= 0:
-            figures.update({f"inputs_{db}": 0, f"internal_errors_{db}": 0})
-            continue
-        schemas: list[str] = []
-        if db == "sqlite":
-            tmp = tempfile.mkdtemp(prefix="fuzz-")
-            urls = [f"sqlite:///{tmp}/fuzz{i}.sqlite3" for i in range(a.workers)]
-        else:
-            eng = create_engine(PG_URL)
-            with eng.begin() as c:
-                for _ in range(a.workers):
-                    schemas.append("fuzz_" + uuid.uuid4().hex[:12])
-                    c.execute(text(f"CREATE SCHEMA {schemas[-1]}"))
-            eng.dispose()
-            sep = "&" if "?" in PG_URL else "?"
-            urls = [f"{PG_URL}{sep}options=-csearch_path%3D{s}" for s in schemas]
-        t0 = time.time()
-        deadline = t0 + a.max_minutes * 60 if a.max_minutes else float("inf")
-        try:
-            res = run(urls, total, a.seed, deadline)
-        finally:
-            if db == "sqlite":
-                shutil.rmtree(tmp, ignore_errors=True)
-            if schemas:
-                eng = create_engine(PG_URL)
-                with eng.begin() as c:
-                    for s in schemas:
-                        c.execute(text(f"DROP SCHEMA IF EXISTS {s} CASCADE"))
-                eng.dispose()
-        secs = time.time() - t0
-        print(f"{db}: {res['inputs']:,} inputs in {secs:,.0f} s ({res['inputs'] / secs:,.0f}/s, "
-              f"{a.workers} workers), {res['answered']:,} replies of which {res['refused']:,} "
-              f"refusals; internal errors: {res['errors']}", flush=True)
-        for s in res["samples"]:  # type: ignore[union-attr]
-            print(f"  internal error on {s}", flush=True)
-        figures.update({f"inputs_{db}": res["inputs"], f"internal_errors_{db}": res["errors"],
-                        f"seconds_{db}": round(secs), f"per_second_{db}": round(res["inputs"] / secs)})
+        figures.update({f"inputs_{db}": 0, f"internal_errors_{db}": 0})
+        if total > 0:
+            t0 = time.time()
+            deadline = t0 + a.max_minutes * 60 if a.max_minutes else float("inf")
+            with _databases(db, a.workers) as urls:
+                res = run(urls, total, a.seed, deadline)
+            secs = time.time() - t0
+            print(f"{db}: {res['inputs']:,} inputs in {secs:,.0f} s ({res['inputs'] / secs:,.0f}/s, "
+                  f"{a.workers} workers), {res['answered']:,} replies of which {res['refused']:,} "
+                  f"refusals; internal errors: {res['errors']}", flush=True)
+            for s in res["samples"]:  # type: ignore[union-attr]
+                print(f"  internal error on {s}", flush=True)
+            figures.update({f"inputs_{db}": res["inputs"], f"internal_errors_{db}": res["errors"],
+                            f"seconds_{db}": round(secs), f"per_second_{db}": round(res["inputs"] / secs)})
+        figures.update({f"web_requests_{db}": 0, f"web_internal_errors_{db}": 0, f"web_tracebacks_{db}": 0})
+        if a.web > 0:
+            t0 = time.time()
+            deadline = t0 + a.max_minutes * 60 if a.max_minutes else float("inf")
+            with _databases(db, 1) as urls:
+                web = board_worker(urls[0], a.web, a.seed, deadline)
+            secs = time.time() - t0
+            internal = int(web["server_errors"]) + int(web["log_errors"])  # type: ignore[call-overload]
+            print(f"{db} board: {web['requests']:,} requests in {secs:,.0f} s; internal errors: "
+                  f"{internal} ({web['server_errors']} 5xx answers, {web['log_errors']} logged at ERROR), "
+                  f"tracebacks in the log: {web['tracebacks']}, answers without the security headers: "
+                  f"{web['unsecured']}, answers echoing a visitor's Host: {web['host_leaks']}", flush=True)
+            for s in web["samples"]:  # type: ignore[union-attr]
+                print(f"  {s}", flush=True)
+            figures.update({f"web_requests_{db}": web["requests"], f"web_internal_errors_{db}": internal,
+                            f"web_tracebacks_{db}": web["tracebacks"],
+                            f"web_unsecured_{db}": web["unsecured"],
+                            f"web_host_leaks_{db}": web["host_leaks"], f"web_seconds_{db}": round(secs)})
     print(json.dumps({k: figures[k] for k in ("inputs_sqlite", "internal_errors_sqlite",
                                               "inputs_pg", "internal_errors_pg")}
-                     | {k: v for k, v in figures.items() if k.startswith(("seconds", "per_second"))}))
+                     | {k: v for k, v in figures.items() if k.startswith(("web_", "seconds", "per_second"))}))
 
 
 if __name__ == "__main__":

@@ -208,7 +208,8 @@ class WebSettings(_Model):
     # host:port the board listens on (port 0: any free port).
     listen: str = "127.0.0.1:8080"
     # Where visitors reach the board, e.g. https://commons.example.org; when set, chat
-    # replies and announcements link to the pages of the objects they name.
+    # replies and announcements link to the pages of the objects they name, and the board
+    # serves Atom feeds linking there (a feed is read elsewhere: it needs this address).
     base_url: str | None = None
     # false: no community is served (each community can also hide itself).
     public: bool = True

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from adapters.http.guard import listen
 from adapters.http.metrics import Metrics
 from bot.config import Settings
 from bot.ports import Adapter
@@ -103,10 +104,7 @@ class OpsServer:
         if self._shared:
             log.info("health and metrics on the public board's listener (/healthz, /metrics)")
             return
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.listen.host, self.listen.port)
-        await site.start()
+        self._runner, _port = await listen(self.app, self.listen.host, self.listen.port)
         log.info("health and metrics on http://%s/healthz and /metrics", self.listen.listen)
 
     async def stop(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -22,9 +21,11 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import Connection, Engine
 
+from adapters.http.guard import protect
+from adapters.web import params
 from adapters.web.cache import PageCache
 from adapters.web.downloads import add_download_routes
-from adapters.web.live import Watcher
+from adapters.web.live import Watcher, relay
 from bot.chat.render import when
 from bot.config import Settings
 from bot.views import board
@@ -38,12 +39,10 @@ POOL = web.AppKey("pool", ThreadPoolExecutor)
 WATCHER = web.AppKey("watcher", Watcher)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 CACHE = web.AppKey("cache", PageCache)
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 # Charts are served as images: no script ever runs in an <img>, and pygal styles inline.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
-_SKILL = re.compile(r"^[\w-]{1,64}$")
-_OBJECT = re.compile(r"^([TPFB]\d{1,9}|@\d{1,12}|digest)$")
+NO_FEEDS = ("This board has no feeds: they need its public address, which the admin sets as "
+            "web.base_url in the config (like https://commons.example.org).")
 # A community's pages; the id's pattern keeps `.json` out of it.
 C = "/c/{cid:[a-z0-9][a-z0-9_-]{0,31}}"
 Handler = Callable[[web.Request], Awaitable[tuple[str, dict[str, Any]]]]
@@ -68,7 +67,7 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
         engine: a read-only engine (`make_engine(url, read_only=True)`).
         workers: threads that run the queries, so the event loop never waits on them.
     """
-    app = web.Application(middlewares=[_headers])
+    app = web.Application(middlewares=[_errors])
     app[SETTINGS] = settings
     app[ENGINE] = engine
     app[POOL] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="board")
@@ -101,9 +100,7 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
     r.add_get(C + "/feed.atom", feed)
     r.add_get(C + "/skills/{skill:[^/{}]+}/feed.atom", feed)
     r.add_get(C + "/live", live)
-    add_download_routes(app, C, _community, POOL, ENGINE,
-                        {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                         "Referrer-Policy": "same-origin"})
+    add_download_routes(app, C, _community, POOL, ENGINE)
     static = r.add_static("/static/", HERE / "static", name="static")
     # Versioned by content, computed once: a new stylesheet is never served from a cache.
     versions: dict[str, str] = {}
@@ -114,7 +111,14 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
         return versions[filename]
 
     app[JINJA].globals["static"] = static_url
+    app[JINJA].globals["feeds"] = _base_url(settings) is not None
+    # The board's listener (`guard.listen`) also secures what aiohttp answers by itself.
+    protect(app)
     return app
+
+
+def _base_url(settings: Settings) -> str | None:
+    return settings.web.base_url if settings.web else None
 
 
 def watcher(app: web.Application) -> Watcher:
@@ -144,25 +148,27 @@ def _jinja() -> jinja2.Environment:
 
 
 @web.middleware
-async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
-        resp = await handler(request)
+        return await handler(request)
     except Gone as exc:
-        resp = _error(request, exc.status, exc.message)
+        return _error(request, exc.status, exc.message)
+    except params.BadParameter as exc:
+        return _error(request, 400, str(exc))
     except web.HTTPNotFound:
-        resp = _error(request, 404, "There is no such page — start from the list of communities.")
+        return _error(request, 404, "There is no such page — start from the list of communities.")
     except web.HTTPMethodNotAllowed:
-        resp = _error(request, 405, "The board only shows things; change them from the chat.")
+        return _error(request, 405, "The board only shows things; change them from the chat.")
     except web.HTTPException:
+        raise
+    except ConnectionError:
+        # The visitor left mid-answer (a download, a stream): nothing to show, nothing wrong.
+        # aiohttp ends the connection and its server log says so quietly (adapters.http.guard).
+        log.debug("the visitor of %s left before the answer was sent", request.path)
         raise
     except Exception:
         log.exception("could not show %s", request.path)
-        resp = _error(request, 500, "The board could not show this page just now; try again shortly.")
-    resp.headers.setdefault("Content-Security-Policy", CSP)
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "same-origin"
-    resp.headers.setdefault("Cache-Control", "no-cache")
-    return resp
+        return _error(request, 500, "The board could not show this page just now; try again shortly.")
 
 
 def _error(request: web.Request, status: int, message: str) -> web.Response:
@@ -251,18 +257,6 @@ def _name(settings: Settings, cid: str | None) -> str:
         return cid
 
 
-def _cursor(request: web.Request, key: str) -> str | None:
-    value = request.query.get(key)
-    return value or None
-
-
-async def _paged(request: web.Request, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-    try:
-        return await _read(request.app, fn, *args, **kw)
-    except board.BadCursor:
-        raise Gone(400, "That page link is not one of ours — start again from the first page.") from None
-
-
 # --- pages -----------------------------------------------------------------------------
 
 
@@ -277,7 +271,7 @@ async def index(request: web.Request) -> tuple[str, dict[str, Any]]:
 async def board_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     """Open needs by state (submitted, free, full), most urgent first, filterable by skill."""
     cid = _community(request)
-    skill = _skill(request)
+    skill = params.SKILL.of(request)
 
     def read(conn: Connection) -> dict[str, Any]:
         groups = {g: board.board(conn, cid, g, skill=skill, limit=10).__dict__
@@ -291,21 +285,15 @@ async def board_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     return "board.html", {**data, "skill": skill, "title": "Board"}
 
 
-def _skill(request: web.Request) -> str | None:
-    skill = request.query.get("skill", "").strip().lstrip("#").lower() or None
-    if skill is not None and not _SKILL.match(skill):
-        raise Gone(400, "A skill is one word of letters, digits or '-', like python.")
-    return skill
-
-
 async def needs_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     """One group of needs, a page at a time (done and cancelled ones too)."""
     cid = _community(request)
     group = request.match_info["group"]
     if group not in board.GROUPS:
         raise Gone(404, f"Needs are grouped as {', '.join(board.GROUPS)}.")
-    skill = _skill(request)
-    page = await _paged(request, board.board, cid, group, skill=skill, after=_cursor(request, "after"))
+    skill = params.SKILL.of(request)
+    after = params.needs_cursor(group).of(request)
+    page = await _read(request.app, board.board, cid, group, skill=skill, after=after)
     return "needs.html", {"group": group, "page": page.__dict__, "skill": skill,
                           "title": f"Needs: {group}"}
 
@@ -323,12 +311,12 @@ async def need_page(request: web.Request) -> tuple[str, dict[str, Any]]:
 async def proposals_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     """Open and closed proposals with their counts."""
     cid = _community(request)
+    after = {state: params.cursor(state, board.proposals_cursor).of(request) for state in ("open", "closed")}
 
     def read(conn: Connection) -> dict[str, Any]:
-        return {"open": board.proposals(conn, cid, "open", after=_cursor(request, "open")).__dict__,
-                "closed": board.proposals(conn, cid, "closed", after=_cursor(request, "closed")).__dict__}
+        return {state: board.proposals(conn, cid, state, after=n).__dict__ for state, n in after.items()}
 
-    data = await _paged(request, lambda conn: read(conn))
+    data = await _read(request.app, read)
     return "proposals.html", {**data, "title": "Proposals"}
 
 
@@ -345,7 +333,8 @@ async def proposal_page(request: web.Request) -> tuple[str, dict[str, Any]]:
 async def calls_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     """Funding calls."""
     cid = _community(request)
-    page = await _paged(request, board.calls, cid, after=_cursor(request, "after"))
+    after = params.cursor("after", board.calls_cursor).of(request)
+    page = await _read(request.app, board.calls, cid, after=after)
     return "calls.html", {"page": page.__dict__, "title": "Funding calls"}
 
 
@@ -389,7 +378,8 @@ async def pitch_redirect(request: web.Request) -> web.Response:
 async def ledger_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     """Totals per member and per skill, rewards over time, each entry with its need."""
     cid = _community(request)
-    page = await _paged(request, board.ledger, cid, before=_cursor(request, "before"))
+    before = params.cursor("before", board.ledger_cursor).of(request)
+    page = await _read(request.app, board.ledger, cid, before=before)
     return "ledger.html", {"page": page.__dict__, "title": "Ledger"}
 
 
@@ -415,31 +405,30 @@ async def books_page(request: web.Request) -> tuple[str, dict[str, Any]]:
 async def log_page(request: web.Request) -> tuple[str, dict[str, Any]]:
     """Every event in plain words, newest first, filterable by object, member and kind."""
     cid = _community(request)
-    q = request.query
-    obj = q.get("object", "").strip() or None
-    if obj and obj[0] in "tpfb":
-        obj = obj.upper()
-    if obj is not None and not _OBJECT.match(obj):
-        raise Gone(400, "An object is an id like T12, P3, F1 or B4.")
-    member = q.get("member", "").strip()[:200] or None
-    kind = q.get("kind", "").strip()[:32] or None
-    page = await _paged(request, board.log, cid, obj=obj, member=member, kind=kind,
-                        before=_cursor(request, "before"))
+    obj, member, kind = params.OBJECT.of(request), params.MEMBER.of(request), params.KIND.of(request)
+    before = params.cursor("before", board.event_cursor).of(request)
+    page = await _read(request.app, board.log, cid, obj=obj, member=member, kind=kind, before=before)
     return "log.html", {"page": page.__dict__, "filters": {"object": obj or "", "member": member or "",
                                                          "kind": kind or ""}, "title": "Log"}
 
 
 async def feed(request: web.Request) -> web.Response:
-    """The community's Atom feed, or one skill's."""
+    """The community's Atom feed, or one skill's.
+
+    A feed is read elsewhere, so its links must be the board's public address: the
+    configured `web.base_url`, never the request's Host header (anyone can send any). A
+    board without one has no feeds and says so.
+    """
     from adapters.web.feeds import atom
 
     cid = _community(request)
     skill = request.match_info.get("skill")
-    if skill is not None and not _SKILL.match(skill):
+    if skill is not None and not params.SKILL_WORD.fullmatch(skill):
         raise Gone(404, "A skill is one word of letters, digits or '-', like python.")
+    base = _base_url(request.app[SETTINGS])
+    if base is None:
+        raise Gone(404, NO_FEEDS)
     items = await _read(request.app, board.feed, cid, skill=skill)
-    base = request.app[SETTINGS].web.base_url if request.app[SETTINGS].web else None
-    base = base or f"{request.scheme}://{request.host}"
     name = _name(request.app[SETTINGS], cid)
     page = f"{base}/c/{cid}/" + (f"?skill={skill}" if skill else "")
     body = atom(feed_id=f"{base}{request.path}", title=name + (f" · #{skill}" if skill else ""),
@@ -450,20 +439,23 @@ async def feed(request: web.Request) -> web.Response:
 
 async def live(request: web.Request) -> web.StreamResponse:
     """Server-sent events: `change` with the newest event id whenever the log grows."""
-    from aiohttp_sse import sse_response
+    from aiohttp_sse import EventSourceResponse
 
     cid = _community(request)
-    since = request.query.get("since", "")
-    since_id = int(since) if since.isdigit() else 0
+    since = params.SINCE.of(request) or 0
+    if request.transport is None:
+        # The visitor left before the stream opened (opening it needs the socket).
+        log.debug("a live page went away before its stream opened")
+        return web.Response(status=204)
+    resp = EventSourceResponse(headers={"Cache-Control": "no-cache"})
     w = request.app[WATCHER]
-    q = w.subscribe(cid, since_id)
+    q = w.subscribe(cid, since)
     try:
-        async with sse_response(request, headers={"Cache-Control": "no-cache"}) as resp:
-            while resp.is_connected():
-                top = await q.get()
-                if top < 0:
-                    break
-                await resp.send(str(top), event="change")
-        return resp
+        await resp.prepare(request)
+        async with resp:
+            await relay(q, resp)
+    except (ConnectionError, TimeoutError):
+        log.debug("a live page went away as its stream opened")
     finally:
         w.unsubscribe(cid, q)
+    return resp

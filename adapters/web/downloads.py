@@ -48,8 +48,7 @@ class _ResponseWriter(io.TextIOBase):
         asyncio.run_coroutine_threadsafe(self._response.write(data), self._loop).result()
 
 
-def add_download_routes(app: web.Application, prefix: str, community_of, pool_key, engine_key,  # type: ignore[no-untyped-def]
-                        headers: dict[str, str]) -> None:
+def add_download_routes(app: web.Application, prefix: str, community_of, pool_key, engine_key) -> None:  # type: ignore[no-untyped-def]
     """Add `PREFIX/ledger.csv`, `/ledger.jsonl`, `/log.csv` and `/log.jsonl` to the board.
 
     Args:
@@ -58,14 +57,15 @@ def add_download_routes(app: web.Application, prefix: str, community_of, pool_ke
         community_of: the board's check that a request names a public community.
         pool_key: the app key of the board's thread pool.
         engine_key: the app key of its read-only engine.
-        headers: the security headers every response carries (set before streaming).
+
+    The security headers are the board's, given as the response is prepared.
     """
 
     async def download(request: web.Request) -> web.StreamResponse:
         cid = community_of(request)
         what, ext = request.match_info["what"], request.match_info["ext"]
         response = web.StreamResponse(headers={
-            **headers, "Content-Type": f"{CONTENT_TYPE[ext]}; charset=utf-8",
+            "Content-Type": f"{CONTENT_TYPE[ext]}; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{cid}-{what}.{ext}"'})
         await response.prepare(request)
         loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
@@ -99,3 +100,36 @@ class Watcher:
                             # A slow reader only needs the newest id.
                             q.get_nowait()
                         q.put_nowait(top)
+
+
+async def relay(changes: asyncio.Queue[int], stream: Any) -> None:
+    """Send each newest event id from `changes` to an open event stream as a `change`, until
+    the board stops (a negative id) or the visitor leaves.
+
+    A visitor who left is noticed at the next write or within one keep-alive ping of the
+    stream (`aiohttp_sse.EventSourceResponse`), so a closed page stops being watched even
+    while nothing changes. Leaving is normal: it ends the stream quietly.
+
+    Args:
+        changes: the queue `Watcher.subscribe` gave.
+        stream: the prepared event stream.
+    """
+    left = asyncio.ensure_future(stream.wait())
+    change: asyncio.Future[int] | None = None
+    try:
+        while True:
+            change = asyncio.ensure_future(changes.get())
+            await asyncio.wait({change, left}, return_when=asyncio.FIRST_COMPLETED)
+            if not change.done():
+                break  # its keep-alive ping failed
+            top = change.result()
+            if top < 0:
+                return
+            await stream.send(str(top), event="change")
+    except (ConnectionError, TimeoutError):
+        pass  # the connection was reset, or the visitor stopped reading (aiohttp_sse aborts it)
+    finally:
+        left.cancel()
+        if change is not None:
+            change.cancel()
+    log.debug("a live page went away")

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.http.guard import listen
 from adapters.web.app import make_app, watcher
 from bot.config import Settings, WebSettings, database_url
 from bot.store.db import make_engine
@@ -41,13 +42,7 @@ class WebBoard:
         host, port = self.web.host_port()
         if self._core is not None:
             self._core.change_listeners.append(watcher(self.app).on_change)
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        self._runner, self.port = await listen(self.app, host, port)
         log.info("public board on http://%s:%s/", host, self.port)
 
     async def stop(self) -> None:

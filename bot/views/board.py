@@ -8,6 +8,7 @@ member), link codes, identities or handled messages.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,20 @@ from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, cast, exists, false, func, select, true, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    String,
+    bindparam,
+    cast,
+    exists,
+    false,
+    func,
+    select,
+    true,
+    tuple_,
+)
 
 from bot.chat.phrases import HIDDEN, event_phrase
 from bot.chat.render import money
@@ -24,6 +38,7 @@ from bot.domain.rules import (
     PitchStake,
     Tally,
     allocation_steps,
+    count,
     decision_explained,
     decision_outcome,
     decision_rule,
@@ -51,6 +66,14 @@ K = Contribution.__table__.c
 GROUPS = ("free", "full", "submitted", "done", "cancelled")
 # What the community's Atom feed tells of: new needs, proposals, decisions, funded pitches.
 FEED_KINDS = ("need.offered", "proposal.opened", "proposal.closed", "call.opened", "call.closed")
+
+
+# A list's cursor names the last row of a page by the column the list is ordered on, so it
+# is bounded by what PostgreSQL stores there: past it, the comparison fails with "integer
+# out of range" instead of finding nothing.
+INTEGER_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
+CLOSED_GROUPS = ("done", "cancelled")
 
 
 class BadCursor(ValueError):
@@ -102,19 +125,19 @@ _NEED_COLS = (N.id, N.number, N.title, N.skills, N.reward_minor, N.reward_curren
 
 
 def board(conn: Connection, community: str, group: str, *, skill: str | None = None,
-          after: str | None = None, limit: int = PAGE) -> Page:
+          after: Any = None, limit: int = PAGE) -> Page:
     """Needs of one group, most urgent first (done and cancelled: newest first).
 
     Groups of open needs: `submitted` (work waits for review), `full` (every slot
-    taken), `free` (a slot is free).
+    taken), `free` (a slot is free). `after` is the position `needs_cursor` read.
     """
     params: dict[str, Any] = {"c": community, "s": skill, "lim": limit + 1}
-    closed = group in ("done", "cancelled")
+    closed = group in CLOSED_GROUPS
     if after is not None:
         if closed:
-            params["n"] = _int_cursor(after)
+            params["n"] = after
         else:
-            params["d"], params["n"] = _due_cursor(after)
+            params["d"], params["n"] = after
     rows = conn.execute(_board_stmt(group, skill is not None, after is not None), params).all()
     nxt = None
     if len(rows) > limit:
@@ -130,7 +153,7 @@ def _board_stmt(group: str, by_skill: bool, paged: bool) -> Any:
     stmt = select(*_NEED_COLS).where(N.community == bindparam("c"))
     if by_skill:
         stmt = stmt.where(N.id.in_(select(NS.need_id).where(NS.skill == bindparam("s"))))
-    if group in ("done", "cancelled"):
+    if group in CLOSED_GROUPS:
         stmt = stmt.where(N.state == group)
         if paged:
             stmt = stmt.where(N.number < bindparam("n"))
@@ -148,18 +171,57 @@ def _board_stmt(group: str, by_skill: bool, paged: bool) -> Any:
     return stmt.order_by(N.sort_due, N.number).limit(bindparam("lim"))
 
 
-def _int_cursor(text: str) -> int:
-    if not text.isdigit() or len(text) > 12:
+def _position(text: str, column: Column[Any]) -> int:
+    """A cursor's row key: ASCII digits within what the column holds on PostgreSQL."""
+    n = count(text, 0, BIGINT_MAX if isinstance(column.type, BigInteger) else INTEGER_MAX)
+    if n is None:
         raise BadCursor(text)
-    return int(text)
+    return n
 
 
-def _due_cursor(text: str) -> tuple[datetime, int]:
+_DUE = re.compile(r"[0-9]{8}T[0-9]{6}")
+
+
+def needs_cursor(group: str, text: str) -> int | tuple[datetime, int]:
+    """The position a needs page's `after` names: a number (done and cancelled), else the
+    due time and number of the last need shown (`20261231T120000.12`).
+
+    Raises:
+        BadCursor: text this board does not write.
+    """
+    if group in CLOSED_GROUPS:
+        return _position(text, N.number)
     due, _, number = text.partition(".")
+    if not _DUE.fullmatch(due):
+        raise BadCursor(text)
     try:
-        return datetime.strptime(due, "%Y%m%dT%H%M%S"), _int_cursor(number)
+        return datetime.strptime(due, "%Y%m%dT%H%M%S"), _position(number, N.number)
     except ValueError:
         raise BadCursor(text) from None
+
+
+def event_cursor(text: str) -> int:
+    """An event id: the log's `before`, and the newest event a live page showed.
+
+    Raises:
+        BadCursor: not an id an event can have.
+    """
+    return _position(text, E.id)
+
+
+def proposals_cursor(text: str) -> int:
+    """The proposal number a proposals page's cursor names (BadCursor if none can)."""
+    return _position(text, P.number)
+
+
+def calls_cursor(text: str) -> int:
+    """The call number a funding calls page's cursor names (BadCursor if none can)."""
+    return _position(text, FC.number)
+
+
+def ledger_cursor(text: str) -> int:
+    """The contribution id a ledger page's `before` names (BadCursor if none can)."""
+    return _position(text, K.id)
 
 
 def need(conn: Connection, community: str, number: int) -> dict[str, Any] | None:
@@ -201,7 +263,7 @@ def _events(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
 
 
 def log(conn: Connection, community: str, *, obj: str | None = None, member: str | None = None,
-        kind: str | None = None, before: str | None = None, limit: int = PAGE) -> Page:
+        kind: str | None = None, before: int | None = None, limit: int = PAGE) -> Page:
     """The event log, newest first, filtered by object, member (display name) and kind.
 
     A kind ending in a dot (`claim.`) matches the whole family.
@@ -216,7 +278,7 @@ def log(conn: Connection, community: str, *, obj: str | None = None, member: str
     if kind:
         stmt = stmt.where(E.kind.startswith(kind) if kind.endswith(".") else E.kind == kind)
     if before is not None:
-        stmt = stmt.where(E.id < _int_cursor(before))
+        stmt = stmt.where(E.id < before)
     rows = conn.execute(stmt.order_by(E.id.desc()).limit(limit + 1)).all()
     nxt = str(rows[limit - 1].id) if len(rows) > limit else None
     return Page(_events(conn, rows[:limit]), nxt)
@@ -245,14 +307,14 @@ def _proposal(row: Any, tally: Tally, author: str | None) -> dict[str, Any]:
             "would_be": decision_outcome(row.decision, tally, row.quorum) if guess else None}
 
 
-def proposals(conn: Connection, community: str, state: str, *, after: str | None = None,
+def proposals(conn: Connection, community: str, state: str, *, after: int | None = None,
               limit: int = PAGE) -> Page:
     """Open (`open`) or closed (`closed`) proposals, newest first, with their counts."""
     stmt = select(Proposal.__table__).where(
         P.community == community,
         P.state == ProposalState.OPEN if state == "open" else P.state != ProposalState.OPEN)
     if after is not None:
-        stmt = stmt.where(P.number < _int_cursor(after))
+        stmt = stmt.where(P.number < after)
     rows = conn.execute(stmt.order_by(P.number.desc()).limit(limit + 1)).all()
     tallies = _tallies(conn, [r.id for r in rows[:limit]])
     who = names(conn, {r.author_id for r in rows})
@@ -305,11 +367,11 @@ def decided_by(tally: Tally, quorum: int | None, outcome: str) -> str:
             f"not more than disagree ({tally.disagree}).")
 
 
-def calls(conn: Connection, community: str, *, after: str | None = None, limit: int = PAGE) -> Page:
+def calls(conn: Connection, community: str, *, after: int | None = None, limit: int = PAGE) -> Page:
     """Funding calls, newest first."""
     stmt = select(FundingCall.__table__).where(FC.community == community)
     if after is not None:
-        stmt = stmt.where(FC.number < _int_cursor(after))
+        stmt = stmt.where(FC.number < after)
     rows = conn.execute(stmt.order_by(FC.number.desc()).limit(limit + 1)).all()
     nxt = str(rows[limit - 1].number) if len(rows) > limit else None
     return Page([_call(r) for r in rows[:limit]], nxt)
@@ -385,7 +447,7 @@ def _steps(rounds: tuple[AllocationRound, ...], ref_of: dict[int, str], pitches:
     return steps
 
 
-def ledger(conn: Connection, community: str, *, before: str | None = None,
+def ledger(conn: Connection, community: str, *, before: int | None = None,
            limit: int = PAGE) -> Page:
     """Contributions newest first, with totals per member and per skill and the monthly
     series of rewards per currency (in `extra`)."""
@@ -393,7 +455,7 @@ def ledger(conn: Connection, community: str, *, before: str | None = None,
                    N.number, N.title).join(Need.__table__, N.id == K.need_id)
             .where(K.community == community))
     if before is not None:
-        stmt = stmt.where(K.id < _int_cursor(before))
+        stmt = stmt.where(K.id < before)
     rows = conn.execute(stmt.order_by(K.id.desc()).limit(limit + 1)).all()
     per_member = conn.execute(select(K.member_id, K.currency, func.coalesce(func.sum(K.reward_minor), 0),
                                      func.count()).where(K.community == community)

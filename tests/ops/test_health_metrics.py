@@ -173,3 +173,34 @@ def test_a_bad_listen_address_is_refused_in_one_line(listen):
         parse_settings({**TEST_CONFIG, "http": {"listen": listen}}, "bot.yaml")
     assert str(err.value) == (f"bot.yaml: http.listen: expected HOST:PORT like '127.0.0.1:9102', "
                               f"got {listen!r}")
+
+
+async def test_the_health_listener_carries_the_security_headers_and_keeps_a_quiet_log(tmp_path):
+    """`/healthz` and `/metrics` on their own listener: every answer, aiohttp's own 400s
+    included, carries the security headers, and an oversized URL writes no traceback."""
+    from adapters.http.ops import OpsServer
+    from tests.http_probe import assert_secured, get, raw, watching_log
+
+    core, _clock = build(sqlite_url(tmp_path, "db.sqlite3"))
+    port = free_port()
+    settings = parse_settings({**TEST_CONFIG, "http": {"listen": f"127.0.0.1:{port}"}}, "test-config")
+    runtime = Runtime(core)
+    server = OpsServer(runtime, settings, [])
+    await server.start()
+    try:
+        with watching_log("adapters", "aiohttp") as log:
+            answers = await asyncio.to_thread(lambda: {
+                "/healthz": get(port, "/healthz"), "/metrics": get(port, "/metrics"),
+                "/nothing": get(port, "/nothing"), "an 8 KB URL": get(port, "/" + "a" * 8200),
+                "garbage": raw(port, b"\x16\x03\x01 not HTTP\r\n\r\n")})
+        assert {w: a.status for w, a in answers.items()} == {
+            "/healthz": 200, "/metrics": 200, "/nothing": 404, "an 8 KB URL": 400, "garbage": 400}
+        assert answers["/healthz"].body == "ok\n"
+        for what, answer in answers.items():
+            assert_secured(answer, what)
+        assert log.problems() == []
+        assert log.count("aiohttp.server", "Got more than 8190 bytes") == 1
+    finally:
+        await server.stop()
+        await runtime.close()
+        core.engine.dispose()

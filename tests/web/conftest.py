@@ -21,8 +21,11 @@ from bot.config import parse_settings
 from bot.service.core import Core
 from bot.store.db import make_engine, upgrade
 from tests.conftest import IN_CI, START, TEST_CONFIG, Chat
+from tests.http_probe import LogWatch, watching_log
 
 CHROMIUM = os.environ.get("COMMONS_CHROMIUM", "/usr/bin/chromium")
+# The board's public address in tests (its feeds link there).
+BASE = "https://board.example.org"
 SHOTS = Path(__file__).with_name("screenshots")
 
 
@@ -83,9 +86,10 @@ class Served:
         self.board = asyncio.run_coroutine_threadsafe(make(), self.loop).result(30)
         self.url = f"http://127.0.0.1:{self.board.port}"
 
-    def get(self, path: str, method: str = "GET") -> tuple[int, dict[str, str], str]:
+    def get(self, path: str, method: str = "GET",
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         """Status, headers and body of a request to the board."""
-        req = urllib.request.Request(self.url + path, method=method)
+        req = urllib.request.Request(self.url + path, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, dict(r.headers), r.read().decode()
@@ -112,8 +116,8 @@ def build_core(db_url: str, **web: Any) -> tuple[Core, Chat]:
 
 @pytest.fixture
 def site(db_url) -> Iterator[SimpleNamespace]:  # type: ignore[no-untyped-def]
-    """The tour's community on a live board (the board hears the core's change hooks)."""
-    core, chat = build_core(db_url)
+    """The tour's community on a live board at BASE (the board hears the core's change hooks)."""
+    core, chat = build_core(db_url, base_url=BASE)
     tour(chat)
     served = Served(core.settings, core)
     try:
@@ -121,6 +125,13 @@ def site(db_url) -> Iterator[SimpleNamespace]:  # type: ignore[no-untyped-def]
     finally:
         served.close()
         core.engine.dispose()
+
+
+@pytest.fixture
+def board_log() -> Iterator[LogWatch]:
+    """Everything the board and aiohttp log during the test, down to DEBUG."""
+    with watching_log("adapters", "aiohttp") as watch:
+        yield watch
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from bot.store.models import Event
-from tests.web.conftest import Served, build_core, tour
+from tests.web.conftest import BASE, Served, build_core, tour
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -167,7 +167,7 @@ def test_chat_links_to_pages_when_the_board_has_an_address(db_url):
 
 
 def test_the_board_survives_an_empty_database(db_url):
-    core, _chat = build_core(db_url)
+    core, _chat = build_core(db_url, base_url=BASE)
     served = Served(core.settings, None)
     try:
         for path in ("/c/demo/", "/c/demo/ledger", "/c/demo/log", "/c/demo/proposals", "/c/demo/calls"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from tests.web.conftest import Served, build_core
+from tests.web.conftest import BASE, Served, build_core
 
 
 def _pages(served: Served, refs: list[str]) -> str:
@@ -23,7 +23,7 @@ def _pages(served: Served, refs: list[str]) -> str:
 
 
 def test_hidden_and_secret_votes_on_the_board(db_url):
-    core, chat = build_core(db_url)
+    core, chat = build_core(db_url, base_url=BASE)  # the feed is one of the pages
     chat.say("alice", "!propose Hidden choice hidden:yes closes:2d")
     chat.say("alice", "!propose Secret choice anonymous:yes closes:2d")
     chat.say("alice", "!propose Big move type:significant closes:2d")
