@@ -224,12 +224,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """Load a backup into the (empty) database the config names."""
+    """Load a backup into the (empty) database the config names, all or nothing.
+
+    A backup cut short, changed after it was written or holding a corrupt row is refused
+    with one line naming the problem (exit 2), and nothing is restored.
+    """
     from bot.store.backup import restore
 
     settings = _load(args.config)
-    n = restore(database_url(settings), args.infile)
-    print(f"restored {n} rows from {args.infile}")
+    done = restore(database_url(settings), args.infile)
+    if done.warning:
+        print(f"{args.infile}: warning: {done.warning}", file=sys.stderr)
+    print(f"restored {done.rows} rows from {args.infile}")
     return 0
 
 
