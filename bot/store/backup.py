@@ -43,8 +43,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, IntegrityError
 
 from bot.errors import CliError
-from bot.store.backup_file import FORMAT, VERSION, BackupReader, BadBackup, row_name
+from bot.store.backup_file import FORMAT, VERSION, BackupReader, BadBackup
 from bot.store.db import HEAD_REVISION, _stored_revision, known_revisions, make_engine, migrate
+from bot.store.integrity import row_name
 from bot.store.models import Base
 
 

@@ -15,24 +15,23 @@ is committed. Version 1 (before the row counts and the end line) is read too: it
 lists its tables, so a cut before its last table is still seen, but a cut inside the last
 table is not, and `restore` says so (see `Header.warning`).
 
-Each row is checked against the model's column (type, range, nullability, a date that is a
-date, a JSON detail that is an object); a problem is one line naming the table and the
-row's key, like `events row 1234: details is not a JSON object`.
+Each value is checked against its column (`bot.store.column_values`); a problem is one line
+naming the table and the row's key, like `events row 1234: details is not a JSON object`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import typing
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Table
+from sqlalchemy import Table
 
+from bot.store.column_values import checker
+from bot.store.integrity import row_name
 from bot.store.models import Base
 
 FORMAT = "commons-bot-backup"
@@ -67,12 +66,6 @@ class Header:
                     f"last table ({self.tables[-1]}) could not be seen — take a new backup of the "
                     "restored database with commons-bot backup")
         return None
-
-
-def row_name(table: str, key: tuple[Any, ...]) -> str:
-    """How a message names a row: `events row 1234`, `votes row (5, 12)`."""
-    shown = [str(v) if type(v) is int else repr(v)[:40] for v in key]
-    return f"{table} row {shown[0] if len(shown) == 1 else '(' + ', '.join(shown) + ')'}"
 
 
 class BackupReader:
@@ -227,7 +220,7 @@ class _Rows:
         self.table = name
         self.columns = columns
         self.key = [columns.index(c.name) for c in table.primary_key.columns]
-        self.checks = [_check(table.c[c], dialect) for c in columns]
+        self.checks = [checker(table.c[c], dialect) for c in columns]
 
     def check(self, values: list[Any], line: int) -> dict[str, Any]:
         if len(values) != len(self.columns):
@@ -241,95 +234,3 @@ class _Rows:
                 who = row_name(self.table, tuple(values[i] for i in self.key))
                 raise BadBackup(f"{who}: {name} {exc}") from None
         return row
-
-
-def _check(col: Column[Any], dialect: str) -> Callable[[Any], Any]:
-    """A function that returns a value fit for `col` (a date parsed) or raises ValueError."""
-    kind = col.type
-    if isinstance(kind, Boolean):
-        check = _boolean
-    elif isinstance(kind, Integer):
-        bits = 63 if isinstance(kind, BigInteger) or dialect == "sqlite" else 31
-        check = _whole(-(2**bits), 2**bits - 1)
-    elif isinstance(kind, DateTime):
-        check = _datetime
-    elif isinstance(kind, JSON):
-        check = _json(_json_shape(col))
-    elif isinstance(kind, String):  # Text too
-        # PostgreSQL refuses longer text than a column's length; SQLite keeps it.
-        check = _text(kind.length if dialect == "postgresql" else None)
-    else:
-        return lambda v: v
-    if col.nullable:
-        return lambda v: None if v is None else check(v)
-
-    def required(v: Any) -> Any:
-        if v is None:
-            raise ValueError("is empty (null), which it cannot be")
-        return check(v)
-
-    return required
-
-
-def _shown(v: Any) -> str:
-    return repr(v)[:40]
-
-
-def _boolean(v: Any) -> bool:
-    if type(v) is not bool:
-        raise ValueError(f"{_shown(v)} is not true or false")
-    return v
-
-
-def _whole(low: int, high: int) -> Callable[[Any], int]:
-    def check(v: Any) -> int:
-        if type(v) is not int:
-            raise ValueError(f"{_shown(v)} is not a whole number")
-        if not low <= v <= high:
-            raise ValueError(f"{v} is out of range")
-        return v
-
-    return check
-
-
-def _datetime(v: Any) -> datetime:
-    try:
-        at = datetime.fromisoformat(v) if type(v) is str else None
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is not None:
-        raise ValueError(f"{_shown(v)} is not a date and time in UTC (like 2026-12-01T12:00:00)")
-    return at
-
-
-def _text(length: int | None) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if type(v) is not str:
-            raise ValueError(f"{_shown(v)} is not text")
-        if "\x00" in v:
-            raise ValueError("holds a NUL character")
-        if length is not None and len(v) > length:
-            raise ValueError(f"is longer than its {length} characters")
-        return v
-
-    return check
-
-
-def _json_shape(col: Column[Any]) -> type:
-    """The Python type a JSON column's model declares (`Mapped[dict[str, Any]]` → dict)."""
-    for mapper in Base.registry.mappers:
-        if mapper.local_table is col.table:
-            hint = typing.get_type_hints(mapper.class_)[col.key]
-            return typing.get_origin(typing.get_args(hint)[0]) or object
-    return object
-
-
-def _json(shape: type) -> Callable[[Any], Any]:
-    word = {dict: "a JSON object", list: "a JSON list"}.get(shape, "JSON")
-
-    def check(v: Any) -> Any:
-        if not isinstance(v, shape):
-            raise ValueError(f"is not {word}")
-        return v
-
-    return check
