@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -129,16 +130,21 @@ def migrate(conn: Connection, revision: str = "head") -> None:
     Raises:
         alembic.util.CommandError: `revision` is behind the database's (not an upgrade).
     """
+    target = HEAD_REVISION if revision == "head" else revision
+    if inspect(conn).has_table("alembic_version") and conn.exec_driver_sql(
+            "SELECT version_num FROM alembic_version").scalar() == target:
+        return  # there already, without loading Alembic's scripts
     from alembic import command
 
     command.upgrade(alembic_config(connection=conn), revision)
 
 
-def known_revisions() -> set[str]:
+@functools.cache
+def known_revisions() -> frozenset[str]:
     """Every schema revision this version's migrations know."""
     from alembic.script import ScriptDirectory
 
-    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return frozenset(s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions())
 
 
 def _stored_revision(engine: Engine) -> str | None:
