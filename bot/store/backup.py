@@ -192,16 +192,9 @@ def _new_sqlite_file(url: str) -> list[Path]:
 
 def _load(engine: Engine, reader: BackupReader) -> int:
     """One transaction: schema at the backup's revision, its rows, then the newest schema."""
-    from alembic.util import CommandError
-
     with engine.begin() as conn:
-        _check_empty(conn)
-        try:
-            migrate(conn, reader.header.revision)
-        except CommandError:
-            raise CliError(f"the database of --config has a schema newer than the backup's "
-                           f"({reader.header.revision}) — restore into a new, empty database "
-                           "(or a new SQLite file)", code=2) from None
+        _check_empty(conn, reader.header.revision)
+        migrate(conn, reader.header.revision)
         insp = inspect(conn)
         schema = {t: {c["name"] for c in insp.get_columns(t)}
                   for t in insp.get_table_names() if t != "alembic_version"}
@@ -219,12 +212,20 @@ def _load(engine: Engine, reader: BackupReader) -> int:
         return loader.rows
 
 
-def _check_empty(conn: Connection) -> None:
+def _check_empty(conn: Connection, revision: str) -> None:
+    """Refuse a database with rows, or with a schema at another revision than the backup's
+    (the rows would not be migrated as they must)."""
     present = set(inspect(conn).get_table_names())
     for t in _tables():
         if t.name in present and conn.execute(select(text("1")).select_from(t).limit(1)).first():
             raise CliError("the database of --config is not empty — restore into a new, empty "
                            "database (or a new SQLite file)", code=2)
+    if "alembic_version" in present:
+        at = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if at is not None and at != revision:
+            raise CliError(f"the database of --config has a schema at revision {at}, the backup is "
+                           f"at {revision} — restore into a new, empty database (or a new SQLite "
+                           "file)", code=2)
 
 
 def _first_line(exc: Exception) -> str:

@@ -126,9 +126,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def migrate(conn: Connection, revision: str = "head") -> None:
     """Apply every migration up to `revision` inside `conn`'s transaction, which the caller
     commits or rolls back (a restore: the schema and the rows it loads are one transaction).
-
-    Raises:
-        alembic.util.CommandError: `revision` is behind the database's (not an upgrade).
     """
     target = HEAD_REVISION if revision == "head" else revision
     if inspect(conn).has_table("alembic_version") and conn.exec_driver_sql(

@@ -245,3 +245,12 @@ def test_a_backup_changed_after_it_was_written_is_refused(source, empty_db_url, 
     assert restore(tmp_path, empty_db_url, damaged, capsys) == (
         2, "", f"{damaged}: cut short: the compressed file ends early{REFUSED}\n")
     assert untouched(empty_db_url)
+
+
+def test_a_database_at_another_schema_revision_is_refused(source, db_url, tmp_path, capsys):
+    # `db_url` has the newest schema and no rows; the backup says it was taken at the first.
+    path = write_resealed(tmp_path / "older.backup", [items(source)[0] | {"revision": "0001"},
+                                                      *items(source)[1:]])
+    assert restore(tmp_path, db_url, path, capsys) == (
+        2, "", f"the database of --config has a schema at revision {HEAD_REVISION}, the backup is "
+               "at 0001 — restore into a new, empty database (or a new SQLite file)\n")
