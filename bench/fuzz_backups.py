@@ -59,6 +59,22 @@ class Mutator:
         self.r = random.Random(seed)
         self.packed = good.read_bytes()
         self.lines = gzip.decompress(self.packed).splitlines(keepends=True)
+        # The lines of each table (its table line and rows), so that a change falls on a
+        # table picked at random half the time, not mostly on the biggest ones.
+        self.sections: list[range] = []
+        start = None
+        for i, line in enumerate(self.lines):
+            if line.startswith((b'{"table"', b'{"end"')):
+                if start is not None:
+                    self.sections.append(range(start, i))
+                start = i
+        self.sections = [s for s in self.sections if len(s) > 1]
+
+    def _line(self, lines: list[bytes]) -> int:
+        """A line to change: any, or one of a table picked at random."""
+        if self.r.random() < 0.5:
+            return self.r.randrange(len(lines) - 1)  # not the end line, rewritten when resealed
+        return self.r.choice(self.r.choice(self.sections))
 
     def mutate(self) -> tuple[str, bytes]:
         """(what was done, the damaged file's bytes)."""
@@ -82,7 +98,7 @@ class Mutator:
 
     def _lines(self, lines: list[bytes]) -> tuple[str, bool]:
         r = self.r
-        i = r.randrange(len(lines))
+        i = self._line(lines)
         k = r.random()
         if k < 0.25:
             del lines[i:]
@@ -105,13 +121,19 @@ class Mutator:
 
     def _value(self, lines: list[bytes]) -> tuple[str, bool]:
         r = self.r
-        i = r.randrange(len(lines) - 1)  # the end line is rewritten when resealed
+        i = self._line(lines)
         item = json.loads(lines[i])
         value = r.choice(HOSTILE)
         if isinstance(item, list) and item:
             j = r.randrange(len(item))
             k = r.random()
-            if k < 0.8:
+            if k < 0.3:
+                # A plausible value: the same column of another row (a state, a key, an amount).
+                rows = next((s for s in self.sections if i in s), range(i, i + 1))
+                other = json.loads(lines[r.choice(rows[1:] or rows)])
+                item[j] = other[j] if isinstance(other, list) and j < len(other) else value
+                what = f"value {j} of line {i + 1} set to {item[j]!r:.30}, another row's"
+            elif k < 0.8:
                 item[j] = value
                 what = f"value {j} of line {i + 1} set to {value!r:.30}"
             elif k < 0.9:

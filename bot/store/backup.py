@@ -196,8 +196,9 @@ def _load(engine: Engine, reader: BackupReader) -> int:
         _check_empty(conn, reader.header.revision)
         migrate(conn, reader.header.revision)
         insp = inspect(conn)
+        # Commons-bot's tables at the backup's revision (a PostgreSQL schema may hold others).
         schema = {t: {c["name"] for c in insp.get_columns(t)}
-                  for t in insp.get_table_names() if t != "alembic_version"}
+                  for t in insp.get_table_names() if t in Base.metadata.tables}
         loader = _Loader(conn)
         for table, batch in reader.batches(schema, conn.dialect.name):
             loader.insert(table, batch)

@@ -109,8 +109,6 @@ def _events(conn: Connection, cid: str, since: datetime | None, names: _Names) -
         except orjson.JSONDecodeError:
             raise CorruptRow(f"events row {eid}: details is not JSON") from None
         except DATA_ERRORS as exc:
-            if actor is not None and actor not in by_id:
-                raise  # a dangling actor: the row is named after the read (`write_export`)
             raise CorruptRow(f"events row {eid}: {unfit(kind, exc)}") from None
         yield (eid, iso(at), platform, kind, obj, actor, by_id[actor] if actor is not None else "",
                said, raw or "{}")
