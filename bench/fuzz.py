@@ -19,7 +19,7 @@ were not all or nothing, and the tracebacks in the log (`--log`) are counted.
 Not part of `make test`: a full run takes many minutes.
 
 Run: .venv/bin/python bench/fuzz.py [--sqlite 1000000] [--pg 100000] [--workers 2]
-     [--backups 3000] [--backups-pg 500] [--max-minutes M] [--log fuzz-backups.log]
+     [--backups 3000] [--backups-pg 500] [--max-minutes M] [--log /tmp/fuzz-backups.log]
 The last line is one JSON object.
 """
 
@@ -286,7 +286,7 @@ def main() -> None:
     ap.add_argument("--backups-pg", type=int, default=500, help="damaged backups restored into PostgreSQL")
     ap.add_argument("--seed-inputs", type=int, default=2000,
                     help="generated commands in the record the damaged backups are made from")
-    ap.add_argument("--log", default="fuzz-backups.log",
+    ap.add_argument("--log", default=str(Path(tempfile.gettempdir()) / "fuzz-backups.log"),
                     help="where each restore, audit and export of the backup run is logged")
     a = ap.parse_args()
     figures: dict[str, object] = {}
