@@ -189,77 +189,6 @@ def worker(args: tuple[str, int, int, float]) -> dict[str, int | list[str]]:
             "samples": samples}
 
 
-# A session touching every kind of record, so that the backup the reader is fuzzed with
-# holds a row in most tables; generated commands follow it.
-SESSION = [("alice", "!offer Fix the login crash #python reward:50EUR slots:2"),
-           ("bob", "!claim T1"), ("bob", "!submit T1 https://example.org/pr/1"),
-           ("alice", "!approve T1 thanks"), ("carol", "!claim T1"),
-           ("alice", "!propose Adopt a code of conduct closes:2d"), ("bob", "!vote P1 agree"),
-           ("carol", "!vote P1 block not yet"), ("fundco", "!fund Docs sprint budget:500EUR closes:3d"),
-           ("carol", "!pitch F1 Spanish docs ask:300EUR"), ("bob", "!back B1 50"),
-           ("bob", "!venture Acme Coop pledge:10%"), ("bob", "!revenue V1 4000EUR"),
-           ("fundco", "!receive 400EUR from:V1 pledge"), ("fundco", "!receive 90EUR from:bob gift"),
-           ("alice", "!watch #python"), ("fundco", "!paid T1")]
-
-
-def seed_backup(directory: Path, inputs: int, seed: int) -> Path:
-    """A backup of a real record: SESSION, then `inputs` generated commands, then deadlines."""
-    from bot.store.backup import backup
-
-    url = f"sqlite:///{directory / 'seed.sqlite3'}"
-    clock = ManualClock(START)
-    core = _core(url, clock)
-    for who, said in SESSION:
-        roles = frozenset({"maintainer", "foundation"}) if who in ("alice", "fundco") else frozenset()
-        core.handle(InboundMessage(community=CommunityId("demo"), platform=Platform("matrix"),
-                                   space="!r:x", sender=who, sender_name=who, text=said,
-                                   message_id=None, roles=roles))
-    gen = Generator(seed)
-    for n in range(inputs):
-        core.handle(gen.message(n))
-    core.advance_to(clock.now() + timedelta(days=4), clock.set)
-    core.engine.dispose()
-    path = directory / "seed.backup"
-    backup(url, path)
-    return path
-
-
-def fuzz_backups(a: argparse.Namespace) -> dict[str, object]:
-    """The backup reader's run on SQLite and PostgreSQL; prints a line each, returns figures."""
-    from fuzz_backups import run_backups
-
-    figures: dict[str, object] = {}
-    work = Path(tempfile.mkdtemp(prefix="fuzz-backups-"))
-    log = Path(a.log)
-    log.write_text("", encoding="utf-8")
-    try:
-        good = seed_backup(work, a.seed_inputs, a.seed)
-        for db, total in (("sqlite", a.backups), ("pg", a.backups_pg)):
-            t0 = time.time()
-            deadline = t0 + a.max_minutes * 60 if a.max_minutes else float("inf")
-            res = run_backups("sqlite" if db == "sqlite" else "postgresql", total, good,
-                              a.seed, deadline, work, log, PG_URL) if total > 0 else {"tries": 0}
-            secs = time.time() - t0
-            if total > 0:
-                print(f"backups on {db}: {res['tries']:,} damaged backups in {secs:,.0f} s: "
-                      f"{res['refused']:,} refused, {res['restored']:,} restored, then "
-                      f"{res['audits']:,} audits and {res['exports']:,} exports ({res['tampered']:,} "
-                      f"after a value was changed behind the bot's back); internal errors: "
-                      f"{res['internal_errors']}, not all or nothing: {res['not_all_or_nothing']}",
-                      flush=True)
-                for sample in res["samples"]:
-                    print(f"  internal error on {sample}", flush=True)
-            figures.update({f"backups_{db}": res["tries"],
-                            f"backup_internal_errors_{db}": res.get("internal_errors", 0),
-                            f"seconds_backups_{db}": round(secs)})
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    figures["backup_log_tracebacks"] = log.read_text(encoding="utf-8").count(
-        "Traceback (most recent call last)")
-    print(f"backups: {figures['backup_log_tracebacks']} tracebacks in {log}", flush=True)
-    return figures
-
-
 def run(urls: list[str], total: int, seed: int, deadline: float) -> dict[str, int | list[str]]:
     share = [total // len(urls) + (1 if i < total % len(urls) else 0) for i in range(len(urls))]
     jobs = [(u, n, seed + i, deadline) for i, (u, n) in enumerate(zip(urls, share, strict=True))]
@@ -329,7 +258,9 @@ def main() -> None:
         figures.update({f"inputs_{db}": res["inputs"], f"internal_errors_{db}": res["errors"],
                         f"seconds_{db}": round(secs), f"per_second_{db}": round(res["inputs"] / secs)})
     if a.backups > 0 or a.backups_pg > 0:
-        figures.update(fuzz_backups(a))
+        from fuzz_backups import fuzz_backups
+
+        figures.update(fuzz_backups(a, Generator, _core, START, PG_URL))
     print(json.dumps({k: figures[k] for k in ("inputs_sqlite", "internal_errors_sqlite",
                                               "inputs_pg", "internal_errors_pg")}
                      | {k: v for k, v in figures.items() if k.startswith("backup")}

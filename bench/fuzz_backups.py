@@ -1,8 +1,8 @@
 """Mutated real backups through `commons-bot restore`, then `audit` and `export`: internal
 errors, tracebacks and restores that were not all or nothing (the backup part of fuzz.py).
 
-A real record is made on SQLite by fuzz.py (a scripted session touching every kind of
-record, then generated commands) and backed up; each try damages that backup as a disk, a copy or a
+A real record is made on SQLite (a scripted session touching every kind of record, then
+commands from fuzz.py's generator) and backed up; each try damages that backup as a disk, a copy or a
 hand would: the compressed file cut, bytes flipped, garbage appended; lines cut, dropped,
 doubled, swapped or garbled and the file compressed again; a header, a table line or one
 value changed to something hostile, most of them "resealed" (row counts and checksum made
@@ -19,6 +19,7 @@ with the traceback of each exception, and the tracebacks in it are counted.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import io
@@ -27,14 +28,21 @@ import logging
 import random
 import shutil
 import sqlite3
+import tempfile
+import time
 import traceback
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
 from bot.__main__ import main
+from bot.clock import ManualClock
+from bot.ports import CommunityId, InboundMessage, Platform
+from bot.store.backup import backup
 from bot.store.db import make_engine, upgrade
 from bot.views.export import WHATS
 
@@ -315,8 +323,6 @@ class Runner:
 def run_backups(kind: str, count: int, good: Path, seed: int, deadline: float, work: Path,
                 log_path: Path, pg_url: str) -> dict[str, Any]:
     """`count` damaged copies of `good` through restore (into `kind`), audit and export."""
-    import time
-
     r = random.Random(seed)
     mutator = Mutator(good, seed)
     template = None
@@ -371,3 +377,74 @@ def _use(runner: Runner, config: Path, work: Path, what: str) -> None:
         runner.cli(["export", "--config", str(config), "--what", export, "--community", "demo",
                     "--out", str(out)], (0, 1), what)
         out.unlink(missing_ok=True)
+
+
+# A session touching every kind of record, so that the backup the reader is fuzzed with
+# holds a row in most tables; generated commands follow it.
+SESSION = [("alice", "!offer Fix the login crash #python reward:50EUR slots:2"),
+           ("bob", "!claim T1"), ("bob", "!submit T1 https://example.org/pr/1"),
+           ("alice", "!approve T1 thanks"), ("carol", "!claim T1"),
+           ("alice", "!propose Adopt a code of conduct closes:2d"), ("bob", "!vote P1 agree"),
+           ("carol", "!vote P1 block not yet"), ("fundco", "!fund Docs sprint budget:500EUR closes:3d"),
+           ("carol", "!pitch F1 Spanish docs ask:300EUR"), ("bob", "!back B1 50"),
+           ("bob", "!venture Acme Coop pledge:10%"), ("bob", "!revenue V1 4000EUR"),
+           ("fundco", "!receive 400EUR from:V1 pledge"), ("fundco", "!receive 90EUR from:bob gift"),
+           ("alice", "!watch #python"), ("fundco", "!paid T1")]
+
+
+def seed_backup(directory: Path, inputs: int, seed: int, generator: type, make_core: Callable[..., Any],
+                start: datetime) -> Path:
+    """A backup of a real record: SESSION, then `inputs` commands from fuzz.py's `generator`
+    on a core from its `make_core`, then deadlines."""
+    url = f"sqlite:///{directory / 'seed.sqlite3'}"
+    clock = ManualClock(start)
+    core = make_core(url, clock)
+    for who, said in SESSION:
+        roles = frozenset({"maintainer", "foundation"}) if who in ("alice", "fundco") else frozenset()
+        core.handle(InboundMessage(community=CommunityId("demo"), platform=Platform("matrix"),
+                                   space="!r:x", sender=who, sender_name=who, text=said,
+                                   message_id=None, roles=roles))
+    gen = generator(seed)
+    for n in range(inputs):
+        core.handle(gen.message(n))
+    core.advance_to(clock.now() + timedelta(days=4), clock.set)
+    core.engine.dispose()
+    path = directory / "seed.backup"
+    backup(url, path)
+    return path
+
+
+def fuzz_backups(a: argparse.Namespace, generator: type, make_core: Callable[..., Any],
+                 start: datetime, pg_url: str) -> dict[str, object]:
+    """The backup reader's run on SQLite and PostgreSQL (fuzz.py's options `a`); prints a
+    line each, returns figures."""
+    figures: dict[str, object] = {}
+    work = Path(tempfile.mkdtemp(prefix="fuzz-backups-"))
+    log = Path(a.log)
+    log.write_text("", encoding="utf-8")
+    try:
+        good = seed_backup(work, a.seed_inputs, a.seed, generator, make_core, start)
+        for db, total in (("sqlite", a.backups), ("pg", a.backups_pg)):
+            t0 = time.time()
+            deadline = t0 + a.max_minutes * 60 if a.max_minutes else float("inf")
+            res = run_backups("sqlite" if db == "sqlite" else "postgresql", total, good,
+                              a.seed, deadline, work, log, pg_url) if total > 0 else {"tries": 0}
+            secs = time.time() - t0
+            if total > 0:
+                print(f"backups on {db}: {res['tries']:,} damaged backups in {secs:,.0f} s: "
+                      f"{res['refused']:,} refused, {res['restored']:,} restored, then "
+                      f"{res['audits']:,} audits and {res['exports']:,} exports ({res['tampered']:,} "
+                      f"after a value was changed behind the bot's back); internal errors: "
+                      f"{res['internal_errors']}, not all or nothing: {res['not_all_or_nothing']}",
+                      flush=True)
+                for sample in res["samples"]:
+                    print(f"  internal error on {sample}", flush=True)
+            figures.update({f"backups_{db}": res["tries"],
+                            f"backup_internal_errors_{db}": res.get("internal_errors", 0),
+                            f"seconds_backups_{db}": round(secs)})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    figures["backup_log_tracebacks"] = log.read_text(encoding="utf-8").count(
+        "Traceback (most recent call last)")
+    print(f"backups: {figures['backup_log_tracebacks']} tracebacks in {log}", flush=True)
+    return figures
