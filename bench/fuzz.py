@@ -21,10 +21,15 @@ raw requests aiohttp itself refuses (an 8 KB request line, garbage). An internal
 a 5xx answer or anything logged at ERROR; a traceback is any record that carries one;
 every answer must carry the security headers and never the Host a visitor sent.
 
+Then the backup reader (`bench/fuzz_backups.py`): a backup of a real record made here,
+damaged thousands of ways, through `commons-bot restore` into SQLite and PostgreSQL, and
+what restore accepts through `audit` and every `export`; internal errors, restores that
+were not all or nothing, and the tracebacks in the log (`--log`) are counted.
+
 Not part of `make test`: a full run takes many minutes.
 
 Run: .venv/bin/python bench/fuzz.py [--sqlite 1000000] [--pg 100000] [--workers 2]
-        [--web 20000]
+     [--web 20000] [--backups 3000] [--backups-pg 500] [--max-minutes M] [--log /tmp/fuzz-backups.log]
 The last line is one JSON object.
 """
 
@@ -424,6 +429,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=9)
     ap.add_argument("--max-minutes", type=float, default=0,
                     help="stop each database's run after this long (0: no limit) and report what ran")
+    ap.add_argument("--backups", type=int, default=3000, help="damaged backups restored into SQLite")
+    ap.add_argument("--backups-pg", type=int, default=500, help="damaged backups restored into PostgreSQL")
+    ap.add_argument("--seed-inputs", type=int, default=2000,
+                    help="generated commands in the record the damaged backups are made from")
+    ap.add_argument("--log", default=str(Path(tempfile.gettempdir()) / "fuzz-backups.log"),
+                    help="where each restore, audit and export of the backup run is logged")
     a = ap.parse_args()
     figures: dict[str, object] = {}
     for db, total in (("sqlite", a.sqlite), ("pg", a.pg)):
@@ -459,9 +470,14 @@ def main() -> None:
                             f"web_tracebacks_{db}": web["tracebacks"],
                             f"web_unsecured_{db}": web["unsecured"],
                             f"web_host_leaks_{db}": web["host_leaks"], f"web_seconds_{db}": round(secs)})
+    if a.backups > 0 or a.backups_pg > 0:
+        from fuzz_backups import fuzz_backups
+
+        figures.update(fuzz_backups(a, Generator, _core, START, PG_URL))
     print(json.dumps({k: figures[k] for k in ("inputs_sqlite", "internal_errors_sqlite",
                                               "inputs_pg", "internal_errors_pg")}
-                     | {k: v for k, v in figures.items() if k.startswith(("web_", "seconds", "per_second"))}))
+                     | {k: v for k, v in figures.items() if k.startswith(("web_", "backup"))}
+                     | {k: v for k, v in figures.items() if k.startswith(("seconds", "per_second"))}))
 
 
 if __name__ == "__main__":

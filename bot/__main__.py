@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bot.cli_serve import plugin, serve, serve_board
 from bot.config import ConfigError, Settings, database_url, load_settings, unset_env
-from bot.errors import CliError
+from bot.errors import CliError, CorruptRow
 
 DEFAULT_CONFIG = "config/example.yaml"
 log = logging.getLogger("commons-bot")
@@ -224,12 +224,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """Load a backup into the (empty) database the config names."""
+    """Load a backup into the (empty) database the config names, all or nothing.
+
+    A backup cut short, changed after it was written or holding a corrupt row is refused
+    with one line naming the problem (exit 2), and nothing is restored.
+    """
     from bot.store.backup import restore
 
     settings = _load(args.config)
-    n = restore(database_url(settings), args.infile)
-    print(f"restored {n} rows from {args.infile}")
+    done = restore(database_url(settings), args.infile)
+    if done.warning:
+        print(f"{args.infile}: warning: {done.warning}", file=sys.stderr)
+    print(f"restored {done.rows} rows from {args.infile}")
     return 0
 
 
@@ -269,7 +275,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Replay the event log from nothing and check every figure against the database.
 
     Prints `audit: N events replayed, M figures match` per community and exits 0, or the
-    first differences and exits 1.
+    first differences and exits 1. An empty record (no events) has nothing to check: that
+    is said, with exit 1, so a restore that lost everything cannot pass for a sound one.
+    A row commons-bot could not have written is named (exit 1).
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -289,6 +297,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             prefix = f"{cid}: " if len(ids) > 1 else ""
             if report.ok:
                 print(prefix + report.summary())
+                failed = failed or report.empty
                 continue
             failed = True
             print(f"{prefix}audit: {report.events} events replayed, {len(report.differences)} "
@@ -301,7 +310,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Stream one export (events, ledger, needs, proposals, calls, books) as CSV or JSON Lines."""
+    """Stream one export (events, ledger, needs, proposals, calls, books) as CSV or JSON Lines.
+
+    A row commons-bot could not have written is named (exit 1), and no --out file is left.
+    """
+    from pathlib import Path
+
     from sqlalchemy.exc import DBAPIError
 
     from bot.store.reading import reading_engine
@@ -316,8 +330,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     engine = reading_engine(database_url(settings))
     try:
         if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                n = write_export(engine, ids[0], args.what, args.format, out, since=since)
+            try:
+                with open(args.out, "w", encoding="utf-8", newline="") as out:
+                    n = write_export(engine, ids[0], args.what, args.format, out, since=since)
+            except CorruptRow:
+                Path(args.out).unlink(missing_ok=True)  # not a half export passing for a whole one
+                raise
             print(f"{n} {args.what} written to {args.out}", file=sys.stderr)
         else:
             write_export(engine, ids[0], args.what, args.format, sys.stdout, since=since)
@@ -420,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(str(exc), file=sys.stderr)
         return exc.code
+    except CorruptRow as exc:
+        print(f"the database holds a row commons-bot did not write: {exc} — correct it, or "
+              "restore a good backup", file=sys.stderr)
+        return 1
     except OperationalError as exc:
         first = str(exc.orig or exc).strip().splitlines()[0]
         print(f"database: cannot use it: {first}", file=sys.stderr)

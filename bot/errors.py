@@ -14,3 +14,9 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+class CorruptRow(Exception):
+    """A row of the database that commons-bot could not have written, met by a reader (the
+    audit, an export); `str()` names it by table and key: `events row 1234: details is not JSON`.
+    """

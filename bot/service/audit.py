@@ -22,10 +22,13 @@ from sqlalchemy import Connection, Engine, func, select
 from bot.chat.render import money
 from bot.domain.rules import Tally
 from bot.domain.vocabulary import HOLDING, ProposalState
+from bot.errors import CorruptRow
 from bot.service.books_audit import audit_books
 from bot.service.replay import BATCH, SEALED, Replay, replay
+from bot.store.integrity import DATA_ERRORS, corrupt_rows_named, unfit
 from bot.store.models import (
     Backing,
+    Base,
     Claim,
     Contribution,
     FundingCall,
@@ -52,8 +55,16 @@ class AuditReport:
         """Whether everything derivable matched."""
         return not self.differences
 
+    @property
+    def empty(self) -> bool:
+        """Whether there was nothing to check: no event, and no row without one."""
+        return self.events == 0 and not self.differences
+
     def summary(self) -> str:
         """The one line the command prints."""
+        if self.empty:
+            return (f"audit: the record of {self.community} is empty (no events) — nothing to "
+                    "check; is this the database you meant?")
         return f"audit: {self.events} events replayed, {self.figures} figures match"
 
 
@@ -79,9 +90,12 @@ def audit(engine: Engine, community: str) -> AuditReport:
 
     Everything is read in one snapshot, so a bot running meanwhile cannot make the
     log and the tables disagree.
+
+    Raises:
+        CorruptRow: a row commons-bot could not have written, named by table and key.
     """
     report = AuditReport(community)
-    with read_snapshot(engine) as conn:
+    with read_snapshot(engine) as conn, corrupt_rows_named(conn, Base.metadata.sorted_tables):
         state, report.events = replay(conn, community)
         names = dict(conn.execute(select(Member.id, Member.display_name)
                                   .where(Member.community == community)).all())
@@ -91,10 +105,24 @@ def audit(engine: Engine, community: str) -> AuditReport:
         _needs(conn, community, state, cmp)
         _proposals(conn, community, state, cmp)
         _funding(conn, community, state, cmp)
-        figures, differences = audit_books(conn, community, state.books)
+        figures, differences = _books(conn, community, state)
         report.figures += figures
         report.differences.extend(differences)
     return report
+
+
+def _books(conn: Connection, community: str, state: Replay) -> tuple[int, list[str]]:
+    """`audit_books`; when one of the books' events does not fit its kind, that event is
+    found (each alone through the same replay) and named."""
+    try:
+        return audit_books(conn, community, state.books)
+    except DATA_ERRORS:
+        for eid, event in zip(state.book_ids, state.books, strict=True):
+            try:
+                audit_books(conn, community, [event])
+            except DATA_ERRORS as exc:
+                raise CorruptRow(f"events row {eid}: {unfit(event[0], exc)}") from None
+        raise
 
 
 def _ledger(conn: Connection, cid: str, state: Replay, cmp: _Compare) -> None:

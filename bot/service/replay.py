@@ -21,7 +21,9 @@ from bot.domain.rules import (
     parse_money,
 )
 from bot.domain.vocabulary import PENDING, POSITIONS, CallState, ClaimState, NeedState, ProposalState
+from bot.errors import CorruptRow
 from bot.service.books_audit import KINDS as BOOKS_KINDS
+from bot.store.integrity import DATA_ERRORS, unfit
 from bot.store.models import Event
 from bot.store.reading import stream_tuples
 
@@ -69,8 +71,11 @@ class _Proposal:
 
 def _minor(d: dict[str, Any], key: str, legacy: str) -> tuple[int | None, str | None]:
     """An amount an event recorded: `<key>_minor` + `currency`, or an older `50 EUR` string."""
-    if d.get(f"{key}_minor") is not None:
-        return int(d[f"{key}_minor"]), d.get("currency")
+    minor = d.get(f"{key}_minor")
+    if minor is not None:
+        if type(minor) is not int:
+            raise ValueError(f"{key}_minor {str(minor)[:40]!r} is not a whole number")
+        return minor, d.get("currency")
     text = d.get(legacy)
     if isinstance(text, str) and text:
         try:
@@ -92,8 +97,10 @@ class Replay:
         self.pitches: dict[str, _Pitch] = {}
         self.merged: dict[int, int] = {}
         self.log_problems: list[str] = []
-        # The books' events, replayed by `bot.service.books_audit` after the log is read.
+        # The books' events, replayed by `bot.service.books_audit` after the log is read,
+        # and their event ids (to name one that does not fit).
         self.books: list[tuple[str, str, dict[str, Any]]] = []
+        self.book_ids: list[int] = []
         self._handlers: dict[str, Any] = {}
 
     def canon(self, member: int) -> int:
@@ -338,15 +345,37 @@ def _events(conn: Connection, community: str) -> Iterator[tuple[Any, ...]]:
 
 
 def replay(conn: Connection, community: str) -> tuple[Replay, int]:
-    """Replay a community's log from an empty state; returns the state and how many events."""
+    """Replay a community's log from an empty state; returns the state and how many events.
+
+    Raises:
+        CorruptRow: an event's details are not JSON, not an object, or do not fit its kind
+            (`events row 12: details of claim.approved: amount_minor '5' is not a whole number`).
+    """
     state = Replay()
     apply, loads = state.apply, orjson.loads
     n = 0
-    books = state.books
+    books, book_ids = state.books, state.book_ids
     for eid, kind, obj, actor, raw in _events(conn, community):
-        d = loads(raw) if raw else {}
-        apply(eid, kind, obj, actor, d)
-        if kind in BOOKS_KINDS:
-            books.append((kind, obj, d))
+        try:
+            d = loads(raw) if raw else {}
+            if type(d) is not dict:
+                raise CorruptRow(f"events row {eid}: details is not a JSON object")
+            apply(eid, kind, obj, actor, d)
+            if kind in BOOKS_KINDS:
+                _whole_amounts(d)
+                books.append((kind, obj, d))
+                book_ids.append(eid)
+        except orjson.JSONDecodeError:
+            raise CorruptRow(f"events row {eid}: details is not JSON") from None
+        except DATA_ERRORS as exc:
+            raise CorruptRow(f"events row {eid}: {unfit(kind, exc)}") from None
         n += 1
     return state, n
+
+
+def _whole_amounts(d: dict[str, Any]) -> None:
+    """The books add up amounts: each must be a whole number of minor units."""
+    for k, v in d.items():
+        if k.endswith("_minor") and v is not None and type(v) is not int:
+            raise ValueError(f"{k} {str(v)[:40]!r} is not a whole number")
+

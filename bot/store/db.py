@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -94,13 +95,14 @@ def _begin_deferred(dbapi_conn):  # type: ignore[no-untyped-def]
     cur.close()
 
 
-def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
-    """An Alembic config pointing at the packaged migrations and this engine."""
+def alembic_config(engine: Engine | None = None, connection: Connection | None = None):  # type: ignore[no-untyped-def]
+    """An Alembic config pointing at the packaged migrations and this engine (or connection)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
+    cfg.attributes["connection"] = connection
     return cfg
 
 
@@ -119,6 +121,27 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(engine), revision)
+
+
+def migrate(conn: Connection, revision: str = "head") -> None:
+    """Apply every migration up to `revision` inside `conn`'s transaction, which the caller
+    commits or rolls back (a restore: the schema and the rows it loads are one transaction).
+    """
+    target = HEAD_REVISION if revision == "head" else revision
+    if inspect(conn).has_table("alembic_version") and conn.exec_driver_sql(
+            "SELECT version_num FROM alembic_version").scalar() == target:
+        return  # there already, without loading Alembic's scripts
+    from alembic import command
+
+    command.upgrade(alembic_config(connection=conn), revision)
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this version's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions())
 
 
 def _stored_revision(engine: Engine) -> str | None:

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine, String, Text, bindparam, cast, func, 
 from bot.chat.phrases import PRIVATE, Names, phrase
 from bot.domain.rules import minor_digits
 from bot.domain.vocabulary import POSITIONS, ProposalState
+from bot.errors import CorruptRow
+from bot.store.integrity import DATA_ERRORS, corrupt_rows_named, unfit
 from bot.store.models import (
     Backing,
     Contribution,
@@ -99,8 +101,17 @@ def _events(conn: Connection, cid: str, since: datetime | None, names: _Names) -
     name = by_id.__getitem__
     iso = _sqlite_iso if sqlite else datetime.isoformat
     for eid, at, platform, kind, obj, actor, raw in stream_tuples(conn, stmt, BATCH):
+        try:
+            d = loads(raw) if raw else None
+            if d is not None and type(d) is not dict:
+                raise CorruptRow(f"events row {eid}: details is not a JSON object")
+            said = phrase(kind, obj, d, actor, name)
+        except orjson.JSONDecodeError:
+            raise CorruptRow(f"events row {eid}: details is not JSON") from None
+        except DATA_ERRORS as exc:
+            raise CorruptRow(f"events row {eid}: {unfit(kind, exc)}") from None
         yield (eid, iso(at), platform, kind, obj, actor, by_id[actor] if actor is not None else "",
-               phrase(kind, obj, loads(raw) if raw else None, actor, name), raw or "{}")
+               said, raw or "{}")
 
 
 LEDGER_COLUMNS = ("id", "at", "member_id", "member", "need", "title", "amount", "currency",
@@ -227,6 +238,15 @@ _EXPORTS: dict[str, tuple[tuple[str, ...], Callable[..., Iterator[tuple]]]] = { 
     # The foundation's receipts and spends (docs/behaviour.md, The books), with their reversals.
     "books": (ENTRY_COLUMNS, lambda conn, cid, since, names: entries(conn, cid, since)),
 }
+# The tables each export reads, searched for a corrupt row when reading one failed.
+_READS: dict[str, tuple[type, ...]] = {
+    "events": (Member, Event),
+    "ledger": (Member, Need, Contribution),
+    "needs": (Member, FundingCall, Need),
+    "proposals": (Member, Proposal, Vote),
+    "calls": (Member, FundingCall, Need, Pitch, Backing),
+    "books": (Member, Venture, PoolEntry),
+}
 
 
 def write_export(engine: Engine, community: str, what: str, fmt: str, out: TextIO,
@@ -247,6 +267,8 @@ def write_export(engine: Engine, community: str, what: str, fmt: str, out: TextI
 
     Raises:
         ValueError: an unknown `what` or `fmt`.
+        CorruptRow: a row commons-bot could not have written, named by table and key (what
+            was written before it stays written).
     """
     if what not in _EXPORTS:
         raise ValueError(f"--what must be one of {', '.join(WHATS)}")
@@ -254,7 +276,8 @@ def write_export(engine: Engine, community: str, what: str, fmt: str, out: TextI
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}")
     columns, rows = _EXPORTS[what]
     n = 0
-    with read_snapshot(engine) as conn:
+    tables = [model.__table__ for model in _READS[what]]  # type: ignore[attr-defined]
+    with read_snapshot(engine) as conn, corrupt_rows_named(conn, tables):
         names = _Names(conn, community)
         if fmt == "csv":
             writer = csv.writer(out, lineterminator="\n")

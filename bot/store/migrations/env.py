@@ -9,7 +9,15 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
-    """Run migrations on the engine handed over in the config's attributes."""
+    """Run migrations on the connection or engine handed over in the config's attributes."""
+    given = config.attributes.get("connection")
+    if given is not None:
+        # Inside the caller's transaction (a restore), which the caller commits.
+        context.configure(connection=given, target_metadata=target_metadata,
+                          render_as_batch=given.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     engine = config.attributes.get("engine")
     if engine is None:
         from sqlalchemy import create_engine
