@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from bot.__main__ import main
 from bot.store.backup import backup
 from bot.store.db import HEAD_REVISION
+from bot.store.models import Member
 from tests.conftest import Chat, build
 from tests.ops.test_backup import seed
 
@@ -199,8 +200,8 @@ BAD = {
                      "upgrade commons-bot, then restore it"),
     "extra column": (_extra_column, f"table members has a column 'colour' that schema revision "
                                      f"{HEAD_REVISION} does not have{REFUSED}"),
-    "wrong row width": (_wider_row, "line {members} (table members) has 6 values for its 5 "
-                                    f"columns{REFUSED}"),
+    "wrong row width": (_wider_row, "line {members} (table members) has {wider} values for its "
+                                    f"{{width}} columns{REFUSED}"),
     "date that is no date": (set_value("events", "at", "2026-13-45T99:00:00"),
                              "events row 1: at '2026-13-45T99:00:00' is not a date and time in "
                              f"UTC (like 2026-12-01T12:00:00){REFUSED}"),
@@ -223,7 +224,9 @@ def test_a_bad_backup_is_refused_in_one_line(source, empty_db_url, tmp_path, cap
     members, _ = section(parsed, "members")
     path = write_resealed(tmp_path / "bad.backup", change(parsed))
     code, out, err = restore(tmp_path, empty_db_url, path, capsys)
-    assert (code, out, err) == (2, "", f"{path}: {expected.format(members=members + 1)}\n")
+    width = len(Member.__table__.columns)
+    said = expected.format(members=members + 1, width=width, wider=width + 1)
+    assert (code, out, err) == (2, "", f"{path}: {said}\n")
     assert untouched(empty_db_url)
 
 
