@@ -22,7 +22,7 @@ from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.domain.vocabulary import GRANTED_ROLES, Role
 from bot.logs import COMMAND
-from bot.ports import CommandObserver, CommandRun, InboundMessage, Outbound
+from bot.ports import CommandObserver, CommandOutcome, CommandRun, InboundMessage, Outbound
 from bot.service import (
     activity,
     books,
@@ -71,7 +71,17 @@ INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing w
 def _to_json(o: Outbound, secret: bool = False) -> dict:  # type: ignore[type-arg]
     text = SECRET_REPLAYED if secret else o.text
     return {"text": text, "private": o.private, "ref": o.ref,
-            "choices": [c.__dict__ for c in o.choices]}
+            "choices": [c.__dict__ for c in o.choices], "outcome": o.outcome}
+
+
+def _refused(text: str) -> Reply:
+    """The one line a member gets for what they typed wrong or may not do."""
+    return Reply("✗ " + text, private=True, outcome=CommandOutcome.REFUSED)
+
+
+def _failed() -> Reply:
+    """The answer to a command that failed on our side."""
+    return Reply(INTERNAL_ERROR, private=True, outcome=CommandOutcome.FAILED)
 
 
 def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
@@ -114,8 +124,7 @@ class Commands:
         word = (text[len(self.prefix):].split(None, 1)[0].lower()
                 if text.startswith(self.prefix) and len(text) > len(self.prefix) else "")
         command = word if word in HANDLERS else ALIASES.get(word, "unknown")
-        first = out[0].text if out else ""
-        outcome = "error" if first == INTERNAL_ERROR else "refused" if first.startswith("✗") else "ok"
+        outcome = out[0].outcome if out else CommandOutcome.DONE
         return CommandRun(msg, tuple(out), command, outcome, seconds)
 
     def _handle(self, msg: InboundMessage) -> list[Outbound]:
@@ -138,7 +147,7 @@ class Commands:
             text = exc.message
             if exc.command:
                 text += f" · usage: `{usage(exc.command, self.prefix)}`"
-            return [self._reply(msg, Reply("✗ " + text, private=True))]
+            return [self._reply(msg, _refused(text))]
         if parsed is None:
             return []
         try:
@@ -154,10 +163,10 @@ class Commands:
                     time.sleep(backoff(attempt))
                     continue
                 log.exception("command %r failed", _shown(msg, parsed))
-                return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
+                return [self._reply(msg, _failed())]
             except Exception:
                 log.exception("command %r failed", _shown(msg, parsed))
-                return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
+                return [self._reply(msg, _failed())]
         raise AssertionError("unreachable")
 
     def _run(self, msg: InboundMessage, parsed: Parsed, community: Community) -> list[Outbound]:
@@ -182,9 +191,8 @@ class Commands:
                     self._member(tx, community, msg, now)
                 for stmt, params in ctx.kept:
                     tx.execute(stmt, params)
-                reply = Reply("✗ " + exc.message +
-                              f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
-                              private=True)
+                reply = _refused(
+                    f"{exc.message} · usage: `{usage(exc.command or parsed.name, self.prefix)}`")
             out = self._reply(msg, reply)
             if msg.message_id:
                 # Optimistic: a message seen before fails here on the primary key (waiting,
@@ -207,14 +215,16 @@ class Commands:
     def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
         """The replies a message got when it was first handled."""
         seen = tx.execute(sql.HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
-        return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"]))
+        # Replies stored before outcomes were stored count as done.
+        return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"],
+                                       outcome=CommandOutcome(r.get("outcome", CommandOutcome.DONE))))
                 for r in seen]
 
     def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
         text = reply.text if reply.private else self._link(reply.text, msg.community, reply.ref)
         return Outbound(community=msg.community, text=clip(text, MAX_REPLY), kind="reply",
                         space=msg.space, reply_to=msg.message_id, ref=reply.ref,
-                        choices=reply.choices, private=reply.private)
+                        choices=reply.choices, private=reply.private, outcome=reply.outcome)
 
     def _member(self, tx: Tx, community: Community, msg: InboundMessage,
                 now: datetime) -> tuple[Actor, frozenset[str]]:
