@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text
 
-from bot.chat.parser import COMMANDS
+from bot.chat.commands import COMMANDS
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.ports import CommandOutcome, CommunityId, InboundMessage, Platform

@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.chat.parser import ALIASES, Parsed, ParseError, parse, usage
+from bot.chat.commands import lookup, usage
+from bot.chat.parser import Parsed, ParseError, parse
 from bot.chat.render import MAX_REPLY, clip
 from bot.chat.text import clean, clean_line, is_clean_id
 from bot.clock import Clock
@@ -123,7 +124,8 @@ class Commands:
         text = msg.text
         word = (text[len(self.prefix):].split(None, 1)[0].lower()
                 if text.startswith(self.prefix) and len(text) > len(self.prefix) else "")
-        command = word if word in HANDLERS else ALIASES.get(word, "unknown")
+        spec = lookup(word)
+        command = spec.name if spec is not None else "unknown"
         outcome = out[0].outcome if out else CommandOutcome.DONE
         return CommandRun(msg, tuple(out), command, outcome, seconds)
 
