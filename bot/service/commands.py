@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.chat.commands import lookup, usage
+from bot.chat.commands import COMMANDS, lookup, usage
 from bot.chat.parser import Parsed, ParseError, parse
 from bot.chat.render import MAX_REPLY, clip
 from bot.chat.text import clean, clean_line, is_clean_id
@@ -24,12 +24,13 @@ from bot.config import Community, Settings
 from bot.domain.vocabulary import GRANTED_ROLES, Role
 from bot.logs import COMMAND
 from bot.ports import CommandObserver, CommandOutcome, CommandRun, InboundMessage, Outbound
-from bot.service import (
+from bot.service import (  # noqa: F401 (each binds its handlers on import)
     activity,
     books,
     decisions,
     funding,
     guide,
+    handlers,
     identity,
     needs,
     proposals,
@@ -46,24 +47,8 @@ from bot.store.tx import Tx
 # Logged as the core's, as before the core was split: log filters and alerts name it.
 log = logging.getLogger("bot.service.core")
 
-HANDLERS: dict[str, Callable[[CommandCtx], Reply]] = {
-    "offer": needs.offer, "needs": needs.needs, "task": needs.task, "claim": needs.claim,
-    "renew": needs.renew, "release": needs.release, "submit": needs.submit,
-    "approve": review.approve, "changes": review.changes, "refuse": review.refuse,
-    "cancel": needs.cancel, "mine": needs.mine, "watch": needs.watch, "unwatch": needs.unwatch,
-    "watching": needs.watching, "pin": activity.pin, "unpin": activity.unpin,
-    "propose": proposals.propose, "vote": proposals.vote, "proposals": proposals.proposals,
-    "proposal": proposals.proposal, "close": proposals.close, "decide": decisions.decide,
-    "outcome": decisions.outcome,
-    "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
-    "call": funding.call, "closecall": funding.closecall,
-    "venture": ventures.venture, "ventures": ventures.ventures, "revenue": ventures.revenue,
-    "paid": ventures.paid, "receive": books.receive, "spend": books.spend,
-    "reverse": books.reverse, "books": books.books,
-    "ledger": record.ledger, "log": record.log, "whoami": identity.whoami, "link": identity.link,
-    "unlink": identity.unlink,
-    "help": guide.help_,
-}
+# Every module of handlers is imported above, so each has bound its commands (@handles).
+handlers.check()
 SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
                    "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
@@ -180,7 +165,10 @@ class Commands:
                              platform=msg.platform, now=now, prefix=self.prefix, msg=msg,
                              parsed=parsed)
             try:
-                reply = HANDLERS[parsed.name](ctx)
+                handlers.may_use(ctx)
+                reply = handlers.HANDLERS[parsed.name](ctx)
+                if COMMANDS[parsed.name].private:
+                    reply.private = True
                 activity.touch(ctx)
                 ctx.write_log()
             except Refusal as exc:

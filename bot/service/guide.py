@@ -7,6 +7,7 @@ from bot.chat.commands import COMMANDS, Group, usage
 from bot.chat.render import echo
 from bot.domain.rules import decision_rule
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 
 
 def decision_types_help(ctx: Ctx) -> str:
@@ -22,6 +23,7 @@ def decision_types_help(ctx: Ctx) -> str:
     return "\n".join(lines)
 
 
+@handles("help")
 def help_(ctx: CommandCtx) -> Reply:
     """`!help [command]`."""
     pa = ctx.parsed

@@ -21,6 +21,7 @@ from sqlalchemy import Row, func, select
 from bot.chat.render import esc
 from bot.domain.vocabulary import ROLES
 from bot.service.context import Actor, CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.store import sql
 from bot.store.models import (
     Backing,
@@ -52,6 +53,7 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
 
 
+@handles("link")
 def link(ctx: CommandCtx) -> Reply:
     """`!link` gives a private code; `!link <code>` from another platform joins the identities."""
     pa = ctx.parsed
@@ -75,7 +77,7 @@ def _issue(ctx: CommandCtx) -> Reply:
     return Reply(f"Your link code is {code}. Within {LINK_MINUTES} minutes, send "
                  f"`{ctx.cmd('link ' + code)}` from your account on another platform (it works "
                  "once; keep it to yourself: whoever sends it joins that account to you).",
-                 private=True, secret=True)
+                 secret=True)
 
 
 def _redeem(ctx: CommandCtx, typed: str) -> Reply:
@@ -128,7 +130,7 @@ def _redeem(ctx: CommandCtx, typed: str) -> Reply:
     ctx.event("member.linked", f"@{target.id}", platform=msg.platform)
     return Reply(f"Linked: this {msg.platform} identity is now {esc(target.display_name)}; claims, "
                  "votes and allowances count you once. Undo it with "
-                 f"`{ctx.cmd('unlink ' + msg.platform)}`.", private=True)
+                 f"`{ctx.cmd('unlink ' + msg.platform)}`.")
 
 
 def _lock_members(ctx: Ctx, *ids: int) -> None:
@@ -146,6 +148,7 @@ def _has_history(ctx: Ctx, member_id: int) -> bool:
     return False
 
 
+@handles("unlink")
 def unlink(ctx: CommandCtx) -> Reply:
     """`!unlink <platform>`: that account becomes a member of its own again."""
     pa = ctx.parsed
@@ -169,10 +172,10 @@ def unlink(ctx: CommandCtx) -> Reply:
     ctx.conn.execute(sql.LINK_CODES_DROP_OF_IDENTITY, {"i": ident.id})
     ctx.event("member.unlinked", f"@{ctx.member.id}", platform=platform)
     return Reply(f"Unlinked: your {esc(platform)} account {esc(ident.user_id)} is a member of its "
-                 f"own again. What it did while linked stays with {esc(ctx.member.display_name)}.",
-                 private=True)
+                 f"own again. What it did while linked stays with {esc(ctx.member.display_name)}.")
 
 
+@handles("whoami")
 def whoami(ctx: CommandCtx) -> Reply:
     """`!whoami`: your member, linked identities and roles."""
     ids = ctx.conn.execute(sql.IDENTITIES_OF_MEMBER, {"m": ctx.member.id}).all()
@@ -182,4 +185,4 @@ def whoami(ctx: CommandCtx) -> Reply:
     lines.extend(f"- {i.platform}: {esc(i.user_id)}" for i in ids)
     if len(ids) == 1:
         lines.append(f"Link another platform with `{ctx.cmd('link')}`")
-    return Reply("\n".join(lines), private=True)
+    return Reply("\n".join(lines))
