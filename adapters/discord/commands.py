@@ -73,17 +73,6 @@ class Slash:
 
 SLASH: tuple[Slash, ...] = tuple(Slash(tuple(form.path.split()), c.name, form.args)
                                  for c in COMMANDS.values() for form in c.forms)
-ANSWERED_PRIVATELY = "Answered privately — only you can see the answer below."
-
-
-def answers_privately(text: str, prefix: str = "!") -> bool:
-    """Whether the text command `text` answers privately (when it succeeds)."""
-    word = text[len(prefix):].split(maxsplit=1)[0].lower() if text.startswith(prefix) and \
-        len(text) > len(prefix) else ""
-    command = lookup(word)
-    return command is not None and command.private
-
-
 SLASH_BY_NAME: dict[str, Slash] = {s.name: s for s in SLASH}
 # Several slash commands may run one core command (`/venture register`, `/venture show`):
 # the first stands for it in usage lines.
@@ -95,6 +84,18 @@ GROUP_DESCRIPTIONS = {
     "books": "The foundation's books: show, receive, spend, reverse, paid",
     "venture": "Ventures: register, list, show, members, revenue",
 }
+
+
+ANSWERED_PRIVATELY = "Answered privately — only you can see the answer below."
+
+
+def answers_privately(text: str, prefix: str = "!") -> bool:
+    """Whether the text command `text` answers privately when it succeeds (its declaration
+    says so)."""
+    word = text[len(prefix):].split(maxsplit=1)[0].lower() if text.startswith(prefix) and \
+        len(text) > len(prefix) else ""
+    command = lookup(word)
+    return command is not None and command.private
 
 
 def flatten_options(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

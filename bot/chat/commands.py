@@ -378,8 +378,9 @@ ALIASES: dict[str, str] = {a: c.name for c in _DECLARED for a in c.aliases}
 
 def _check() -> None:
     names = [c.name for c in _DECLARED]
+    aliases = [a for c in _DECLARED for a in c.aliases]
     paths = [f.path for c in _DECLARED for f in c.forms]
-    if len(set(names)) != len(names) or set(ALIASES) & set(names):
+    if len(set(names + aliases)) != len(names) + len(aliases):
         raise ValueError("bot.chat.commands: a command name or alias is declared twice")
     if len(set(paths)) != len(paths):
         raise ValueError("bot.chat.commands: two forms share a path")

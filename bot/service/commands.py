@@ -49,10 +49,12 @@ log = logging.getLogger("bot.service.core")
 
 # Every module of handlers is imported above, so each has bound its commands (@handles).
 handlers.check()
+
 SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
                    "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
+
 
 def _to_json(o: Outbound, secret: bool = False) -> dict:  # type: ignore[type-arg]
     text = SECRET_REPLAYED if secret else o.text
