@@ -58,16 +58,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text
 
-from bot.chat.parser import COMMANDS
+from bot.chat.commands import COMMANDS
 from bot.clock import ManualClock
 from bot.config import parse_settings
-from bot.ports import CommunityId, InboundMessage, Platform
-from bot.service.core import INTERNAL_ERROR, Core
+from bot.ports import CommandOutcome, CommunityId, InboundMessage, Platform
+from bot.service.core import Core
 from bot.store.db import make_engine, upgrade
 
 PG_URL = os.environ.get("COMMONS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 12, 1, 12, 0)
-INTERNAL = INTERNAL_ERROR.split(";")[0]
 
 ODD = ["²", "³", "¹", "٣", "৩", "๓", "１", "\x00", "\ud800", "\udfff", "\udc80", "\x1b[2J",
        "\x1b]0;x\x07", "\x1b", "\r", "\r\n", "\u2028", "\x85", "\x7f", "\x9b", "\u202e",
@@ -177,7 +176,7 @@ def worker(args: tuple[str, int, int, float]) -> dict[str, int | list[str]]:
             before = failures.count
             try:
                 replies = core.handle(msg)
-                bad = any(INTERNAL in o.text for o in replies) or failures.count > before
+                bad = any(o.outcome == CommandOutcome.FAILED for o in replies) or failures.count > before
             except Exception as exc:  # an exception out of the core is an internal error too
                 replies, bad = [], True
                 msg = InboundMessage(**{**msg.__dict__, "text": f"{msg.text} -> {exc!r}"})
@@ -187,7 +186,7 @@ def worker(args: tuple[str, int, int, float]) -> dict[str, int | list[str]]:
                 if len(samples) < 5:
                     samples.append(repr(msg.text)[:300])
             for o in replies:
-                refused += o.text.startswith("✗")
+                refused += o.outcome == CommandOutcome.REFUSED
                 answered += 1
             if n % 5000 == 4999:
                 # Deadlines made by the inputs fall due, including those at the edges of time.

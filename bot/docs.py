@@ -8,7 +8,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from bot.chat.parser import COMMANDS
+from bot.chat.commands import COMMANDS
 
 HEADER = """# Commands
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal, NewType, Protocol
 
 from bot.clock import Clock
@@ -80,6 +81,17 @@ class Choice:
     role: Role = Role.CONTRIBUTOR
 
 
+class CommandOutcome(StrEnum):
+    """How a command went, carried by its reply as a value (never read back from the text).
+
+    The values are the `outcome` labels of the command metrics.
+    """
+
+    DONE = "ok"
+    REFUSED = "refused"  # the member is told why (a "✗" line with the usage)
+    FAILED = "error"  # our fault: nothing was changed
+
+
 @dataclass(frozen=True)
 class Outbound:
     """A message from the core.
@@ -100,6 +112,7 @@ class Outbound:
             adapters deliver it by direct message or an ephemeral reply, never to the room.
         outbox_id: for announcements and notices, their row in the outbox.
         late: an announcement of a deadline that passed while the bot was down.
+        outcome: for a reply, how its command went.
     """
 
     community: CommunityId
@@ -114,6 +127,7 @@ class Outbound:
     private: bool = False
     outbox_id: int | None = None
     late: bool = False
+    outcome: CommandOutcome = CommandOutcome.DONE
 
 
 @dataclass(frozen=True)
@@ -245,14 +259,14 @@ class CommandRun:
         message: the message as it arrived.
         replies: what the core answered (empty when it was not a command).
         command: the command's name, aliases resolved (`needs` for `!tasks`), or `unknown`.
-        outcome: `ok`, `refused` (the member is told why) or `error` (our fault).
+        outcome: how it went, from its reply (`CommandOutcome`).
         seconds: how long the core took.
     """
 
     message: InboundMessage
     replies: tuple[Outbound, ...]
     command: str
-    outcome: Literal["ok", "refused", "error"]
+    outcome: CommandOutcome
     seconds: float
 
 

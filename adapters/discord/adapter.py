@@ -29,7 +29,7 @@ from adapters.discord.outbox import Outbox
 from adapters.discord.views import CardButton, make_view
 from bot.config import Community, ConfigError, Settings, resolve_env
 from bot.domain.vocabulary import GRANTED_ROLES, Role
-from bot.ports import CorePort, InboundMessage, Outbound
+from bot.ports import CommandOutcome, CorePort, InboundMessage, Outbound
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,9 @@ class DiscordAdapter(Outbox):
                        deferred: bool | None) -> None:
         pages: list[tuple[str, bool, list[dict[str, Any]]]] = []
         for r in replies:
-            texts = tr.paginate(cmds.with_slash_usage(r.text) if r.private else r.text)
+            # A refusal ends with the text usage; the slash form goes beside it.
+            refused = r.outcome == CommandOutcome.REFUSED
+            texts = tr.paginate(cmds.with_slash_usage(r.text) if refused else r.text)
             rows = tr.button_rows(r.choices, r.ref or "", self.prefix) if r.choices and r.ref else []
             for i, t in enumerate(texts):
                 pages.append((t, r.private, rows if i == len(texts) - 1 else []))

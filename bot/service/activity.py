@@ -16,8 +16,9 @@ from datetime import timedelta
 from sqlalchemy import func
 
 from bot.chat.render import esc, when
-from bot.domain.vocabulary import PENDING, ClaimState, Role
+from bot.domain.vocabulary import PENDING, ClaimState
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.service.refs import load_row
 from bot.store import sql
 from bot.store.models import Claim
@@ -89,7 +90,6 @@ def idle_release(ctx: Ctx, claim_id: int, late: bool) -> bool:
 
 def _pin_target(ctx: CommandCtx) -> tuple:  # type: ignore[type-arg]
     pa = ctx.parsed
-    ctx.require(Role.MAINTAINER, f"{pa.name}ning a claim")
     need = load_row(ctx, pa.words[0] if pa.words else None, "T", sql.NEED_BY_NUMBER_LOCKED)
     r = f"T{need.number}"
     if len(pa.words) < 2:
@@ -105,6 +105,7 @@ def _pin_target(ctx: CommandCtx) -> tuple:  # type: ignore[type-arg]
     return need, c, r
 
 
+@handles("pin")
 def pin(ctx: CommandCtx) -> Reply:
     """`!pin T12 @member`: the claim does not expire (nor is released as idle) until unpinned."""
     _need, c, r = _pin_target(ctx)
@@ -117,6 +118,7 @@ def pin(ctx: CommandCtx) -> Reply:
                  f"{ctx.cmd(f'unpin {r}')} is used.", ref=r)
 
 
+@handles("unpin")
 def unpin(ctx: CommandCtx) -> Reply:
     """`!unpin T12 @member`: the claim's clock starts again."""
     _need, c, r = _pin_target(ctx)

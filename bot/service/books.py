@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from bot.chat.render import echo, esc, money
 from bot.domain.books import Balances, parse_period, period_bounds, split
 from bot.domain.rules import Money, RuleError, parse_money
-from bot.domain.vocabulary import EntryState, ReservationState, Role, VentureState
+from bot.domain.vocabulary import EntryState, ReservationState, VentureState
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.service.ventures import is_vref, load_venture, payables, venture_line, vref
 from bot.store.models import CallReservation, FundingCall, Pool, PoolEntry, Venture
 
@@ -69,10 +70,10 @@ def _next(ctx: Ctx, kind: str) -> int:
         PoolEntry.community == ctx.cid, PoolEntry.kind == kind)) or 0) + 1
 
 
+@handles("receive")
 def receive(ctx: CommandCtx) -> Reply:
     """`!receive 400EUR from:V2 [note]`: the foundation records a receipt into the pool."""
     pa = ctx.parsed
-    ctx.require(Role.FOUNDATION, "recording a receipt")
     amount = _amount(ctx, pa.words[0] if pa.words else None, "receive 400{cur} from:V2")
     source = pa.options.get("from")
     if not source:
@@ -108,10 +109,10 @@ def receive(ctx: CommandCtx) -> Reply:
                  ref=r)
 
 
+@handles("spend")
 def spend(ctx: CommandCtx) -> Reply:
     """`!spend 120EUR <purpose>`: the foundation records a spend from the operations fund."""
     pa = ctx.parsed
-    ctx.require(Role.FOUNDATION, "recording a spend")
     amount = _amount(ctx, pa.words[0] if pa.words else None, "spend 120{cur} hosting")
     purpose = " ".join(pa.words[1:]).strip()
     if not purpose:
@@ -136,10 +137,10 @@ def spend(ctx: CommandCtx) -> Reply:
                  f"{money(p.operations_minor, cur)}.", ref=r)
 
 
+@handles("reverse")
 def reverse(ctx: CommandCtx) -> Reply:
     """`!reverse R7 <reason>` / `!reverse S3 <reason>`: undo a mistaken record, keeping it."""
     pa = ctx.parsed
-    ctx.require(Role.FOUNDATION, "reversing a record of the books")
     token = pa.words[0] if pa.words else ""
     m = _ENTRY_RE.match(token.strip())
     if not m:
@@ -260,6 +261,7 @@ def balance_line(ctx: Ctx, p: Pool) -> str:
             f"{money(b.available, cur)}) · held in all {money(b.operations + b.commons, cur)}")
 
 
+@handles("books")
 def books(ctx: CommandCtx) -> Reply:
     """`!books [period:2026-11]`: balances, the period's flows, ventures, payables owed."""
     pa = ctx.parsed

@@ -15,20 +15,22 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.chat.parser import ALIASES, Parsed, ParseError, parse, usage
+from bot.chat.commands import COMMANDS, lookup, usage
+from bot.chat.parser import Parsed, ParseError, parse
 from bot.chat.render import MAX_REPLY, clip
 from bot.chat.text import clean, clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Community, Settings
 from bot.domain.vocabulary import GRANTED_ROLES, Role
 from bot.logs import COMMAND
-from bot.ports import CommandObserver, CommandRun, InboundMessage, Outbound
-from bot.service import (
+from bot.ports import CommandObserver, CommandOutcome, CommandRun, InboundMessage, Outbound
+from bot.service import (  # noqa: F401 (each binds its handlers on import)
     activity,
     books,
     decisions,
     funding,
     guide,
+    handlers,
     identity,
     needs,
     proposals,
@@ -45,33 +47,29 @@ from bot.store.tx import Tx
 # Logged as the core's, as before the core was split: log filters and alerts name it.
 log = logging.getLogger("bot.service.core")
 
-HANDLERS: dict[str, Callable[[CommandCtx], Reply]] = {
-    "offer": needs.offer, "needs": needs.needs, "task": needs.task, "claim": needs.claim,
-    "renew": needs.renew, "release": needs.release, "submit": needs.submit,
-    "approve": review.approve, "changes": review.changes, "refuse": review.refuse,
-    "cancel": needs.cancel, "mine": needs.mine, "watch": needs.watch, "unwatch": needs.unwatch,
-    "watching": needs.watching, "pin": activity.pin, "unpin": activity.unpin,
-    "propose": proposals.propose, "vote": proposals.vote, "proposals": proposals.proposals,
-    "proposal": proposals.proposal, "close": proposals.close, "decide": decisions.decide,
-    "outcome": decisions.outcome,
-    "fund": funding.fund, "pitch": funding.pitch, "back": funding.back, "calls": funding.calls,
-    "call": funding.call, "closecall": funding.closecall,
-    "venture": ventures.venture, "ventures": ventures.ventures, "revenue": ventures.revenue,
-    "paid": ventures.paid, "receive": books.receive, "spend": books.spend,
-    "reverse": books.reverse, "books": books.books,
-    "ledger": record.ledger, "log": record.log, "whoami": identity.whoami, "link": identity.link,
-    "unlink": identity.unlink,
-    "help": guide.help_,
-}
+# Every module of handlers is imported above, so each has bound its commands (@handles).
+handlers.check()
+
 SECRET_REPLAYED = ("That message was answered already, privately; for a new link code send the "
                    "link command again.")
 INTERNAL_ERROR = ("Something went wrong on our side with that command; nothing was changed. "
                   "Try again, and tell a maintainer if it keeps happening.")
 
+
 def _to_json(o: Outbound, secret: bool = False) -> dict:  # type: ignore[type-arg]
     text = SECRET_REPLAYED if secret else o.text
     return {"text": text, "private": o.private, "ref": o.ref,
-            "choices": [c.__dict__ for c in o.choices]}
+            "choices": [c.__dict__ for c in o.choices], "outcome": o.outcome}
+
+
+def _refused(text: str) -> Reply:
+    """The one line a member gets for what they typed wrong or may not do."""
+    return Reply("✗ " + text, private=True, outcome=CommandOutcome.REFUSED)
+
+
+def _failed() -> Reply:
+    """The answer to a command that failed on our side."""
+    return Reply(INTERNAL_ERROR, private=True, outcome=CommandOutcome.FAILED)
 
 
 def _shown(msg: InboundMessage, parsed: Parsed | None = None) -> str:
@@ -113,9 +111,9 @@ class Commands:
         text = msg.text
         word = (text[len(self.prefix):].split(None, 1)[0].lower()
                 if text.startswith(self.prefix) and len(text) > len(self.prefix) else "")
-        command = word if word in HANDLERS else ALIASES.get(word, "unknown")
-        first = out[0].text if out else ""
-        outcome = "error" if first == INTERNAL_ERROR else "refused" if first.startswith("✗") else "ok"
+        spec = lookup(word)
+        command = spec.name if spec is not None else "unknown"
+        outcome = out[0].outcome if out else CommandOutcome.DONE
         return CommandRun(msg, tuple(out), command, outcome, seconds)
 
     def _handle(self, msg: InboundMessage) -> list[Outbound]:
@@ -138,7 +136,7 @@ class Commands:
             text = exc.message
             if exc.command:
                 text += f" · usage: `{usage(exc.command, self.prefix)}`"
-            return [self._reply(msg, Reply("✗ " + text, private=True))]
+            return [self._reply(msg, _refused(text))]
         if parsed is None:
             return []
         try:
@@ -154,10 +152,10 @@ class Commands:
                     time.sleep(backoff(attempt))
                     continue
                 log.exception("command %r failed", _shown(msg, parsed))
-                return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
+                return [self._reply(msg, _failed())]
             except Exception:
                 log.exception("command %r failed", _shown(msg, parsed))
-                return [self._reply(msg, Reply(INTERNAL_ERROR, private=True))]
+                return [self._reply(msg, _failed())]
         raise AssertionError("unreachable")
 
     def _run(self, msg: InboundMessage, parsed: Parsed, community: Community) -> list[Outbound]:
@@ -169,7 +167,10 @@ class Commands:
                              platform=msg.platform, now=now, prefix=self.prefix, msg=msg,
                              parsed=parsed)
             try:
-                reply = HANDLERS[parsed.name](ctx)
+                handlers.may_use(ctx)
+                reply = handlers.HANDLERS[parsed.name](ctx)
+                if COMMANDS[parsed.name].private:
+                    reply.private = True
                 activity.touch(ctx)
                 ctx.write_log()
             except Refusal as exc:
@@ -183,9 +184,8 @@ class Commands:
                     # A member created by this very command was rolled back with it.
                     if tx.execute(sql.MEMBER_NAME, {"m": ctx.member.id}).first() is None:
                         self._member(tx, community, msg, now)
-                reply = Reply("✗ " + exc.message +
-                              f" · usage: `{usage(exc.command or parsed.name, self.prefix)}`",
-                              private=True)
+                reply = _refused(
+                    f"{exc.message} · usage: `{usage(exc.command or parsed.name, self.prefix)}`")
             out = self._reply(msg, reply)
             if msg.message_id:
                 # Optimistic: a message seen before fails here on the primary key (waiting,
@@ -208,14 +208,16 @@ class Commands:
     def _replay(self, tx: Tx, msg: InboundMessage) -> list[Outbound]:
         """The replies a message got when it was first handled."""
         seen = tx.execute(sql.HANDLED_LOOKUP, {"p": msg.platform, "m": msg.message_id}).scalar() or []
-        return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"]))
+        # Replies stored before outcomes were stored count as done.
+        return [self._reply(msg, Reply(r["text"], choices_of(r["choices"]), r["private"], r["ref"],
+                                       outcome=CommandOutcome(r.get("outcome", CommandOutcome.DONE))))
                 for r in seen]
 
     def _reply(self, msg: InboundMessage, reply: Reply) -> Outbound:
         text = reply.text if reply.private else self._link(reply.text, msg.community, reply.ref)
         return Outbound(community=msg.community, text=clip(text, MAX_REPLY), kind="reply",
                         space=msg.space, reply_to=msg.message_id, ref=reply.ref,
-                        choices=reply.choices, private=reply.private)
+                        choices=reply.choices, private=reply.private, outcome=reply.outcome)
 
     def _member(self, tx: Tx, community: Community, msg: InboundMessage,
                 now: datetime) -> tuple[Actor, frozenset[str]]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.chat.parser import Parsed
 from bot.config import Community
 from bot.domain.rules import is_digits
-from bot.ports import Choice, InboundMessage
+from bot.ports import Choice, CommandOutcome, InboundMessage
 from bot.store import sql
 from bot.store.tx import Tx
 
@@ -64,7 +64,12 @@ class Actor:
 
 @dataclass
 class Reply:
-    """What a handler answers the member."""
+    """What a handler answers the member, and how the command went.
+
+    A handler returns done replies; the dispatcher makes the refused and failed ones (from
+    a `Refusal`, a `ParseError` or an internal error), so the outcome is set where it
+    happens and nothing reads the text to learn it.
+    """
 
     text: str
     choices: tuple[Choice, ...] = ()
@@ -73,6 +78,7 @@ class Reply:
     # A secret (a link code): private, and its text is never stored, not even to answer
     # the same message again after a crash.
     secret: bool = False
+    outcome: CommandOutcome = CommandOutcome.DONE
 
 
 @dataclass

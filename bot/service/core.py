@@ -19,8 +19,9 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.ports import CommandObserver
 from bot.service import deadlines
-from bot.service.commands import HANDLERS, INTERNAL_ERROR, SECRET_REPLAYED, Commands
+from bot.service.commands import INTERNAL_ERROR, SECRET_REPLAYED, Commands
 from bot.service.deadline_runner import FIRE_GROUP, DeadlineRunner
+from bot.service.handlers import HANDLERS
 from bot.service.outbox import Outbox, Sending
 from bot.service.queries import Queries
 from bot.store.models import CommunityRow

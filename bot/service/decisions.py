@@ -13,6 +13,7 @@ from bot.domain.rules import RuleError, decision_rule, parse_when
 from bot.domain.vocabulary import Outcome, ProposalState, Role
 from bot.service import held
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.service.proposals import (
     close_proposal,
     counts_of,
@@ -25,6 +26,7 @@ from bot.service.proposals import (
 from bot.store import sql
 
 
+@handles("decide")
 def decide(ctx: CommandCtx) -> Reply:
     """`!decide P3 passed|not passed <statement>`: a decision maker decides an advice proposal."""
     pa = ctx.parsed
@@ -72,6 +74,7 @@ def decide(ctx: CommandCtx) -> Reply:
     return Reply(f"{r} is decided: {outcome}, and announced.", ref=r)
 
 
+@handles("outcome")
 def outcome(ctx: CommandCtx) -> Reply:
     """`!outcome P3 <statement> [review:90d]`: the author or a maintainer states the outcome."""
     pa = ctx.parsed

@@ -17,10 +17,11 @@ from bot.domain.rules import (
     parse_money,
     parse_when,
 )
-from bot.domain.vocabulary import CallState, ClaimState, PitchState, Role
+from bot.domain.vocabulary import CallState, ClaimState, PitchState
 from bot.service import books, held, identity
 from bot.service.call_records import restore_budget
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.service.need_records import create_need
 from bot.service.need_text import ref as need_ref
 from bot.service.refs import load, next_number
@@ -55,10 +56,10 @@ def allocation(ctx: Ctx, call: FundingCall) -> tuple[list[tuple[Pitch, int, int]
     return [(p, pts, shares[p.id]) for p, pts in rows], rest
 
 
+@handles("fund")
 def fund(ctx: CommandCtx) -> Reply:
     """`!fund <title> budget:5000EUR closes:2027-01-31 [points:100]`."""
     pa = ctx.parsed
-    ctx.require(Role.FOUNDATION, "opening a funding call")
     title = pa.rest.strip()
     if not title:
         raise ctx.refuse("a funding call needs a title")
@@ -110,10 +111,10 @@ def fund(ctx: CommandCtx) -> Reply:
     return Reply(f"{r} is open until {when(closes)} and announced.", ref=r)
 
 
+@handles("pitch")
 def pitch(ctx: CommandCtx) -> Reply:
     """`!pitch F1 <title> ask:1200EUR`."""
     pa = ctx.parsed
-    ctx.require(ctx.policies.pitch_role, "pitching")
     call = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
     r = ref(call)
     if call.state != CallState.OPEN or call.closes_at <= ctx.now:
@@ -146,6 +147,7 @@ def pitch(ctx: CommandCtx) -> Reply:
     return Reply(f"{pref(p)} is pitched to {r}.", ref=pref(p))
 
 
+@handles("back")
 def back(ctx: CommandCtx) -> Reply:
     """`!back B4 <points>`: spend points of your allowance (0 withdraws)."""
     pa = ctx.parsed
@@ -191,6 +193,7 @@ def back(ctx: CommandCtx) -> Reply:
     return Reply(f"You back {pref(p)} with {points} points; {left_pts} of {call.points} left in {r}.")
 
 
+@handles("calls")
 def calls(ctx: CommandCtx) -> Reply:
     """`!calls`: open calls first, then the latest closed ones."""
     rows = ctx.session.scalars(select(FundingCall).where(FundingCall.community == ctx.cid)
@@ -207,6 +210,7 @@ def calls(ctx: CommandCtx) -> Reply:
     return Reply("\n".join(lines))
 
 
+@handles("call")
 def call(ctx: CommandCtx) -> Reply:
     """`!call F1`: pitches with ask, points and allocation if it closed now."""
     pa = ctx.parsed
@@ -290,10 +294,10 @@ def explain(c: FundingCall, stakes: list[tuple[str, PitchStake]]) -> list[str]:
     return lines
 
 
+@handles("closecall")
 def closecall(ctx: CommandCtx) -> Reply:
     """`!closecall F1`: the foundation closes early."""
     pa = ctx.parsed
-    ctx.require(Role.FOUNDATION, "closing a funding call")
     c = load(ctx, pa.words[0] if pa.words else None, "F", lock=True)
     if c.state != CallState.OPEN:
         raise ctx.refuse(f"{ref(c)} is already {c.state}")

@@ -1,12 +1,13 @@
 """`!help`: every command grouped by what it is for, one command explained, and the decision
-types a community uses."""
+types a community uses — all read from the commands' declarations (`bot.chat.commands`)."""
 
 from __future__ import annotations
 
-from bot.chat.parser import COMMANDS, usage
+from bot.chat.commands import COMMANDS, Group, usage
 from bot.chat.render import echo
 from bot.domain.rules import decision_rule
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 
 
 def decision_types_help(ctx: Ctx) -> str:
@@ -22,6 +23,7 @@ def decision_types_help(ctx: Ctx) -> str:
     return "\n".join(lines)
 
 
+@handles("help")
 def help_(ctx: CommandCtx) -> Reply:
     """`!help [command]`."""
     pa = ctx.parsed
@@ -34,20 +36,10 @@ def help_(ctx: CommandCtx) -> Reply:
         if name in ("propose", "decide"):
             text += "\n" + decision_types_help(ctx)
         return Reply(text)
-    groups = {
-        "Needs and claims": ["offer", "needs", "task", "claim", "renew", "release", "submit",
-                             "approve", "changes", "refuse", "cancel", "pin", "unpin", "mine", "watch",
-                             "unwatch", "watching"],
-        "Proposals": ["propose", "vote", "proposals", "proposal", "close", "decide", "outcome"],
-        "Funding": ["fund", "pitch", "back", "calls", "call", "closecall"],
-        "The generative loop": ["venture", "ventures", "revenue", "receive", "spend", "reverse",
-                                "paid", "books"],
-        "Transparency": ["ledger", "log", "whoami", "link", "unlink", "help"],
-    }
     lines = []
-    for title, names in groups.items():
-        lines.append(f"**{title}**")
-        lines.extend(f"- `{usage(n, ctx.prefix)}`" for n in names)
+    for group in Group:
+        lines.append(f"**{group}**")
+        lines.extend(f"- `{usage(c.name, ctx.prefix)}`" for c in COMMANDS.values() if c.group == group)
     lines.append(f"Ids: T = need, P = proposal, F = funding call, B = pitch, V = venture, "
                  f"R = receipt, S = spend. "
                  f"`{ctx.cmd('help <command>')}` explains one.")

@@ -29,6 +29,7 @@ from sqlalchemy import Row, func, select
 from bot.chat.render import esc
 from bot.domain.vocabulary import ROLES
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.store import sql
 from bot.store.models import (
     Backing,
@@ -62,6 +63,7 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
 
 
+@handles("link")
 def link(ctx: CommandCtx) -> Reply:
     """`!link` gives a private code; `!link <code>` from another platform asks to join that
     account; `!link confirm` or `!link deny` from the account that issued the code answers."""
@@ -94,7 +96,7 @@ def _issue(ctx: CommandCtx) -> Reply:
     return Reply(f"Your link code is {code}. Within {LINK_MINUTES} minutes, send "
                  f"`{ctx.cmd('link ' + code)}` from your account on another platform, {_PRIVATELY}; "
                  f"then confirm it here with `{ctx.cmd('link confirm')}`. Keep it to yourself: "
-                 "sent anywhere else, it stops working.", private=True, secret=True)
+                 "sent anywhere else, it stops working.", secret=True)
 
 
 def _burn(ctx: CommandCtx, code: Row[Any], notice: str) -> None:
@@ -166,7 +168,7 @@ def _waiting(ctx: CommandCtx, code: Row[Any]) -> Reply:
     name = ctx.conn.execute(sql.MEMBER_NAME, {"m": code.member_id}).scalar() or ""
     return Reply(f"Almost linked: send `{ctx.cmd('link confirm')}` from your {owner.platform} account "
                  f"within {LINK_MINUTES} minutes to join this {ctx.msg.platform} account to "
-                 f"{esc(name)}. Until then this account stays on its own.", private=True)
+                 f"{esc(name)}. Until then this account stays on its own.")
 
 
 def _owner_member(ctx: Ctx, code: Row[Any], owner: Row[Any]) -> Row[Any] | None:
@@ -239,7 +241,7 @@ def _answer(ctx: CommandCtx, confirm: bool) -> Reply:
     return Reply(f"Linked: your {joiner.platform} account {esc(joiner.display_name)} "
                  f"({esc(joiner.user_id)}) is now part of you, {esc(target.display_name)}; claims, "
                  "votes and allowances count you once. Undo it with "
-                 f"`{ctx.cmd('unlink ' + joiner.platform)}`.", private=True)
+                 f"`{ctx.cmd('unlink ' + joiner.platform)}`.")
 
 
 def _lock_members(ctx: Ctx, *ids: int) -> None:
@@ -262,6 +264,7 @@ def _first(ids: list[Row[Any]]) -> Row[Any]:
     return next((i for i in ids if i.linked_at is None), ids[0])
 
 
+@handles("unlink")
 def unlink(ctx: CommandCtx) -> Reply:
     """`!unlink <platform>`: that account becomes a member of its own again. Sent from that
     account, or from the member's first account; the first account itself never leaves."""
@@ -299,7 +302,7 @@ def unlink(ctx: CommandCtx) -> Reply:
     ctx.event("member.unlinked", f"@{ctx.member.id}", platform=platform)
     return Reply(f"Unlinked: your {esc(platform)} account {esc(ident.user_id)} is a member of its "
                  f"own again. What it did while linked stays with {esc(ctx.member.display_name)}, "
-                 "and counts once with it for what is open now.", private=True)
+                 "and counts once with it for what is open now.")
 
 
 def relatives(ctx: CommandCtx, opened: datetime) -> list[int]:
@@ -316,6 +319,7 @@ def relatives(ctx: CommandCtx, opened: datetime) -> list[int]:
     return [r.id for r in rows if r.id != me.id and (r.split_from is None or r.created_at >= opened)]
 
 
+@handles("whoami")
 def whoami(ctx: CommandCtx) -> Reply:
     """`!whoami`: your member, linked identities and roles."""
     ids = ctx.conn.execute(sql.IDENTITIES_OF_MEMBER, {"m": ctx.member.id}).all()
@@ -327,4 +331,4 @@ def whoami(ctx: CommandCtx) -> Reply:
                  + (" (first account)" if len(ids) > 1 and i.id == first.id else "") for i in ids)
     if len(ids) == 1:
         lines.append(f"Link another platform with `{ctx.cmd('link')}`")
-    return Reply("\n".join(lines), private=True)
+    return Reply("\n".join(lines))

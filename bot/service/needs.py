@@ -13,6 +13,7 @@ from bot.domain.rules import RuleError, count, parse_money, parse_when
 from bot.domain.vocabulary import PENDING, ClaimState, NeedState, Role
 from bot.service import approvals, held, spam, ventures
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.service.need_records import (
     claim_rows,
     create_need,
@@ -35,10 +36,10 @@ def _my_claim(ctx: CommandCtx, need, states: tuple[str, ...] = PENDING):  # type
                                                   "states": list(states)}).first()
 
 
+@handles("offer")
 def offer(ctx: CommandCtx) -> Reply:
     """`!offer`: create an open need and announce it."""
     p = ctx.parsed
-    ctx.require(ctx.policies.offer_role, "offering a need")
     title = p.rest.strip()
     if not title:
         raise ctx.refuse("a need needs a title")
@@ -86,6 +87,7 @@ def offer(ctx: CommandCtx) -> Reply:
     return Reply(f"{ref(need)} is offered and announced: {esc(title)}", ref=ref(need))
 
 
+@handles("needs")
 def needs(ctx: CommandCtx) -> Reply:
     """`!needs`: open needs, free slots first, most urgent first, 10 a page."""
     p = ctx.parsed
@@ -111,6 +113,7 @@ def needs(ctx: CommandCtx) -> Reply:
     return Reply("\n".join(lines))
 
 
+@handles("task")
 def task(ctx: CommandCtx) -> Reply:
     """`!task T12`: the need with its claims, reviews and history."""
     p = ctx.parsed
@@ -145,6 +148,7 @@ def task(ctx: CommandCtx) -> Reply:
     return Reply("\n".join(lines), choices=need_choices(ctx, need), ref=ref(need))
 
 
+@handles("claim")
 def claim(ctx: CommandCtx) -> Reply:
     """`!claim T12`: take a free slot."""
     p = ctx.parsed
@@ -177,6 +181,7 @@ def claim(ctx: CommandCtx) -> Reply:
                  f"or give it back with `{ctx.cmd('release ' + r)}`.", ref=r)
 
 
+@handles("renew")
 def renew(ctx: CommandCtx) -> Reply:
     """`!renew T12`: restart the claim's clock."""
     p = ctx.parsed
@@ -205,6 +210,7 @@ def _refuse_expired(ctx: Ctx, r: str, c) -> None:  # type: ignore[no-untyped-def
                          f"with {ctx.cmd('claim ' + r)} once the slot is free")
 
 
+@handles("release")
 def release(ctx: CommandCtx) -> Reply:
     """`!release T12`: give the slot back."""
     p = ctx.parsed
@@ -222,6 +228,7 @@ def release(ctx: CommandCtx) -> Reply:
     return Reply(f"You released {r}. Thanks for saying so.", ref=r)
 
 
+@handles("submit")
 def submit(ctx: CommandCtx) -> Reply:
     """`!submit T12 <link or note>`: hand in the work for review."""
     p = ctx.parsed
@@ -251,6 +258,7 @@ def submit(ctx: CommandCtx) -> Reply:
     return Reply(f"Your work on {r} is submitted; the maintainers are told.", ref=r)
 
 
+@handles("cancel")
 def cancel(ctx: CommandCtx) -> Reply:
     """`!cancel T12 <reason>`: the offerer or a maintainer cancels the need."""
     p = ctx.parsed
@@ -281,6 +289,7 @@ def cancel(ctx: CommandCtx) -> Reply:
     return Reply(f"{r} is cancelled.", ref=r)
 
 
+@handles("mine")
 def mine(ctx: CommandCtx) -> Reply:
     """`!mine`: your claims, submissions, offers and votes still to cast."""
     me = ctx.member.id
@@ -312,10 +321,11 @@ def mine(ctx: CommandCtx) -> Reply:
         parts = [money(total, cur) if cur else f"{n} without reward" for cur, total, n in earned]
         lines.append("Your ledger: " + ", ".join(parts))
     if not lines:
-        return Reply(f"Nothing on your plate — see `{ctx.cmd('needs')}` for open needs.", private=True)
-    return Reply("\n".join(lines), private=True)
+        return Reply(f"Nothing on your plate — see `{ctx.cmd('needs')}` for open needs.")
+    return Reply("\n".join(lines))
 
 
+@handles("watch")
 def watch(ctx: CommandCtx) -> Reply:
     """`!watch #skill…`."""
     p = ctx.parsed
@@ -328,10 +338,10 @@ def watch(ctx: CommandCtx) -> Reply:
         if s not in have:
             ctx.session.add(Watch(member_id=ctx.member.id, skill=s))
     ctx.event("watch.added", f"@{ctx.member.id}", skills=list(p.skills))
-    return Reply("You will be told of new needs with " + esc(" ".join("#" + s for s in p.skills)),
-                 private=True)
+    return Reply("You will be told of new needs with " + esc(" ".join("#" + s for s in p.skills)))
 
 
+@handles("unwatch")
 def unwatch(ctx: CommandCtx) -> Reply:
     """`!unwatch #skill…`."""
     p = ctx.parsed
@@ -345,13 +355,14 @@ def unwatch(ctx: CommandCtx) -> Reply:
     for w in rows:
         ctx.session.delete(w)
     ctx.event("watch.removed", f"@{ctx.member.id}", skills=[w.skill for w in rows])
-    return Reply("You no longer watch " + esc(" ".join("#" + w.skill for w in rows)), private=True)
+    return Reply("You no longer watch " + esc(" ".join("#" + w.skill for w in rows)))
 
 
+@handles("watching")
 def watching(ctx: CommandCtx) -> Reply:
     """`!watching`."""
     skills = ctx.session.scalars(select(Watch.skill).where(Watch.member_id == ctx.member.id)
                                  .order_by(Watch.skill)).all()
     if not skills:
-        return Reply(f"You watch no skills — try `{ctx.cmd('watch #python')}`", private=True)
-    return Reply("You watch " + esc(" ".join("#" + s for s in skills)), private=True)
+        return Reply(f"You watch no skills — try `{ctx.cmd('watch #python')}`")
+    return Reply("You watch " + esc(" ".join("#" + s for s in skills)))

@@ -26,6 +26,7 @@ from bot.domain.vocabulary import POSITIONS, Outcome, Position, ProposalState, R
 from bot.ports import Choice
 from bot.service import held, identity
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.service.paging import PAGE, page_number
 from bot.service.refs import load_row, next_number
 from bot.store import sql
@@ -146,10 +147,10 @@ def _deciders(ctx: CommandCtx, kind: str) -> str:
     return " ".join(str(i) for i in ids)
 
 
+@handles("propose")
 def propose(ctx: CommandCtx) -> Reply:
     """`!propose <text> [type:NAME] [closes:…] [quorum:N] [deciders:@a,@b]`."""
     pa = ctx.parsed
-    ctx.require(ctx.policies.propose_role, "proposing")
     text = pa.rest.strip()
     if not text:
         raise ctx.refuse("a proposal needs a text")
@@ -203,6 +204,7 @@ def propose(ctx: CommandCtx) -> Reply:
     return Reply(f"{r} is open until {when(closes)} and announced. Rule: {rule}.", ref=r)
 
 
+@handles("vote")
 def vote(ctx: CommandCtx) -> Reply:
     """`!vote P3 agree|abstain|disagree|block [reason]`."""
     pa = ctx.parsed
@@ -240,6 +242,7 @@ def vote(ctx: CommandCtx) -> Reply:
     return Reply(f"Your vote on {r} is {'now ' if changed else ''}{position}. Counts: {t}.", ref=r)
 
 
+@handles("proposals")
 def proposals(ctx: CommandCtx) -> Reply:
     """`!proposals`: open proposals with counts and time left."""
     pa = ctx.parsed
@@ -257,6 +260,7 @@ def proposals(ctx: CommandCtx) -> Reply:
     return Reply("\n".join(lines))
 
 
+@handles("proposal")
 def proposal(ctx: CommandCtx) -> Reply:
     """`!proposal P3`: counts, every vote with its reason, who has not voted."""
     pa = ctx.parsed
@@ -310,6 +314,7 @@ def status_of(ctx: Ctx, p: sql.ProposalRow) -> str:
     return f"closed {when(p.closed_at)}: {p.outcome}"
 
 
+@handles("close")
 def close(ctx: CommandCtx) -> Reply:
     """`!close P3`: the author or a maintainer closes early."""
     pa = ctx.parsed

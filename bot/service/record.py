@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.chat.phrases import HIDDEN, phrase
 from bot.chat.render import echo, esc, money, when
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.service.paging import PAGE, page_number
 from bot.store import sql
 from bot.store.models import (
@@ -20,6 +21,7 @@ from bot.store.models import (
 _OBJ_RE = re.compile(r"^([TPFBVRS])(\d{1,9})$", re.IGNORECASE | re.ASCII)
 
 
+@handles("ledger")
 def ledger(ctx: CommandCtx) -> Reply:
     """`!ledger [@member | #skill]`: contributions and totals per member."""
     pa = ctx.parsed
@@ -63,6 +65,7 @@ def say(ctx: Ctx, e) -> str:  # type: ignore[no-untyped-def]
     return phrase(e.kind, e.object, e.details, e.actor_id, ctx.name_of, esc)
 
 
+@handles("log")
 def log(ctx: CommandCtx) -> Reply:
     """`!log [T12 | P3 | F1] [page:N]`: the event log in plain words, newest first by the
     time each change happened, ties by insertion."""

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from bot.chat.render import clip, echo, esc, money, when
 from bot.domain.rules import RuleError, parse_money
-from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState, Role
+from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState
 from bot.service import approvals
 from bot.service.context import CommandCtx, Reply
+from bot.service.handlers import handles
 from bot.service.need_records import claim_rows, need_row
 from bot.service.need_text import ref
 from bot.store import sql
@@ -47,7 +48,6 @@ def _review_checks(ctx: CommandCtx, c, verb: str) -> None:  # type: ignore[no-un
 def _review(ctx: CommandCtx, verb: str, text_needed: str) -> tuple:  # type: ignore[type-arg]
     """Load the need, find the submitted claim, check the reviewer; the note is required."""
     p = ctx.parsed
-    ctx.require(Role.MAINTAINER, f"{verb} work")
     need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     c, words = _review_target(ctx, need, verb, claim_rows(ctx, need.id, (ClaimState.SUBMITTED,)))
     _review_checks(ctx, c, verb)
@@ -57,11 +57,10 @@ def _review(ctx: CommandCtx, verb: str, text_needed: str) -> tuple:  # type: ign
     return need, ref(need), c, text
 
 
+@handles("approve")
 def approve(ctx: CommandCtx) -> Reply:
     """`!approve T12 [@member] [amount:20EUR] [note]`: accept the work; credit the ledger."""
     p = ctx.parsed
-    # The role before the state: a contributor learns what approving needs, not what T12 holds.
-    ctx.require(Role.MAINTAINER, "approve work")
     need = need_row(ctx, p.words[0] if p.words else None, lock=True)
     r = ref(need)
     claims = claim_rows(ctx, need.id, HOLDING)
@@ -134,6 +133,7 @@ def _reward_of_approval(ctx: CommandCtx, need, claims: list) -> tuple[int | None
     return min(share + (remainder if first else 0), rest), currency
 
 
+@handles("changes")
 def changes(ctx: CommandCtx) -> Reply:
     """`!changes T12 [@member] <note>`: send the work back; the claim is active again."""
     need, r, c, note = _review(ctx, "request changes on", "say what should change")
@@ -157,6 +157,7 @@ def changes(ctx: CommandCtx) -> Reply:
     return Reply(f"Sent {r} back to {who} with your note; their claim {runs}.", ref=r)
 
 
+@handles("refuse")
 def refuse(ctx: CommandCtx) -> Reply:
     """`!refuse T12 [@member] <reason>`: refuse the work; the slot frees."""
     need, r, c, reason = _review(ctx, "refuse", "a reason is required to refuse work")

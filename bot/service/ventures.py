@@ -17,6 +17,7 @@ from bot.domain.books import Pledge, parse_period, parse_pledge, percent, period
 from bot.domain.rules import Money, RuleError, parse_money
 from bot.domain.vocabulary import EntryState, Role, VentureState
 from bot.service.context import CommandCtx, Ctx, Reply
+from bot.service.handlers import handles
 from bot.store import sql
 from bot.store.models import (
     Contribution,
@@ -76,6 +77,7 @@ def require_member(ctx: CommandCtx, v: Venture, doing: str) -> None:
         raise ctx.refuse(f"{doing} is for members of {vref(v)} — ask one of them to add you")
 
 
+@handles("venture")
 def venture(ctx: CommandCtx) -> Reply:
     """`!venture <name> pledge:10%`, `!venture V2`, `!venture V2 add @member`, `!venture V2 leave`."""
     pa = ctx.parsed
@@ -163,6 +165,7 @@ def _leave(ctx: CommandCtx, v: Venture) -> Reply:
     return Reply(f"You left {r}.", ref=r)
 
 
+@handles("revenue")
 def revenue(ctx: CommandCtx) -> Reply:
     """`!revenue V2 4000EUR [period:2026-11]`: declare revenue; the pledged share becomes due."""
     pa = ctx.parsed
@@ -249,6 +252,7 @@ def venture_line(ctx: Ctx, v: Venture, period: str | None = None) -> str:
             f"{money(f.due, cur)}, received {money(f.given, cur)}: {f.gives_back(pledge_of(v))}")
 
 
+@handles("ventures")
 def ventures(ctx: CommandCtx) -> Reply:
     """`!ventures`: every venture with its pledge against what it declared and gave."""
     rows = ctx.session.scalars(select(Venture).where(Venture.community == ctx.cid)
@@ -333,6 +337,7 @@ def payables(ctx: Ctx, need_id: int | None = None) -> list[Payable]:
     return out
 
 
+@handles("paid")
 def paid(ctx: CommandCtx) -> Reply:
     """`!paid T12 [@member]`: the payer marks an approved reward paid."""
     from bot.service.refs import load_row

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.console.adapter import ConsoleAdapter
-from bot.chat.parser import COMMANDS, ParseError, parse
+from bot.chat.commands import COMMANDS
+from bot.chat.parser import ParseError, parse
 from bot.chat.render import MAX_REPLY
 from bot.runtime import Runtime
 from tests.conftest import build

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.chat.parser import COMMANDS
+from bot.chat.commands import COMMANDS
 from bot.chat.render import MAX_REPLY
 from bot.ports import CommunityId, InboundMessage, Platform
 from tests.conftest import DATABASES, Chat, build, drop_pg_schema, migrated_pg_url, require_pg, sqlite_url

@@ -49,3 +49,12 @@ def test_pin_names_the_claimant() -> None:
         {"name": "need", "type": 3, "value": "T4"}, {"name": "member", "type": 6, "value": "42"}]}]}
     parsed = parse(cmds.command_text(data) or "")
     assert parsed is not None and parsed.name == "pin" and parsed.words == ("T4", "<@42>")
+
+
+def test_a_need_paid_by_a_venture() -> None:
+    # Every option the text command takes is on the slash command too: by: came with it.
+    data = {"name": "need", "options": [{"name": "offer", "type": 1, "options": [
+        {"name": "title", "type": 3, "value": "Port the app"},
+        {"name": "by", "type": 3, "value": "V2"}]}]}
+    parsed = parse(cmds.command_text(data) or "")
+    assert parsed is not None and parsed.options == {"by": "V2"} and parsed.rest == "Port the app"

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from adapters.discord import commands as cmds
 from adapters.discord import translate as tr
-from bot.chat.parser import COMMANDS, parse
+from bot.chat.commands import COMMANDS
+from bot.chat.parser import parse
 from bot.chat.render import esc
 from bot.ports import Card, Choice
 
