@@ -12,6 +12,7 @@ from nio import RoomCreateResponse, RoomPreset, RoomSendResponse
 from adapters.matrix import translate as tr
 from adapters.matrix.state import PLATFORM, SEND_GIVE_UP_SECONDS, AdapterState, MatrixError
 from bot.chat.render import unescape
+from bot.domain.ref import RefKind, is_ref
 from bot.ports import Card, Outbound
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class Sending(AdapterState):
         content = tr.notice_content(text, mentions=await self._mentions(o))
         card: Card | None = None
         failed: list[str] = []
-        if ref and ref.startswith("P"):
+        if is_ref(ref, RefKind.PROPOSAL):
             card = await self.runtime.call(self.core.card, o.community, ref)
         for room_id in self._community_rooms.get(o.community, []):
             try:

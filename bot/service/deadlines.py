@@ -14,7 +14,6 @@ they are no longer pending (the expiry or the closing itself speaks instead).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.chat.render import esc, when
 from bot.config import Community, Settings
 from bot.domain import cron
+from bot.domain.ref import Ref, RefKind
 from bot.domain.vocabulary import CallState, ClaimState, NeedState, ProposalState
 from bot.ports import FAR, DeadlineKey, Due, ObjectDeadlines
 from bot.service import digest
@@ -42,7 +42,6 @@ KINDS = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_re
 NUDGE_BEFORE = timedelta(hours=24)
 NEED_DUE_BEFORE = timedelta(days=2)
 LATE_AFTER = timedelta(minutes=5)
-_REF = re.compile(r"^([TPF])(\d{1,9})$", re.ASCII)
 
 
 def digest_key(community_id: str) -> str:
@@ -213,9 +212,10 @@ def for_refs(tx: Tx, community: Community, refs: Iterable[str], now: datetime,
             if d:
                 items.append(d)
             continue
-        m = _REF.match(r or "")
-        if m:
-            {"T": need_nums, "P": prop_nums, "F": call_nums}[m.group(1)].add(int(m.group(2)))
+        ref = Ref.parse(r, "TPF")
+        if ref:
+            nums = {RefKind.NEED: need_nums, RefKind.PROPOSAL: prop_nums, RefKind.CALL: call_nums}
+            nums[ref.kind].add(ref.number)
     cid = community.id
     if need_nums:
         need_ids = list(tx.execute(select(Need.id).where(Need.community == cid,

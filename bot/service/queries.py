@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, func, select, text
 from bot.chat.text import clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain.ref import Ref
 from bot.domain.rules import is_digits
 from bot.domain.vocabulary import CallState, ProposalState
 from bot.ports import Card, CardRef, Due, Figures, ObjectDeadlines, Suggestion
@@ -99,8 +100,9 @@ class Queries:
                   "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title),
                   "V": (Venture, Venture.name)}
         raw = clean_line(typed)[:100]
-        letter = raw[:1].upper() if raw[:1].upper() in {"T", *models} and is_digits(raw[1:]) else ""
-        digits = raw[1:] if letter else (raw if is_digits(raw) else "")
+        ref = Ref.parse(raw, "T" + "".join(models))
+        letter = ref.kind if ref else ""
+        digits = str(ref.number) if ref else (raw if is_digits(raw) else "")
         out: list[Suggestion] = []
         with self.unit() as tx:
             s = tx.session
