@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.chat.render import clip, esc
 from bot.domain.ref import ALL, Ref
-from bot.domain.vocabulary import Position, Role
+from bot.domain.vocabulary import CardKind, Position, Role
 from bot.ports import Card, Choice, CommunityId, InboundMessage, Platform
 
 PLATFORM = Platform("discord")
@@ -174,7 +174,7 @@ def button_rows(choices: Sequence[Choice], ref: str, prefix: str) -> list[dict[s
 
 # ---------------------------------------------------------------------- cards
 
-COLOURS = {"T": 0x2ECC71, "P": 0x3498DB, "F": 0xF1C40F}
+COLOURS = {CardKind.NEED: 0x2ECC71, CardKind.PROPOSAL: 0x3498DB, CardKind.CALL: 0xF1C40F}
 CLOSED_COLOUR = 0x95A5A6
 
 
@@ -204,7 +204,7 @@ def card_embed(card: Card) -> dict[str, Any]:
         budget -= len(name) + len(value)
     embed: dict[str, Any] = {
         "title": title,
-        "color": CLOSED_COLOUR if card.closed else COLOURS.get(card.ref[:1], CLOSED_COLOUR),
+        "color": CLOSED_COLOUR if card.closed else COLOURS.get(card.kind, CLOSED_COLOUR),
         "fields": fields,
         "footer": {"text": footer},
     }

@@ -33,7 +33,7 @@ from adapters.matrix.markup import to_html
 from bot.chat.render import TRUNCATED, unescape
 from bot.domain.ref import RefKind, is_ref
 from bot.domain.rules import Tally
-from bot.domain.vocabulary import POSITIONS, Position
+from bot.domain.vocabulary import POSITIONS, CardMessage, Position
 from bot.ports import Choice, CommunityId, InboundMessage, Outbound, Platform
 
 PLATFORM = Platform("matrix")
@@ -421,7 +421,7 @@ def announcement_parts(o: Outbound) -> tuple[str, str | None]:
         return "", o.ref
     keys = {c.key for c in o.choices}
     if is_ref(o.ref, RefKind.NEED) and "claim" in keys:
-        return "card", o.ref
+        return CardMessage.CARD, o.ref
     if is_ref(o.ref, RefKind.PROPOSAL) and {Position.AGREE, Position.BLOCK} <= keys:
-        return "poll", o.ref
+        return CardMessage.POLL, o.ref
     return "", o.ref

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.chat.render import clip, esc, left, money, unescape, when
 from bot.config import Community
 from bot.domain.ref import Ref, RefKind
-from bot.domain.vocabulary import HOLDING, CallState, NeedState, ProposalState
+from bot.domain.vocabulary import HOLDING, CallState, CardKind, NeedState, ProposalState
 from bot.ports import Card
 from bot.service.context import Ctx
 from bot.store import sql
@@ -55,7 +55,8 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         fields.append(("Offered by", ctx.name_of(n.offered_by)))
         return Card(ref=ref, title=f"{ref} · {esc(n.title)}", body=esc(clip(n.description, 1500)),
                     fields=tuple(fields), choices=need_choices(ctx, n),
-                    closed=n.state != NeedState.OPEN, kind="need", subject=_plain(n.title), state=n.state)
+                    closed=n.state != NeedState.OPEN, kind=CardKind.NEED, subject=_plain(n.title),
+                    state=n.state)
     if letter == RefKind.PROPOSAL:
         p = ctx.conn.execute(sql.PROPOSAL_BY_NUMBER, {"c": community.id, "n": number}).first()
         if p is None:
@@ -85,7 +86,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         fields.append(("Author", esc(author) if author is not None else "?"))
         return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),
                     fields=tuple(fields), choices=proposals.choices(ctx, p),
-                    closed=p.state != ProposalState.OPEN, kind="proposal", subject=_plain(p.text),
+                    closed=p.state != ProposalState.OPEN, kind=CardKind.PROPOSAL, subject=_plain(p.text),
                     state=p.state, tally=None if proposals.sealed(p) else t,
                     quorum=p.quorum or None)
     c = session.scalars(select(FundingCall).where(FundingCall.community == community.id,
@@ -106,7 +107,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
               ("Unallocated", money(rest if c.state == CallState.OPEN else c.unallocated_minor or 0,
                                     c.currency)))
     return Card(ref=ref, title=f"{ref} · {esc(c.title)}", body=body, fields=fields,
-                choices=(), closed=c.state != CallState.OPEN, kind="call", subject=_plain(c.title),
+                choices=(), closed=c.state != CallState.OPEN, kind=CardKind.CALL, subject=_plain(c.title),
                 state=c.state)
 
 

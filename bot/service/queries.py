@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.ref import Ref
 from bot.domain.rules import is_digits
-from bot.domain.vocabulary import CallState, ProposalState
+from bot.domain.vocabulary import CallState, CardMessage, ProposalState
 from bot.ports import Card, CardRef, Due, Figures, ObjectDeadlines, Suggestion
 from bot.service import deadlines
 from bot.service.cards import build_card
@@ -55,7 +55,7 @@ class Queries:
 
     @retrying
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
-                      kind: str = "card") -> None:
+                      kind: CardMessage = CardMessage.CARD) -> None:
         """Record that a platform message shows `ref` (for edits in place and reactions)."""
         with self.unit() as tx:
             s = tx.session
@@ -197,4 +197,4 @@ def _suggest_needs(tx: Tx, community: str, digits: str, raw: str, limit: int) ->
 
 def _card_ref(c: PostedCard) -> CardRef:
     return CardRef(community=c.community, ref=c.ref, space=c.space, message_id=c.message_id,
-                   kind=c.kind)
+                   kind=CardMessage(c.kind))
