@@ -21,7 +21,7 @@ from typing import Literal, NewType, Protocol
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.rules import Tally
-from bot.domain.vocabulary import Role
+from bot.domain.vocabulary import CardKind, CardMessage, Role
 
 MemberId = NewType("MemberId", int)
 CommunityId = NewType("CommunityId", str)
@@ -145,7 +145,7 @@ class Card:
         fields: (name, value) pairs shown side by side where the platform can.
         choices: the actions that fit the object's state.
         closed: the object is final (done, cancelled, closed).
-        kind: `need`, `proposal` or `call`.
+        kind: the object it shows: a need, a proposal or a funding call.
         subject: what the object is about, as plain text (a need's or a call's title, a
             proposal's text), not escaped: an adapter escapes it for its own markup.
         state: the object's state as the core keeps it (`open`, `done`, `deciding`, …).
@@ -160,7 +160,7 @@ class Card:
     fields: tuple[tuple[str, str], ...] = ()
     choices: tuple[Choice, ...] = ()
     closed: bool = False
-    kind: Literal["need", "proposal", "call"] = "need"
+    kind: CardKind = CardKind.NEED
     subject: str = ""
     state: str = "open"
     tally: Tally | None = None
@@ -176,14 +176,15 @@ class CardRef:
         ref: the object (`T1`, `P2`).
         space: the room or channel of the message.
         message_id: the platform's id of the message.
-        kind: `card`, `poll` or `pollend` (what the adapter recorded with `remember_card`).
+        kind: its card, its poll, or its poll's end (what the adapter recorded with
+            `remember_card`).
     """
 
     community: str
     ref: str
     space: str
     message_id: str
-    kind: str
+    kind: CardMessage
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ class CorePort(Protocol):
         ...
 
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
-                      kind: str = "card") -> None:
+                      kind: CardMessage = CardMessage.CARD) -> None:
         """Record that a platform message shows `ref` (for edits in place and reactions)."""
         ...
 

@@ -19,6 +19,7 @@ import discord
 
 from adapters.discord import translate as tr
 from adapters.discord.views import make_view
+from bot.domain.ref import Ref
 from bot.ports import Card, CardRef, CorePort, Outbound
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class Outbox:
         pinged = tr.allowed_users(await self._discord_ids(o.mentions))
         text = o.text + (f"\n{tr.mention_line(pinged)}" if pinged else "")
         card: Card | None = None
-        if o.ref and o.ref[:1] in "TPF":
+        if Ref.parse(o.ref, "TPF"):
             shown = await self.runtime.call(self.core.cards_for, self.platform, community.id, o.ref)
             if not any(p.space == str(channel_id) for p in shown):
                 card = await self.runtime.call(self.core.card, community.id, o.ref)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.render import clip, esc
-from bot.domain.vocabulary import Position, Role
+from bot.domain.ref import ALL, Ref
+from bot.domain.vocabulary import CardKind, Position, Role
 from bot.ports import Card, Choice, CommunityId, InboundMessage, Platform
 
 PLATFORM = Platform("discord")
@@ -55,9 +56,10 @@ _STYLE_OF_KEY = {"claim": "primary", "submit": "primary", "release": "secondary"
 _ROLE_CHARS = {Role.CONTRIBUTOR: "c", Role.MAINTAINER: "m", Role.FOUNDATION: "f"}
 _CHAR_ROLES = {v: k for k, v in _ROLE_CHARS.items()}
 # cb:<key>:<ref>:<role>:<command without prefix>[|<prompt>] — everything a press needs,
-# so a button on a card posted before a restart works without any state in memory.
+# so a button on a card posted before a restart works without any state in memory. The
+# ref is read by `Ref.parse` (`parse_custom_id`).
 CUSTOM_ID_RE = re.compile(
-    r"cb:(?P<key>[a-z_]{1,20}):(?P<ref>[A-Z]\d{1,9}):(?P<role>[cmf]):(?P<cmd>[^|]{1,80})"
+    r"cb:(?P<key>[a-z_]{1,20}):(?P<ref>[^:]{1,10}):(?P<role>[cmf]):(?P<cmd>[^|]{1,80})"
     r"(?:\|(?P<ask>.{1,45}))?")
 MODAL_PREFIX = "cm:"
 
@@ -108,9 +110,10 @@ def custom_id(choice: Choice, ref: str, prefix: str) -> str:
 def parse_custom_id(value: str) -> Pressed | None:
     """A card button's custom id back into what it stands for; None if it is not ours."""
     m = CUSTOM_ID_RE.fullmatch(value)
-    if m is None:
+    ref = Ref.parse(m["ref"], ALL) if m else None
+    if m is None or ref is None:
         return None
-    return Pressed(m["key"], m["ref"], _CHAR_ROLES[m["role"]], m["cmd"], m["ask"])
+    return Pressed(m["key"], str(ref), _CHAR_ROLES[m["role"]], m["cmd"], m["ask"])
 
 
 def modal_custom_id(button_custom_id: str) -> str:
@@ -171,7 +174,7 @@ def button_rows(choices: Sequence[Choice], ref: str, prefix: str) -> list[dict[s
 
 # ---------------------------------------------------------------------- cards
 
-COLOURS = {"T": 0x2ECC71, "P": 0x3498DB, "F": 0xF1C40F}
+COLOURS = {CardKind.NEED: 0x2ECC71, CardKind.PROPOSAL: 0x3498DB, CardKind.CALL: 0xF1C40F}
 CLOSED_COLOUR = 0x95A5A6
 
 
@@ -201,7 +204,7 @@ def card_embed(card: Card) -> dict[str, Any]:
         budget -= len(name) + len(value)
     embed: dict[str, Any] = {
         "title": title,
-        "color": CLOSED_COLOUR if card.closed else COLOURS.get(card.ref[:1], CLOSED_COLOUR),
+        "color": CLOSED_COLOUR if card.closed else COLOURS.get(card.kind, CLOSED_COLOUR),
         "fields": fields,
         "footer": {"text": footer},
     }

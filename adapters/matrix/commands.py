@@ -8,6 +8,7 @@ import logging
 
 from adapters.matrix import translate as tr
 from adapters.matrix.state import PLATFORM, AdapterState, Job, MatrixError
+from bot.domain.vocabulary import CardMessage
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Commands(AdapterState):
             await self._run(job, inc.text, inc.event_id, inc.sender, reply_to=inc.event_id)
         elif isinstance(inc, tr.Reaction):
             card = await self.runtime.call(self.core.card_of_message, PLATFORM, inc.target)
-            if card is None or card.kind != "card":
+            if card is None or card.kind != CardMessage.CARD:
                 return
             c = self.settings.community(card.community)
             claim = c.matrix.claim_reaction if c.matrix else "✋"
@@ -46,7 +47,7 @@ class Commands(AdapterState):
                 await self._run(job, text, inc.event_id, inc.sender, reply_to=inc.target)
         elif isinstance(inc, tr.PollResponse):
             card = await self.runtime.call(self.core.card_of_message, PLATFORM, inc.poll_id)
-            if card is None or card.kind != "poll":
+            if card is None or card.kind != CardMessage.POLL:
                 return
             vote = tr.poll_vote(card.ref, inc.answers, self.prefix)
             if vote is None:

@@ -12,6 +12,8 @@ from nio import RoomCreateResponse, RoomPreset, RoomSendResponse
 from adapters.matrix import translate as tr
 from adapters.matrix.state import PLATFORM, SEND_GIVE_UP_SECONDS, AdapterState, MatrixError
 from bot.chat.render import unescape
+from bot.domain.ref import RefKind, is_ref
+from bot.domain.vocabulary import CardMessage
 from bot.ports import Card, Outbound
 
 log = logging.getLogger(__name__)
@@ -102,26 +104,26 @@ class Sending(AdapterState):
         c = self.settings.community(o.community)
         text = o.text
         hint = tr.choices_hint(o.choices, c.matrix.claim_reaction if c.matrix else "✋")
-        if hint and card_kind == "card":
+        if hint and card_kind == CardMessage.CARD:
             text += "\n" + hint
         content = tr.notice_content(text, mentions=await self._mentions(o))
         card: Card | None = None
         failed: list[str] = []
-        if ref and ref.startswith("P"):
+        if is_ref(ref, RefKind.PROPOSAL):
             card = await self.runtime.call(self.core.card, o.community, ref)
         for room_id in self._community_rooms.get(o.community, []):
             try:
                 event_id = await self._send(room_id, "m.room.message", content,
                                             tr.txn_id("out", o.outbox_id, room_id))
-                if card_kind == "card" and ref:
+                if card_kind == CardMessage.CARD and ref:
                     await self.runtime.call(self.core.remember_card, PLATFORM, room_id, event_id,
-                                            o.community, ref, "card")
-                elif card_kind == "poll" and ref and card is not None:
+                                            o.community, ref, CardMessage.CARD)
+                elif card_kind == CardMessage.POLL and ref and card is not None:
                     poll = tr.poll_start_content(ref, card.subject, o.text)
                     poll_id = await self._send(room_id, self.ms.poll_event_type, poll,
                                                tr.txn_id("poll", o.outbox_id, room_id))
                     await self.runtime.call(self.core.remember_card, PLATFORM, room_id, poll_id,
-                                            o.community, ref, "poll")
+                                            o.community, ref, CardMessage.POLL)
             except MatrixError as exc:
                 failed.append(f"{room_id}: {exc}")
         if ref and card is not None and card.closed:
@@ -133,19 +135,19 @@ class Sending(AdapterState):
         """End the polls of a closed proposal; returns the rooms where that failed."""
         failed: list[str] = []
         posted = await self.runtime.call(self.core.cards_for, PLATFORM, o.community, ref)
-        ended = {p.space for p in posted if p.kind == "pollend"}
+        ended = {p.space for p in posted if p.kind == CardMessage.POLL_END}
         end_type = tr.POLL_END_TYPES[tr.POLL_START_TYPES.index(self.ms.poll_event_type)]
         results = tr.poll_results(card.tally)
         text = unescape(o.text.split("\n", 1)[0])
         for p in posted:
-            if p.kind != "poll" or p.space in ended:
+            if p.kind != CardMessage.POLL or p.space in ended:
                 continue
             try:
                 end_id = await self._send(p.space, end_type,
                                           tr.poll_end_content(p.message_id, text, results),
                                           tr.txn_id("pollend", p.message_id))
                 await self.runtime.call(self.core.remember_card, PLATFORM, p.space, end_id,
-                                        o.community, ref, "pollend")
+                                        o.community, ref, CardMessage.POLL_END)
             except MatrixError as exc:
                 failed.append(f"{p.space} (poll end): {exc}")
         return failed

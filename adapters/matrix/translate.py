@@ -31,8 +31,9 @@ from typing import Any
 
 from adapters.matrix.markup import to_html
 from bot.chat.render import TRUNCATED, unescape
+from bot.domain.ref import RefKind, is_ref
 from bot.domain.rules import Tally
-from bot.domain.vocabulary import POSITIONS, Position
+from bot.domain.vocabulary import POSITIONS, CardMessage, Position
 from bot.ports import Choice, CommunityId, InboundMessage, Outbound, Platform
 
 PLATFORM = Platform("matrix")
@@ -225,7 +226,7 @@ def normalise_reaction(key: str) -> str:
 
 def reaction_command(key: str, ref: str, claim_reaction: str, prefix: str) -> str | None:
     """The command a reaction on a card stands for: the claim reaction on a need claims it."""
-    if ref.startswith("T") and normalise_reaction(key) == normalise_reaction(claim_reaction):
+    if is_ref(ref, RefKind.NEED) and normalise_reaction(key) == normalise_reaction(claim_reaction):
         return f"{prefix}claim {ref}"
     return None
 
@@ -419,8 +420,8 @@ def announcement_parts(o: Outbound) -> tuple[str, str | None]:
     if o.kind != "announce" or not o.ref:
         return "", o.ref
     keys = {c.key for c in o.choices}
-    if o.ref.startswith("T") and "claim" in keys:
-        return "card", o.ref
-    if o.ref.startswith("P") and {Position.AGREE, Position.BLOCK} <= keys:
-        return "poll", o.ref
+    if is_ref(o.ref, RefKind.NEED) and "claim" in keys:
+        return CardMessage.CARD, o.ref
+    if is_ref(o.ref, RefKind.PROPOSAL) and {Position.AGREE, Position.BLOCK} <= keys:
+        return CardMessage.POLL, o.ref
     return "", o.ref

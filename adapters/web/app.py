@@ -28,6 +28,7 @@ from adapters.web.downloads import add_download_routes
 from adapters.web.live import Watcher, relay
 from bot.chat.render import when
 from bot.config import Settings
+from bot.domain.ref import NUMBER
 from bot.views import board
 from bot.views import books as store_books
 
@@ -45,6 +46,8 @@ NO_FEEDS = ("This board has no feeds: they need its public address, which the ad
             "web.base_url in the config (like https://commons.example.org).")
 # A community's pages; the id's pattern keeps `.json` out of it.
 C = "/c/{cid:[a-z0-9][a-z0-9_-]{0,31}}"
+# An object's page: `/T12` (its number in ASCII digits, as an id writes it).
+N = f"{{n:{NUMBER}}}"
 Handler = Callable[[web.Request], Awaitable[tuple[str, dict[str, Any]]]]
 
 
@@ -86,13 +89,13 @@ def make_app(settings: Settings, engine: Engine, *, workers: int = 4) -> web.App
     r.add_get("/", _html(index))
     _page(r, C + "/", board_page, json_path=C + "/board.json")
     _page(r, C + "/needs/{group:[a-z]+}", needs_page)
-    _page(r, C + r"/T{n:\d{1,9}}", need_page)
+    _page(r, C + "/T" + N, need_page)
     _page(r, C + "/proposals", proposals_page)
-    _page(r, C + r"/P{n:\d{1,9}}", proposal_page)
+    _page(r, C + "/P" + N, proposal_page)
     _page(r, C + "/calls", calls_page)
-    _page(r, C + r"/F{n:\d{1,9}}", call_page)
-    r.add_get(C + r"/F{n:\d{1,9}}/chart.svg", call_chart)
-    r.add_get(C + r"/B{n:\d{1,9}}", pitch_redirect)
+    _page(r, C + "/F" + N, call_page)
+    r.add_get(C + "/F" + N + "/chart.svg", call_chart)
+    r.add_get(C + "/B" + N, pitch_redirect)
     _page(r, C + "/ledger", ledger_page)
     r.add_get(C + "/ledger/chart.svg", ledger_chart)
     _page(r, C + "/log", log_page)

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 
 from aiohttp import web
 
+from bot.domain.ref import Ref
 from bot.views import board
 
 T = TypeVar("T")
@@ -24,7 +25,8 @@ T = TypeVar("T")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # A skill as the board names it, in `?skill=` and in a feed's address.
 SKILL_WORD = re.compile(r"[\w-]{1,64}")
-_OBJECT = re.compile(r"[TPFB][0-9]{1,9}|@[0-9]{1,12}|digest")
+# What else an event may be about: a member (`@12`) or the digest.
+_OBJECT = re.compile(r"@[0-9]{1,12}|digest")
 _KIND = re.compile(r"[a-z][a-z_]*(\.[a-z_]*)?")
 CURSOR = "That page link is not one of ours — start again from the first page."
 
@@ -83,7 +85,8 @@ def _skill(text: str) -> str:
 
 
 def _object(text: str) -> str:
-    return _matching(_OBJECT, text[0].upper() + text[1:] if text[0] in "tpfb" else text)
+    ref = Ref.parse(text, "TPFB")
+    return str(ref) if ref else _matching(_OBJECT, text)
 
 
 def _kind(text: str) -> str:

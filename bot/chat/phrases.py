@@ -14,6 +14,7 @@ from string import Formatter
 from typing import Any
 
 from bot.chat.render import money, when
+from bot.domain.ref import Ref
 from bot.domain.rules import Money
 from bot.domain.vocabulary import POSITIONS
 
@@ -160,7 +161,7 @@ def _held(what: str) -> Callable[..., str]:
 
 def _call_closed(o: str, d: Mapping[str, Any], actor: str, member: str, name: Name, text: Text) -> str:
     alloc = d.get("allocation") or {}
-    funded = sorted((k for k, v in alloc.items() if v), key=lambda k: int(k[1:]))
+    funded = sorted((k for k, v in alloc.items() if v), key=lambda k: Ref.of(k).number)
     currency = d.get("currency")
     if currency:
         shares = ", ".join(f"{k} {Money(int(alloc[k]), currency)}" for k in funded)

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from bot.domain.ref import Ref
 from bot.domain.rules import Money, shown
 
 MAX_REPLY = 4000
@@ -63,15 +64,17 @@ def quote(text: str | None, limit: int) -> str:
     return "\n".join("> " + line if line.strip() else ">" for line in esc(clip(text, limit)).split("\n"))
 
 
-_PAGE_REF = re.compile(r"^[TPFB]\d{1,9}$")
+# The objects with a page of their own on the board (a pitch's is its call's).
+_PAGED = "TPFB"
 
 
 def page_url(base_url: str | None, community: str, ref: str | None) -> str | None:
     """The public board's stable page of an object (`…/c/demo/T12`), when the board has an
     address and the ref names an object."""
-    if not base_url or not ref or not _PAGE_REF.match(ref):
+    parsed = Ref.parse(ref, _PAGED)
+    if not base_url or parsed is None:
         return None
-    return f"{base_url}/c/{community}/{ref}"
+    return f"{base_url}/c/{community}/{parsed}"
 
 
 def with_page_link(text: str, base_url: str | None, community: str, ref: str | None) -> str:

@@ -1,4 +1,5 @@
-"""The domain's vocabulary: the states of each object, vote positions, outcomes and roles.
+"""The domain's vocabulary: the states of each object, vote positions, outcomes, roles, the
+kinds of cards and the states of a delivery.
 
 Each is a `StrEnum`, so a member equals the string stored in the database, written to the
 event log and shown to members (`NeedState.OPEN == "open"`, `f"{NeedState.OPEN}"` is
@@ -117,3 +118,29 @@ class ReservationState(StrEnum):
 
     HELD = "held"
     SETTLED = "settled"
+
+
+class CardKind(StrEnum):
+    """The object a card shows (`bot.ports.Card.kind`)."""
+
+    NEED = "need"
+    PROPOSAL = "proposal"
+    CALL = "call"
+
+
+class CardMessage(StrEnum):
+    """What a platform message recorded for an object shows (`bot.ports.CardRef.kind`):
+    its card, its poll, or the end of its poll."""
+
+    CARD = "card"
+    POLL = "poll"
+    POLL_END = "pollend"
+
+
+class DeliveryState(StrEnum):
+    """An outbox entry's delivery to one platform: taken (leased to a process, or waiting
+    to be tried again) → sent, or failed once given up."""
+
+    TAKEN = "taken"
+    SENT = "sent"
+    FAILED = "failed"

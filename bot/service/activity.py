@@ -10,12 +10,12 @@ releases the claim. A pinned claim neither expires nor is released as idle.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from sqlalchemy import func
 
 from bot.chat.render import esc, when
+from bot.domain.ref import Ref, RefKind
 from bot.domain.vocabulary import PENDING, ClaimState
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.handlers import handles
@@ -27,7 +27,6 @@ from bot.store.models import Claim
 # not one: a new claim's activity is its `claimed_at` (see LAST_ACTIVE), so touching it would
 # write the same time again.
 ACTIVITY = frozenset({"task", "renew", "submit", "log", "pin", "unpin"})
-_NEED_REF = re.compile(r"^[Tt]?#?(\d{1,9})$")
 # When a claim was last active: its last command, or when it was made.
 LAST_ACTIVE = func.coalesce(Claim.last_activity_at, Claim.claimed_at)
 
@@ -37,9 +36,9 @@ def touch(ctx: CommandCtx) -> None:
     pa = ctx.parsed
     if pa.name not in ACTIVITY or not pa.words:
         return
-    m = _NEED_REF.match(pa.words[0])
-    if m:
-        ctx.conn.execute(sql.CLAIM_TOUCH, {"m": ctx.member.id, "c": ctx.cid, "n": int(m.group(1)),
+    ref = Ref.parse(pa.words[0], RefKind.NEED)
+    if ref:
+        ctx.conn.execute(sql.CLAIM_TOUCH, {"m": ctx.member.id, "c": ctx.cid, "n": ref.number,
                                   "now": ctx.now})
 
 

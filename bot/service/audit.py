@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from bot.chat.render import money
+from bot.domain.ref import Ref
 from bot.domain.rules import Tally
 from bot.domain.vocabulary import HOLDING, ProposalState
 from bot.errors import CorruptRow
@@ -156,7 +157,7 @@ def _needs(conn: Connection, cid: str, state: Replay, cmp: _Compare) -> None:
     db_needs = {r.number: r for r in conn.execute(
         select(n.c.number, n.c.state, n.c.taken, n.c.reward_minor).where(n.c.community == cid)
         .execution_options(yield_per=BATCH))}
-    for number in sorted(set(db_needs) | {int(r[1:]) for r in state.needs}):
+    for number in sorted(set(db_needs) | {Ref.of(r).number for r in state.needs}):
         r = f"T{number}"
         need, row = state.needs.get(r), db_needs.get(number)
         if need is None or row is None:
@@ -232,7 +233,7 @@ def _funding(conn: Connection, cid: str, state: Replay, cmp: _Compare) -> None:
         cur = call.currency
         cmp.check(f"{r} unallocated", money(call.unallocated, cur), money(row.unallocated_minor, cur))
         for ref, amount in call.amounts.items():
-            db = pitches.get(int(ref[1:]))
+            db = pitches.get(Ref.of(ref).number)
             cmp.check(f"{r} allocation to {ref}", money(amount, cur),
                       money(db.funded_minor, cur) if db is not None and db.funded_minor is not None
                       else "nothing")

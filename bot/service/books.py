@@ -9,13 +9,13 @@ other, and the second sees what the first left.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from bot.chat.render import echo, esc, money
 from bot.domain.books import Balances, parse_period, period_bounds, split
+from bot.domain.ref import Ref, RefKind
 from bot.domain.rules import Money, RuleError, parse_money
 from bot.domain.vocabulary import EntryState, ReservationState, VentureState
 from bot.service.context import CommandCtx, Ctx, Reply
@@ -23,8 +23,8 @@ from bot.service.handlers import handles
 from bot.service.ventures import is_vref, load_venture, payables, venture_line, vref
 from bot.store.models import CallReservation, FundingCall, Pool, PoolEntry, Venture
 
-_ENTRY_RE = re.compile(r"^([RS])#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
-_KIND = {"R": "receipt", "S": "spend"}
+# The pool entry kind each letter names.
+_KIND = {RefKind.RECEIPT: "receipt", RefKind.SPEND: "spend"}
 
 
 def pool(ctx: Ctx, *, lock: bool) -> Pool:
@@ -142,18 +142,17 @@ def reverse(ctx: CommandCtx) -> Reply:
     """`!reverse R7 <reason>` / `!reverse S3 <reason>`: undo a mistaken record, keeping it."""
     pa = ctx.parsed
     token = pa.words[0] if pa.words else ""
-    m = _ENTRY_RE.match(token.strip())
-    if not m:
+    ref = Ref.parse(token, "RS")
+    if ref is None:
         raise ctx.refuse("which record? give a receipt like R7 or a spend like S3")
     reason = " ".join(pa.words[1:]).strip()
     if not reason:
         raise ctx.refuse("say why it is reversed")
     p = pool(ctx, lock=True)
-    letter, number = m.group(1).upper(), int(m.group(2))
     e = ctx.session.scalars(select(PoolEntry).where(
-        PoolEntry.community == ctx.cid, PoolEntry.kind == _KIND[letter],
-        PoolEntry.number == number)).first()
-    r = f"{letter}{number}"
+        PoolEntry.community == ctx.cid, PoolEntry.kind == _KIND[ref.kind],
+        PoolEntry.number == ref.number)).first()
+    r = str(ref)
     if e is None:
         raise ctx.refuse(f"{r} does not exist — see {ctx.cmd('books')}")
     if e.state != EntryState.RECORDED:

@@ -3,21 +3,19 @@ an object once and edit it in place (Discord embeds; Matrix and console print te
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import select
 
 from bot.chat.render import clip, esc, left, money, unescape, when
 from bot.config import Community
-from bot.domain.vocabulary import HOLDING, CallState, NeedState, ProposalState
+from bot.domain.ref import Ref, RefKind
+from bot.domain.vocabulary import HOLDING, CallState, CardKind, NeedState, ProposalState
 from bot.ports import Card
 from bot.service.context import Ctx
 from bot.store import sql
 from bot.store.models import FundingCall
 from bot.store.tx import Tx
-
-_REF = re.compile(r"^([TPF])(\d+)$", re.ASCII)
 
 
 def build_card(tx: Tx, community: Community, prefix: str, ref: str,
@@ -27,13 +25,13 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
     from bot.service.need_records import claim_rows
     from bot.service.need_text import need_choices
 
-    m = _REF.match(ref or "")
-    if not m:
+    parsed = Ref.parse(ref)
+    if parsed is None:
         return None
-    letter, number = m.group(1), int(m.group(2))
+    ref, letter, number = str(parsed), parsed.kind, parsed.number
     ctx = Ctx(tx=tx, community=community, platform="card", now=now, prefix=prefix)
     session = ctx.session
-    if letter == "T":
+    if letter == RefKind.NEED:
         n = ctx.conn.execute(sql.NEED_BY_NUMBER, {"c": community.id, "n": number}).first()
         if n is None:
             return None
@@ -57,8 +55,9 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         fields.append(("Offered by", ctx.name_of(n.offered_by)))
         return Card(ref=ref, title=f"{ref} · {esc(n.title)}", body=esc(clip(n.description, 1500)),
                     fields=tuple(fields), choices=need_choices(ctx, n),
-                    closed=n.state != NeedState.OPEN, kind="need", subject=_plain(n.title), state=n.state)
-    if letter == "P":
+                    closed=n.state != NeedState.OPEN, kind=CardKind.NEED, subject=_plain(n.title),
+                    state=n.state)
+    if letter == RefKind.PROPOSAL:
         p = ctx.conn.execute(sql.PROPOSAL_BY_NUMBER, {"c": community.id, "n": number}).first()
         if p is None:
             return None
@@ -87,7 +86,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
         fields.append(("Author", esc(author) if author is not None else "?"))
         return Card(ref=ref, title=f"{ref} · {esc(p.text)}", body=esc(clip(p.description, 1500)),
                     fields=tuple(fields), choices=proposals.choices(ctx, p),
-                    closed=p.state != ProposalState.OPEN, kind="proposal", subject=_plain(p.text),
+                    closed=p.state != ProposalState.OPEN, kind=CardKind.PROPOSAL, subject=_plain(p.text),
                     state=p.state, tally=None if proposals.sealed(p) else t,
                     quorum=p.quorum or None)
     c = session.scalars(select(FundingCall).where(FundingCall.community == community.id,
@@ -108,7 +107,7 @@ def build_card(tx: Tx, community: Community, prefix: str, ref: str,
               ("Unallocated", money(rest if c.state == CallState.OPEN else c.unallocated_minor or 0,
                                     c.currency)))
     return Card(ref=ref, title=f"{ref} · {esc(c.title)}", body=body, fields=fields,
-                choices=(), closed=c.state != CallState.OPEN, kind="call", subject=_plain(c.title),
+                choices=(), closed=c.state != CallState.OPEN, kind=CardKind.CALL, subject=_plain(c.title),
                 state=c.state)
 
 

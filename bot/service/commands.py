@@ -220,7 +220,7 @@ class Commands:
                         choices=reply.choices, private=reply.private, outcome=reply.outcome)
 
     def _member(self, tx: Tx, community: Community, msg: InboundMessage,
-                now: datetime) -> tuple[Actor, frozenset[str]]:
+                now: datetime) -> tuple[Actor, frozenset[Role]]:
         """The sender's member (created on first contact) and the roles they hold."""
         name = clip(msg.sender_name or msg.sender, 200)
         rows = tx.execute(sql.IDENTITY_LOOKUP, {"c": community.id, "p": msg.platform,
@@ -245,9 +245,9 @@ class Commands:
         return actor, self._roles(community, msg, keys)
 
     @staticmethod
-    def _roles(community: Community, msg: InboundMessage, keys: set[str]) -> frozenset[str]:
+    def _roles(community: Community, msg: InboundMessage, keys: set[str]) -> frozenset[Role]:
         """Roles from the platform, the console's members and the config's lists."""
-        roles = {Role.CONTRIBUTOR} | {r for r in msg.roles if r in GRANTED_ROLES}
+        roles = {Role.CONTRIBUTOR} | {Role(r) for r in msg.roles if r in GRANTED_ROLES}
         if msg.platform == "console" and community.console:
             roles |= set(community.console.members.get(msg.sender, []))
         if not keys.isdisjoint(community.roles.maintainer):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.chat.parser import Parsed
 from bot.config import Community
 from bot.domain.rules import is_digits
+from bot.domain.vocabulary import Role
 from bot.ports import Choice, CommandOutcome, InboundMessage
 from bot.store import sql
 from bot.store.tx import Tx
@@ -96,7 +97,7 @@ class Ctx:
     now: datetime
     prefix: str
     member: Actor | None = None
-    roles: frozenset[str] = frozenset()
+    roles: frozenset[Role] = frozenset()
     announced: list[Pending] = field(default_factory=list)
     # Appends are written in one multi-row INSERT per table when the handler is done.
     _events: list[dict[str, Any]] = field(default_factory=list)
@@ -135,7 +136,7 @@ class Ctx:
         """A refusal (raise it)."""
         return Refusal(message)
 
-    def require(self, role: str, doing: str) -> None:
+    def require(self, role: Role, doing: str) -> None:
         """Refuse unless the member holds `role`."""
         if role not in self.roles:
             raise self.refuse(f"{doing} needs the {role} role — ask a {role} of this community")

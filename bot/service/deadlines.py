@@ -1,11 +1,14 @@
-"""Deadlines as data: what is due, and firing one exactly once.
+"""Deadlines as data: one declaration per kind, what is due, and firing one exactly once.
 
 Every deadline is a row's column (a claim's `expires_at`, a proposal's `closes_at`, …),
 or for the digest the next instant of the community's cron line after the last one posted
-(a `kv` row). `due_items` lists what falls due; `fire` applies one with a guarded
-`UPDATE … WHERE`, so a second fire — a retry, a catch-up after a crash, another process on
-the same PostgreSQL, a scheduler job armed before the deadline moved — changes nothing and
-announces nothing.
+(a `kv` row). `KINDS` declares each kind once — its name as stored in job ids, the object
+it belongs to, how it is found due, what firing it does, whether it is announced, and what
+happens when it fires late — and everything here reads that table: `due_items` lists what
+falls due, `current` reads one again, `for_refs` finds the deadlines of some objects, and
+`fire` applies one with a guarded `UPDATE … WHERE`, so a second fire — a retry, a catch-up
+after a crash, another process on the same PostgreSQL, a scheduler job armed before the
+deadline moved — changes nothing and announces nothing. Adding a kind is one entry.
 
 Reminders (claim reminder, proposal nudge, need due soon) fall a fixed time before their
 row's deadline and only make sense while that deadline is still ahead: once it has passed
@@ -14,9 +17,11 @@ they are no longer pending (the expiry or the closing itself speaks instead).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.chat.render import esc, when
 from bot.config import Community, Settings
 from bot.domain import cron
+from bot.domain.ref import Ref, RefKind
 from bot.domain.vocabulary import CallState, ClaimState, NeedState, ProposalState
 from bot.ports import FAR, DeadlineKey, Due, ObjectDeadlines
 from bot.service import digest
@@ -36,13 +42,69 @@ from bot.store import sql
 from bot.store.models import Claim, FundingCall, Need, Proposal
 from bot.store.tx import Tx
 
-KINDS = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release",
-         "proposal_nudge", "proposal_close", "proposal_review",
-         "call_close", "need_due", "digest")
 NUDGE_BEFORE = timedelta(hours=24)
 NEED_DUE_BEFORE = timedelta(days=2)
 LATE_AFTER = timedelta(minutes=5)
-_REF = re.compile(r"^([TPF])(\d{1,9})$", re.ASCII)
+# The objects deadlines belong to, by the letter of their ids.
+_OBJECTS: dict[RefKind, Any] = {RefKind.NEED: Need, RefKind.PROPOSAL: Proposal, RefKind.CALL: FundingCall}
+
+
+class Late(StrEnum):
+    """What becomes of a deadline that passed while no process was running."""
+
+    MARKED = "marked"
+    """Fired at the next start; what it announces begins `(late: was due …)`."""
+    UNMARKED = "unmarked"
+    """Fired at the next start; its notice to one member says nothing of the delay."""
+    WHILE_AHEAD = "while ahead"
+    """A reminder: fired late only while what it reminds of is still ahead, else dropped."""
+
+
+@dataclass(frozen=True)
+class Rows:
+    """How a kind of deadline is found due: rows of one table whose deadline has come.
+
+    Attributes:
+        row: the id of the row (the deadline's `obj_id`).
+        at: the row's deadline (a column, or an expression of its columns).
+        owner: the column naming the row of the object it belongs to: `row` itself, or a
+            claim's `need_id`.
+        pending: what keeps a row pending (its state, the reminder not yet sent, …).
+    """
+
+    row: Any
+    at: Any
+    owner: Any
+    pending: tuple[Any, ...]
+
+
+Fire = Callable[[Ctx, Due, bool], bool]
+"""Applies a deadline in the caller's transaction (the flag: it is late); False if it
+was already done or is no longer pending."""
+
+
+@dataclass(frozen=True)
+class DeadlineKind:
+    """One kind of deadline, declared once.
+
+    Attributes:
+        name: as stored in job ids and logs (`claim_expiry`).
+        object: the object it belongs to (`T12` for a claim on it); None for the community's.
+        rows: how it is found due; None for the digest (the next instant of its cron line).
+        fire: what firing it does.
+        announced: whether firing it tells the community's rooms (else only members).
+        late: what becomes of it when it passed while no process ran.
+        offset: how long before `rows.at` it falls (negative: after), by the community's
+            policies; None turns the kind off in that community.
+    """
+
+    name: str
+    object: RefKind | None
+    rows: Rows | None
+    fire: Fire
+    announced: bool
+    late: Late
+    offset: Callable[[Community], timedelta | None] = lambda _community: timedelta(0)
 
 
 def digest_key(community_id: str) -> str:
@@ -57,81 +119,31 @@ def _remind(community: Community) -> timedelta:
     return min(timedelta(days=policies.reminder_days), timedelta(days=policies.claim_days) / 2)
 
 
-def _offset(kind: str, community: Community) -> timedelta:
-    p = community.policies
-    # The idle deadlines fall some days *after* a claim's last activity.
-    return {"claim_reminder": _remind(community), "proposal_nudge": NUDGE_BEFORE,
-            "need_due": NEED_DUE_BEFORE, "claim_idle_reminder": -timedelta(days=p.claim_idle_days),
-            "claim_idle_release": -timedelta(days=p.claim_idle_release_days)}.get(kind, timedelta(0))
+def _idle(days: Callable[[Community], int]) -> Callable[[Community], timedelta | None]:
+    """An idle deadline falls `days` after a claim's last activity (0 days: off)."""
+    return lambda community: -timedelta(days=days(community)) if days(community) else None
 
 
-def _select(kind: str, community: Community, now: datetime, until: datetime) -> Select | None:  # type: ignore[type-arg]
-    """`(id, deadline column)` rows of one kind still pending at `now` and due by `until`,
+def _select(kind: DeadlineKind, community: Community, now: datetime,
+            until: datetime) -> Select | None:  # type: ignore[type-arg]
+    """`(id, deadline)` rows of one kind still pending at `now` and due by `until`,
     earliest first. Each uses an index on (state, deadline column)."""
-    cid = community.id
-    if kind == "claim_reminder":
-        remind = _remind(community)
-        if not remind:
-            return None
-        return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == ClaimState.ACTIVE, Claim.reminded.is_(False), Claim.pinned.is_(False),
-                       Claim.expires_at > now, Claim.expires_at <= until + remind,
-                       Need.community == cid)
-                .order_by(Claim.expires_at, Claim.id))
-    if kind == "claim_expiry":
-        return (select(Claim.id, Claim.expires_at).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == ClaimState.ACTIVE, Claim.expires_at <= until, Need.community == cid,
-                       Claim.pinned.is_(False))
-                .order_by(Claim.expires_at, Claim.id))
-    if kind in ("claim_idle_reminder", "claim_idle_release"):
-        days = (community.policies.claim_idle_days if kind == "claim_idle_reminder"
-                else community.policies.claim_idle_release_days)
-        if not days:
-            return None
-        stmt = (select(Claim.id, LAST_ACTIVE).join(Need, Need.id == Claim.need_id)
-                .where(Claim.state == ClaimState.ACTIVE, Claim.pinned.is_(False), Need.community == cid,
-                       until - timedelta(days=days) >= LAST_ACTIVE)
-                .order_by(LAST_ACTIVE, Claim.id))
-        return stmt.where(Claim.idle_reminded.is_(False)) if kind == "claim_idle_reminder" else stmt
-    if kind == "proposal_nudge":
-        return (select(Proposal.id, Proposal.closes_at)
-                .where(Proposal.state == ProposalState.OPEN, Proposal.nudged.is_(False),
-                       Proposal.closes_at > now, Proposal.closes_at <= until + NUDGE_BEFORE,
-                       Proposal.community == cid)
-                .order_by(Proposal.closes_at, Proposal.id))
-    if kind == "proposal_close":
-        return (select(Proposal.id, Proposal.closes_at)
-                .where(Proposal.state == ProposalState.OPEN, Proposal.closes_at <= until,
-                       Proposal.community == cid)
-                .order_by(Proposal.closes_at, Proposal.id))
-    if kind == "proposal_review":
-        return (select(Proposal.id, Proposal.review_at)
-                .where(Proposal.reviewed.is_(False), Proposal.review_at <= until,
-                       Proposal.community == cid)
-                .order_by(Proposal.review_at, Proposal.id))
-    if kind == "call_close":
-        return (select(FundingCall.id, FundingCall.closes_at)
-                .where(FundingCall.state == CallState.OPEN, FundingCall.closes_at <= until,
-                       FundingCall.community == cid)
-                .order_by(FundingCall.closes_at, FundingCall.id))
-    if kind == "need_due":
-        return (select(Need.id, Need.due_at)
-                .where(Need.state == NeedState.OPEN, Need.due_reminded.is_(False), Need.due_at.is_not(None),
-                       Need.due_at > now, Need.due_at <= until + NEED_DUE_BEFORE,
-                       Need.community == cid)
-                .order_by(Need.due_at, Need.id))
-    raise ValueError(kind)
+    offset = kind.offset(community)
+    if kind.rows is None or kind.object is None or offset is None:
+        return None
+    r, obj = kind.rows, _OBJECTS[kind.object]
+    stmt = select(r.row, r.at)
+    if r.owner is not obj.id:
+        stmt = stmt.join(obj, obj.id == r.owner)
+    stmt = stmt.where(*r.pending, obj.community == community.id, r.at <= until + offset)
+    if kind.late == Late.WHILE_AHEAD:
+        stmt = stmt.where(r.at > now)
+    return stmt.order_by(r.at, r.row)
 
 
-_ID_COLUMN = {"claim_reminder": Claim.id, "claim_expiry": Claim.id,
-              "claim_idle_reminder": Claim.id, "claim_idle_release": Claim.id, "proposal_nudge": Proposal.id,
-              "proposal_close": Proposal.id, "proposal_review": Proposal.id,
-              "call_close": FundingCall.id, "need_due": Need.id}
-
-
-def _run(tx: Tx, kind: str, community: Community, stmt: Select) -> list[Due]:  # type: ignore[type-arg]
-    offset = _offset(kind, community)
-    return [Due(at - offset, kind, oid, community.id) for oid, at in tx.execute(stmt)]
+def _run(tx: Tx, kind: DeadlineKind, community: Community, stmt: Select) -> list[Due]:  # type: ignore[type-arg]
+    offset = kind.offset(community) or timedelta(0)
+    return [Due(at - offset, kind.name, oid, community.id) for oid, at in tx.execute(stmt)]
 
 
 def _digest_due(tx: Tx, community: Community, now: datetime, until: datetime) -> Due | None:
@@ -167,14 +179,14 @@ def due_items(tx: Tx, community: Community, until: datetime, limit: int | None =
     """
     now = now or until
     out: list[Due] = []
-    for kind in KINDS[:-1]:
-        stmt = _select(kind, community, now, until)
-        if stmt is None:
+    for kind in KINDS.values():
+        if kind.rows is None:
+            d = _digest_due(tx, community, now, until)
+            out.extend([d] if d is not None else [])
             continue
-        out.extend(_run(tx, kind, community, stmt.limit(limit) if limit else stmt))
-    d = _digest_due(tx, community, now, until)
-    if d is not None:
-        out.append(d)
+        stmt = _select(kind, community, now, until)
+        if stmt is not None:
+            out.extend(_run(tx, kind, community, stmt.limit(limit) if limit else stmt))
     out.sort()
     return out[:limit] if limit else out
 
@@ -183,12 +195,13 @@ def current(tx: Tx, community: Community, kind: str, obj_id: int,
             now: datetime) -> Due | None:
     """One deadline as the database has it now (its time may have moved), or None when it
     is no longer pending (done, cancelled, renewed past it, closed early…)."""
-    if kind == "digest":
+    k = KINDS[kind]
+    if k.rows is None:
         return _digest_due(tx, community, now, FAR)
-    stmt = _select(kind, community, now, FAR)
+    stmt = _select(k, community, now, FAR)
     if stmt is None:
         return None
-    items = _run(tx, kind, community, stmt.where(_ID_COLUMN[kind] == obj_id))
+    items = _run(tx, k, community, stmt.where(k.rows.row == obj_id))
     return items[0] if items else None
 
 
@@ -201,54 +214,39 @@ def for_refs(tx: Tx, community: Community, refs: Iterable[str], now: datetime,
         The deadlines due by `until`, and every deadline the objects could have (so a
         caller can drop jobs for ones that are no longer pending).
     """
-    need_nums: set[int] = set()
-    prop_nums: set[int] = set()
-    call_nums: set[int] = set()
-    items: list[Due] = []
-    keys: set[tuple[str, int]] = set()
+    refs = set(refs)
+    numbers: dict[RefKind, set[int]] = {letter: set() for letter in _OBJECTS}
     for r in refs:
-        if r == digest.REF:
-            keys.add(("digest", 0))
-            d = _digest_due(tx, community, now, until)
-            if d:
-                items.append(d)
+        ref = Ref.parse(r, "".join(_OBJECTS))
+        if ref:
+            numbers[ref.kind].add(ref.number)
+    # The objects' row ids, then the ids of the rows their deadlines are on (a need's claims).
+    ids = {letter: list(tx.execute(select(model.id).where(
+        model.community == community.id, model.number.in_(numbers[letter]))).scalars())
+        for letter, model in _OBJECTS.items() if numbers[letter]}
+    rows_of: dict[tuple[Any, Any], list[int]] = {}
+    items: list[Due] = []
+    keys: set[DeadlineKey] = set()
+    for kind in KINDS.values():
+        if kind.rows is None:
+            if digest.REF in refs:
+                keys.add(DeadlineKey(kind.name, 0))
+                d = _digest_due(tx, community, now, until)
+                items.extend([d] if d is not None else [])
             continue
-        m = _REF.match(r or "")
-        if m:
-            {"T": need_nums, "P": prop_nums, "F": call_nums}[m.group(1)].add(int(m.group(2)))
-    cid = community.id
-    if need_nums:
-        need_ids = list(tx.execute(select(Need.id).where(Need.community == cid,
-                                                         Need.number.in_(need_nums))).scalars())
-        claim_ids = list(tx.execute(select(Claim.id).where(Claim.need_id.in_(need_ids))).scalars())
-        keys |= {("need_due", i) for i in need_ids}
-        claim_kinds = ("claim_reminder", "claim_expiry", "claim_idle_reminder", "claim_idle_release")
-        keys |= {(k, i) for i in claim_ids for k in claim_kinds}
-        for kind in claim_kinds:
-            stmt = _select(kind, community, now, until)
-            if stmt is not None and need_ids:
-                items += _run(tx, kind, community, stmt.where(Claim.need_id.in_(need_ids)))
-        stmt = _select("need_due", community, now, until)
-        if stmt is not None and need_ids:
-            items += _run(tx, "need_due", community, stmt.where(Need.id.in_(need_ids)))
-    if prop_nums:
-        prop_ids = list(tx.execute(select(Proposal.id).where(Proposal.community == cid,
-                                                             Proposal.number.in_(prop_nums))).scalars())
-        prop_kinds = ("proposal_nudge", "proposal_close", "proposal_review")
-        keys |= {(k, i) for i in prop_ids for k in prop_kinds}
-        for kind in prop_kinds:
-            stmt = _select(kind, community, now, until)
-            if stmt is not None and prop_ids:
-                items += _run(tx, kind, community, stmt.where(Proposal.id.in_(prop_ids)))
-    if call_nums:
-        call_ids = list(tx.execute(select(FundingCall.id).where(
-            FundingCall.community == cid, FundingCall.number.in_(call_nums))).scalars())
-        keys |= {("call_close", i) for i in call_ids}
-        stmt = _select("call_close", community, now, until)
-        if stmt is not None and call_ids:
-            items += _run(tx, "call_close", community, stmt.where(FundingCall.id.in_(call_ids)))
+        owners = ids.get(kind.object) if kind.object else None
+        if not owners:
+            continue
+        r = kind.rows
+        if (r.row, r.owner) not in rows_of:
+            rows_of[r.row, r.owner] = owners if r.row is r.owner else list(
+                tx.execute(select(r.row).where(r.owner.in_(owners))).scalars())
+        keys |= {DeadlineKey(kind.name, i) for i in rows_of[r.row, r.owner]}
+        stmt = _select(kind, community, now, until)
+        if stmt is not None:
+            items += _run(tx, kind, community, stmt.where(r.owner.in_(owners)))
     items.sort()
-    return ObjectDeadlines(tuple(items), frozenset(DeadlineKey(k, i) for k, i in keys))
+    return ObjectDeadlines(tuple(items), frozenset(keys))
 
 
 def init_digests(tx: Tx, settings: Settings, now: datetime) -> None:
@@ -274,7 +272,7 @@ def fire(ctx: Ctx, item: Due) -> bool:
     if item.at > ctx.now:
         return False
     late = ctx.now - item.at > LATE_AFTER
-    return _FIRE[item.kind](ctx, item, late)
+    return KINDS[item.kind].fire(ctx, item, late)
 
 
 def _late(text: str, late: bool, at: datetime) -> str:
@@ -345,10 +343,6 @@ def _proposal_close(ctx: Ctx, item: Due, late: bool) -> bool:
     return close_proposal(ctx, p, late=late) is not None
 
 
-def _proposal_review(ctx: Ctx, item: Due, late: bool) -> bool:
-    return remind_review(ctx, item.obj_id, late)
-
-
 def _call_close(ctx: Ctx, item: Due, late: bool) -> bool:
     c = ctx.session.scalars(select(FundingCall).where(FundingCall.id == item.obj_id).with_for_update()
                             .execution_options(populate_existing=True)).first()
@@ -387,15 +381,50 @@ def _digest(ctx: Ctx, item: Due, late: bool) -> bool:
     return True
 
 
-_FIRE = {
-    "claim_reminder": _claim_reminder,
-    "claim_expiry": _claim_expiry,
-    "proposal_nudge": _proposal_nudge,
-    "proposal_close": _proposal_close,
-    "proposal_review": _proposal_review,
-    "claim_idle_reminder": lambda ctx, item, late: idle_remind(ctx, item.obj_id, late),
-    "claim_idle_release": lambda ctx, item, late: idle_release(ctx, item.obj_id, late),
-    "call_close": _call_close,
-    "need_due": _need_due,
-    "digest": _digest,
-}
+_CLAIM_PENDING = (Claim.state == ClaimState.ACTIVE, Claim.pinned.is_(False))
+
+KINDS: dict[str, DeadlineKind] = {k.name: k for k in (
+    DeadlineKind("claim_reminder", RefKind.NEED,
+                 Rows(Claim.id, Claim.expires_at, Claim.need_id,
+                      (*_CLAIM_PENDING, Claim.reminded.is_(False))),
+                 _claim_reminder, announced=False, late=Late.WHILE_AHEAD,
+                 offset=lambda community: _remind(community) or None),
+    DeadlineKind("claim_expiry", RefKind.NEED,
+                 Rows(Claim.id, Claim.expires_at, Claim.need_id, _CLAIM_PENDING),
+                 _claim_expiry, announced=True, late=Late.MARKED),
+    DeadlineKind("claim_idle_reminder", RefKind.NEED,
+                 Rows(Claim.id, LAST_ACTIVE, Claim.need_id,
+                      (*_CLAIM_PENDING, Claim.idle_reminded.is_(False))),
+                 lambda ctx, item, late: idle_remind(ctx, item.obj_id, late),
+                 announced=False, late=Late.UNMARKED,
+                 offset=_idle(lambda community: community.policies.claim_idle_days)),
+    DeadlineKind("claim_idle_release", RefKind.NEED,
+                 Rows(Claim.id, LAST_ACTIVE, Claim.need_id, _CLAIM_PENDING),
+                 lambda ctx, item, late: idle_release(ctx, item.obj_id, late),
+                 announced=True, late=Late.MARKED,
+                 offset=_idle(lambda community: community.policies.claim_idle_release_days)),
+    DeadlineKind("proposal_nudge", RefKind.PROPOSAL,
+                 Rows(Proposal.id, Proposal.closes_at, Proposal.id,
+                      (Proposal.state == ProposalState.OPEN, Proposal.nudged.is_(False))),
+                 _proposal_nudge, announced=False, late=Late.WHILE_AHEAD,
+                 offset=lambda _community: NUDGE_BEFORE),
+    DeadlineKind("proposal_close", RefKind.PROPOSAL,
+                 Rows(Proposal.id, Proposal.closes_at, Proposal.id,
+                      (Proposal.state == ProposalState.OPEN,)),
+                 _proposal_close, announced=True, late=Late.MARKED),
+    DeadlineKind("proposal_review", RefKind.PROPOSAL,
+                 Rows(Proposal.id, Proposal.review_at, Proposal.id, (Proposal.reviewed.is_(False),)),
+                 lambda ctx, item, late: remind_review(ctx, item.obj_id, late),
+                 announced=True, late=Late.MARKED),
+    DeadlineKind("call_close", RefKind.CALL,
+                 Rows(FundingCall.id, FundingCall.closes_at, FundingCall.id,
+                      (FundingCall.state == CallState.OPEN,)),
+                 _call_close, announced=True, late=Late.MARKED),
+    DeadlineKind("need_due", RefKind.NEED,
+                 Rows(Need.id, Need.due_at, Need.id,
+                      (Need.state == NeedState.OPEN, Need.due_reminded.is_(False),
+                       Need.due_at.is_not(None))),
+                 _need_due, announced=False, late=Late.WHILE_AHEAD,
+                 offset=lambda _community: NEED_DUE_BEFORE),
+    DeadlineKind("digest", None, None, _digest, announced=True, late=Late.MARKED),
+)}

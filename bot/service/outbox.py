@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.clock import Clock
+from bot.domain.vocabulary import DeliveryState
 from bot.ports import Choice, CommunityId, MemberId, Outbound
 from bot.store import sql
 from bot.store.models import OutboxEntry
@@ -104,7 +105,7 @@ class Outbox:
             for row in rows:
                 # A row another process inserted first is skipped: it took that entry.
                 if tx.execute(take, {"outbox_id": row.id, "platform": platform, "at": now,
-                                     "state": "taken", "attempts": 1,
+                                     "state": DeliveryState.TAKEN, "attempts": 1,
                                      "lease_until": lease}).first() is not None:
                     out.append(_outbound(row))
             top = max(r.id for r in rows)
@@ -133,7 +134,8 @@ class Outbox:
             again = attempts < OUTBOX_ATTEMPTS
             wait = OUTBOX_BACKOFF * 2 ** (attempts - 1)
             tx.execute(sql.OUTBOX_FAILED, {
-                "o": outbox_id, "p": platform, "state": "taken" if again else "failed",
+                "o": outbox_id, "p": platform,
+                "state": DeliveryState.TAKEN if again else DeliveryState.FAILED,
                 "lease": self.clock.now() + wait if again else None, "error": error[:1000]})
         if again:
             log.warning("%s could not deliver outbox entry %s (attempt %d of %d, next in %ds): %s",

@@ -13,8 +13,9 @@ from sqlalchemy import String, cast, func, select, text
 from bot.chat.text import clean_line, is_clean_id
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain.ref import Ref
 from bot.domain.rules import is_digits
-from bot.domain.vocabulary import CallState, ProposalState
+from bot.domain.vocabulary import CallState, CardMessage, ProposalState
 from bot.ports import Card, CardRef, Due, Figures, ObjectDeadlines, Suggestion
 from bot.service import deadlines
 from bot.service.cards import build_card
@@ -54,7 +55,7 @@ class Queries:
 
     @retrying
     def remember_card(self, platform: str, space: str, message_id: str, community: str, ref: str,
-                      kind: str = "card") -> None:
+                      kind: CardMessage = CardMessage.CARD) -> None:
         """Record that a platform message shows `ref` (for edits in place and reactions)."""
         with self.unit() as tx:
             s = tx.session
@@ -99,8 +100,9 @@ class Queries:
                   "F": (FundingCall, FundingCall.title), "B": (Pitch, Pitch.title),
                   "V": (Venture, Venture.name)}
         raw = clean_line(typed)[:100]
-        letter = raw[:1].upper() if raw[:1].upper() in {"T", *models} and is_digits(raw[1:]) else ""
-        digits = raw[1:] if letter else (raw if is_digits(raw) else "")
+        ref = Ref.parse(raw, "T" + "".join(models))
+        letter = ref.kind if ref else ""
+        digits = str(ref.number) if ref else (raw if is_digits(raw) else "")
         out: list[Suggestion] = []
         with self.unit() as tx:
             s = tx.session
@@ -195,4 +197,4 @@ def _suggest_needs(tx: Tx, community: str, digits: str, raw: str, limit: int) ->
 
 def _card_ref(c: PostedCard) -> CardRef:
     return CardRef(community=c.community, ref=c.ref, space=c.space, message_id=c.message_id,
-                   kind=c.kind)
+                   kind=CardMessage(c.kind))

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.chat.phrases import HIDDEN, phrase
 from bot.chat.render import echo, esc, money, when
+from bot.domain.ref import ALL, Ref
 from bot.service.context import CommandCtx, Ctx, Reply
 from bot.service.handlers import handles
 from bot.service.paging import PAGE, page_number
@@ -17,8 +17,6 @@ from bot.store import sql
 from bot.store.models import (
     Event,
 )
-
-_OBJ_RE = re.compile(r"^([TPFBVRS])(\d{1,9})$", re.IGNORECASE | re.ASCII)
 
 
 @handles("ledger")
@@ -74,11 +72,11 @@ def log(ctx: CommandCtx) -> Reply:
     stmt = select(Event).where(Event.community == ctx.cid, Event.kind.not_in(HIDDEN))
     scope = ""
     if pa.words:
-        m = _OBJ_RE.match(pa.words[0])
-        if not m:
+        ref = Ref.parse(pa.words[0], ALL)
+        if ref is None:
             raise ctx.refuse(f"'{echo(pa.words[0], 20)}' is not an id — write T12, P3, F1, B4, "
                              "V2, R7 or S3")
-        obj = m.group(1).upper() + m.group(2)
+        obj = str(ref)
         stmt = stmt.where(Event.object == obj)
         scope = f" of {obj}"
     # By the time each change happened (a deadline applied late sits at its own time).

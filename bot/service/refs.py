@@ -3,18 +3,17 @@ the next number of a kind."""
 
 from __future__ import annotations
 
-import re
 from typing import TypeVar
 
 from bot.chat.render import echo
+from bot.domain.ref import Ref, RefKind
 from bot.service.context import Ctx
 from bot.store import sql
 from bot.store.models import FundingCall, Pitch
 
-_REF_RE = re.compile(r"^([TPFB])?#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
-# Each letter: what it names, and the command that lists them.
-_KINDS = {"T": ("need", "needs"), "P": ("proposal", "proposals"),
-          "F": ("funding call", "calls"), "B": ("pitch", "calls")}
+# Each kind: the command that lists them.
+_LISTED_BY = {RefKind.NEED: "needs", RefKind.PROPOSAL: "proposals", RefKind.CALL: "calls",
+              RefKind.PITCH: "calls"}
 # Calls and pitches are read as ORM objects (`load`); needs and proposals as rows (`load_row`).
 _MODELS = {"F": FundingCall, "B": Pitch}
 M = TypeVar("M", FundingCall, Pitch)
@@ -22,13 +21,13 @@ M = TypeVar("M", FundingCall, Pitch)
 
 def parse_ref(ctx: Ctx, token: str | None, letter: str) -> int:
     """The number in `T12` / `12` for the expected kind, or a refusal saying how to write it."""
-    what = _KINDS[letter][0]
+    what = RefKind(letter).noun
     if not token:
         raise ctx.refuse(f"which {what}? give its id like {letter}12")
-    m = _REF_RE.match(token.strip())
-    if not m or (m.group(1) and m.group(1).upper() != letter):
+    ref = Ref.parse(token, letter)
+    if ref is None:
         raise ctx.refuse(f"'{echo(token, 20)}' is not a {what} id — write it like {letter}12")
-    return int(m.group(2))
+    return ref.number
 
 
 def load(ctx: Ctx, token: str | None, letter: str, *, lock: bool = False):  # type: ignore[no-untyped-def]
@@ -50,7 +49,7 @@ def load_row(ctx: Ctx, token: str | None, letter: str, stmt):  # type: ignore[no
 
 def _found(ctx: Ctx, obj, letter: str, number: int):  # type: ignore[no-untyped-def]
     if obj is None:
-        raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(_KINDS[letter][1])}")
+        raise ctx.refuse(f"{letter}{number} does not exist — see {ctx.cmd(_LISTED_BY[RefKind(letter)])}")
     return obj
 
 

@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import Connection, Text, cast, select
 
 from bot.chat.render import money
+from bot.domain.ref import Ref
 from bot.domain.rules import (
     PitchStake,
     RuleError,
@@ -296,7 +297,7 @@ class Replay:
 
     def stakes(self, call: str) -> list[tuple[str, PitchStake]]:
         """The call's pitches as the allocation sees them, in pitch order."""
-        out = [(ref, PitchStake(int(ref[1:]), p.ask, sum(pts for _, pts in p.backings.values())))
+        out = [(ref, PitchStake(Ref.of(ref).number, p.ask, sum(pts for _, pts in p.backings.values())))
                for ref, p in self.pitches.items() if p.call == call]
         return sorted(out, key=lambda x: x[1].pitch_id)
 

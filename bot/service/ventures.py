@@ -6,7 +6,6 @@ A venture is generative when it gives back to the commons it lives on: `!venture
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -14,6 +13,7 @@ from sqlalchemy import delete, func, select
 
 from bot.chat.render import echo, esc, money
 from bot.domain.books import Pledge, parse_period, parse_pledge, percent, period_bounds
+from bot.domain.ref import Ref, RefKind, is_ref
 from bot.domain.rules import Money, RuleError, parse_money
 from bot.domain.vocabulary import EntryState, Role, VentureState
 from bot.service.context import CommandCtx, Ctx, Reply
@@ -28,8 +28,6 @@ from bot.store.models import (
     Venture,
     VentureMember,
 )
-
-_VREF_RE = re.compile(r"^V#?(\d{1,9})$", re.IGNORECASE | re.ASCII)
 
 
 def vref(v: Venture) -> str:
@@ -46,22 +44,22 @@ def pledge_of(v: Venture) -> Pledge:
 
 def is_vref(token: str | None) -> bool:
     """Whether a word is a venture id (`V2`)."""
-    return bool(token and _VREF_RE.match(token.strip()))
+    return is_ref(token, RefKind.VENTURE)
 
 
 def load_venture(ctx: Ctx, token: str | None, *, lock: bool = False) -> Venture:
     """The venture `V2` names, or a refusal saying how to find one."""
     if not token:
         raise ctx.refuse("which venture? give its id like V2")
-    m = _VREF_RE.match(token.strip()) or re.match(r"^(\d{1,9})$", token.strip(), re.ASCII)
-    if not m:
+    ref = Ref.parse(token, RefKind.VENTURE)
+    if ref is None:
         raise ctx.refuse(f"'{echo(token, 20)}' is not a venture id — write it like V2")
-    stmt = select(Venture).where(Venture.community == ctx.cid, Venture.number == int(m.group(1)))
+    stmt = select(Venture).where(Venture.community == ctx.cid, Venture.number == ref.number)
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     v = ctx.session.scalars(stmt).first()
     if v is None:
-        raise ctx.refuse(f"V{m.group(1)} does not exist — see {ctx.cmd('ventures')}")
+        raise ctx.refuse(f"{ref} does not exist — see {ctx.cmd('ventures')}")
     return v
 
 

@@ -25,7 +25,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.domain.vocabulary import CallState, ClaimState, NeedState, PitchState, ProposalState
+from bot.domain.vocabulary import (
+    CallState,
+    CardMessage,
+    ClaimState,
+    DeliveryState,
+    NeedState,
+    PitchState,
+    ProposalState,
+)
 from bot.store.base import FAR_FUTURE, PK, Base
 
 # The generative loop's tables, here too so that `Base.metadata` holds every table wherever
@@ -356,7 +364,7 @@ class OutboxDelivery(Base):
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime)
-    state: Mapped[str] = mapped_column(String(8), default="taken")
+    state: Mapped[str] = mapped_column(String(8), default=DeliveryState.TAKEN)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -424,5 +432,5 @@ class PostedCard(Base):
     space: Mapped[str] = mapped_column(String(255))
     community: Mapped[str] = mapped_column(ForeignKey("communities.id"))
     ref: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16), default="card")
+    kind: Mapped[str] = mapped_column(String(16), default=CardMessage.CARD)
     at: Mapped[datetime] = mapped_column(DateTime)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, String, bindparam, cast, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
-from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, NeedState, ProposalState
+from bot.domain.vocabulary import HOLDING, PENDING, ClaimState, DeliveryState, NeedState, ProposalState
 from bot.store.models import (
     Approval,
     Claim,
@@ -290,28 +290,28 @@ OUTBOX_PENDING = (
 # their lease or backoff is over.
 OUTBOX_RETRY_DUE = (
     select(OUTBOX).join(DELIVERIES, DELIVERIES.c.outbox_id == OUTBOX.c.id)
-    .where(DELIVERIES.c.platform == bindparam("p"), DELIVERIES.c.state == "taken",
+    .where(DELIVERIES.c.platform == bindparam("p"), DELIVERIES.c.state == DeliveryState.TAKEN,
            DELIVERIES.c.lease_until <= bindparam("now"))
     .order_by(OUTBOX.c.id).limit(bindparam("lim")))
 # Guarded on the lease it saw: of two processes retaking one entry, one changes the row.
 OUTBOX_RETAKE = (
     update(DELIVERIES)
     .where(DELIVERIES.c.outbox_id == bindparam("o"), DELIVERIES.c.platform == bindparam("p"),
-           DELIVERIES.c.state == "taken", DELIVERIES.c.lease_until <= bindparam("now"))
+           DELIVERIES.c.state == DeliveryState.TAKEN, DELIVERIES.c.lease_until <= bindparam("now"))
     .values(attempts=DELIVERIES.c.attempts + 1, lease_until=bindparam("lease"),
             at=bindparam("now")))
 OUTBOX_SENT = (
     update(DELIVERIES)
     .where(DELIVERIES.c.outbox_id.in_(bindparam("ids", expanding=True)),
            DELIVERIES.c.platform == bindparam("p"))
-    .values(state="sent", lease_until=None, error=None))
+    .values(state=DeliveryState.SENT, lease_until=None, error=None))
 OUTBOX_ATTEMPTS = select(DELIVERIES.c.attempts).where(
     DELIVERIES.c.outbox_id == bindparam("o"), DELIVERIES.c.platform == bindparam("p"),
-    DELIVERIES.c.state == "taken")
+    DELIVERIES.c.state == DeliveryState.TAKEN)
 OUTBOX_FAILED = (
     update(DELIVERIES)
     .where(DELIVERIES.c.outbox_id == bindparam("o"), DELIVERIES.c.platform == bindparam("p"),
-           DELIVERIES.c.state == "taken")
+           DELIVERIES.c.state == DeliveryState.TAKEN)
     .values(state=bindparam("state"), lease_until=bindparam("lease"), error=bindparam("error")))
 
 _TAKE_DELIVERY: dict[str, Any] = {}
